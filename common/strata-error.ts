@@ -1,0 +1,22 @@
+/**
+ * Every error Strata raises on purpose carries a stable string `code`.
+ * Tests and callers match on the code, never on the message text.
+ */
+export type StrataErrorCode = `STRATA_ERR_${string}`;
+
+export class StrataError extends Error {
+  readonly code: StrataErrorCode;
+  /** Extra machine-readable facts (file, flag, field, ...). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: StrataErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StrataError';
+    this.code = code;
+    this.details = Object.freeze({ ...details });
+  }
+}
+
+export function isStrataError(err: unknown, code?: StrataErrorCode): err is StrataError {
+  return err instanceof StrataError && (code === undefined || err.code === code);
+}
