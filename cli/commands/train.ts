@@ -1,0 +1,125 @@
+import os from 'node:os';
+import { Command } from 'commander';
+import type { Logger } from 'pino';
+import { StrataError } from '../../common/strata-error.js';
+import { initBackend } from '../../ml/backend.js';
+import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
+import { createModel, parameterCount, parseModelKind, type ModelKind } from '../../ml/models.js';
+import { Trainer } from '../../ml/trainer.js';
+import { intFlag, numberFlag, choiceFlag } from '../flags.js';
+import { createProgress } from '../progress.js';
+import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
+
+export interface TrainReport {
+  command: 'train';
+  dataset: string;
+  model: ModelKind;
+  backend: string;
+  backendInfo: object;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  learningRate: number;
+  optimizer: string;
+  parameters: number;
+  trainSamples: number;
+  testSamples: number;
+  testAccuracy: number;
+  testLoss: number;
+  trainLoss: number;
+  trainSeconds: number;
+  samplesPerSecond: number;
+  host: { cpus: number; cpuModel: string; node: string };
+  startedAt: string;
+  outDir: string;
+}
+
+interface TrainFlags {
+  dataset: string;
+  model: string;
+  epochs: number;
+  batch: number;
+  lr?: number;
+  optimizer: 'adam' | 'sgd';
+  seed: number;
+  backend?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export function trainCommand(getLogger: () => Logger): Command {
+  return new Command('train')
+    .description('centralized baseline: train a model on a whole data set and test it')
+    .option('--dataset <name>', 'mnist | synthetic | idx:DIR', 'mnist')
+    .option('--model <kind>', 'mlp | cnn', 'mlp')
+    .option('--epochs <n>', 'passes over the training set', intFlag('--epochs'), 2)
+    .option('--batch <n>', 'batch size', intFlag('--batch'), 64)
+    .option('--lr <rate>', 'learning rate (default 0.001 adam, 0.05 sgd)', numberFlag('--lr', 0, 10, true))
+    .option('--optimizer <kind>', 'adam | sgd', choiceFlag('--optimizer', ['adam', 'sgd'] as const), 'adam')
+    .option('--seed <n>', 'seed for weights and shuffling', intFlag('--seed', 0), 1)
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu (default: STRATA_BACKEND or auto)')
+    .option('--out <dir>', 'run directory (default runs/train-<timestamp>)')
+    .option('--json', 'print the report JSON as the last line of stdout')
+    .action(async (flags: TrainFlags) => {
+      const report = await runTrain(flags, getLogger());
+      if (flags.json === true) printJsonReport(report);
+      else process.stdout.write(`test accuracy ${report.testAccuracy.toFixed(4)} | ${report.samplesPerSecond.toFixed(0)} samples/s on ${report.backend} | report ${report.outDir}/report.json\n`);
+    });
+}
+
+export async function runTrain(flags: TrainFlags, logger: Logger): Promise<TrainReport> {
+  const spec = parseDatasetSpec(flags.dataset);
+  if (spec.split) throw new StrataError('STRATA_ERR_BAD_FLAG', `--dataset: '${flags.dataset}' is a continual-learning split; use it with 'strata cl'`, { flag: '--dataset' });
+  const kind = parseModelKind(flags.model);
+  const outDir = prepareRunDir('train', flags.out);
+  const log = logger.child({ component: 'train' });
+  const backend = await initBackend({ backend: flags.backend });
+  log.info({ backend: backend.name, kernels: backend.kernels, fallbacks: backend.fallbacks }, `tfjs backend: ${backend.name}`);
+  const ds = loadDataset(spec);
+  log.info({ dataset: ds.name, train: ds.train.count, test: ds.test.count, inputShape: ds.inputShape, classes: ds.numClasses }, 'data set loaded');
+  const model = createModel({ kind, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: flags.seed });
+  const trainer = new Trainer(model, {
+    featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, optimizer: flags.optimizer, learningRate: flags.lr,
+  });
+  const startedAt = new Date().toISOString();
+  const stepsPerEpoch = Math.ceil(ds.train.count / flags.batch);
+  const progress = createProgress({ label: 'train', total: stepsPerEpoch * flags.epochs, logger: log, format: 'epoch {epoch} loss {loss}' });
+  let steps = 0;
+  const fit = trainer.fit(ds.train, {
+    epochs: flags.epochs, batchSize: flags.batch, seed: flags.seed,
+    onStep: ({ epoch, loss }) => {
+      steps++;
+      if (steps % 10 === 0 || steps === stepsPerEpoch * flags.epochs) progress.update(steps, { epoch: epoch + 1, loss: loss.toFixed(3) });
+    },
+  });
+  progress.stop();
+  const evaluation = trainer.evaluate(ds.test);
+  trainer.dispose();
+  const cpus = os.cpus();
+  const report: TrainReport = {
+    command: 'train',
+    dataset: ds.name,
+    model: kind,
+    backend: backend.name,
+    backendInfo: backend,
+    epochs: flags.epochs,
+    batchSize: flags.batch,
+    seed: flags.seed,
+    learningRate: flags.lr ?? (flags.optimizer === 'adam' ? 0.001 : 0.05),
+    optimizer: flags.optimizer,
+    parameters: parameterCount(model),
+    trainSamples: ds.train.count,
+    testSamples: ds.test.count,
+    testAccuracy: evaluation.accuracy,
+    testLoss: evaluation.loss,
+    trainLoss: fit.loss,
+    trainSeconds: fit.seconds,
+    samplesPerSecond: fit.samplesPerSecond,
+    host: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
+    startedAt,
+    outDir,
+  };
+  writeReport(outDir, report);
+  log.info({ testAccuracy: report.testAccuracy, samplesPerSecond: Math.round(report.samplesPerSecond) }, 'training done');
+  return report;
+}

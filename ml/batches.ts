@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs';
+import type { DataSplit } from './datasets/dataset.js';
+
+/**
+ * Builds model-ready batches from compact in-memory samples, reusing its
+ * buffers: features scaled to float32, labels one-hot.
+ */
+export class BatchBuilder {
+  readonly #featureSize: number;
+  readonly #numClasses: number;
+  readonly #scale: number;
+  #x = new Float32Array(0);
+  #y = new Float32Array(0);
+
+  constructor(featureSize: number, numClasses: number, scale: number) {
+    this.#featureSize = featureSize;
+    this.#numClasses = numClasses;
+    this.#scale = scale;
+  }
+
+  /** Tensors for rows `indices[start..end)` of `split` (caller disposes). */
+  build(split: DataSplit, indices: ArrayLike<number>, start = 0, end = indices.length): { x: tf.Tensor2D; y: tf.Tensor2D } {
+    const n = end - start;
+    const fs = this.#featureSize;
+    const nc = this.#numClasses;
+    if (this.#x.length < n * fs) this.#x = new Float32Array(n * fs);
+    if (this.#y.length < n * nc) this.#y = new Float32Array(n * nc);
+    const x = this.#x.subarray(0, n * fs);
+    const y = this.#y.subarray(0, n * nc);
+    y.fill(0);
+    const src = split.features;
+    const scale = this.#scale;
+    for (let r = 0; r < n; r++) {
+      const i = indices[start + r]!;
+      const base = i * fs;
+      const dst = r * fs;
+      if (scale === 1) x.set(src.subarray(base, base + fs), dst);
+      else for (let k = 0; k < fs; k++) x[dst + k] = src[base + k]! * scale;
+      y[r * nc + split.labels[i]!] = 1;
+    }
+    return { x: tf.tensor2d(x, [n, fs], 'float32'), y: tf.tensor2d(y, [n, nc], 'float32') };
+  }
+}

@@ -1,0 +1,6 @@
+export type { Dataset, DataSplit } from './dataset.js';
+export { indicesOfClasses, subsetSplit } from './dataset.js';
+export { readIdxFile, type IdxArray } from './idx-format.js';
+export { loadIdxDataset } from './idx-dataset.js';
+export { syntheticDataset, type SyntheticOptions } from './synthetic.js';
+export { loadDataset, mnistDir, parseDatasetSpec, type DatasetSpec } from './load-dataset.js';

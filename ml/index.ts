@@ -1,0 +1,7 @@
+export { initBackend, activeBackend, parseBackendRequest, BACKEND_NAMES, type BackendInfo, type BackendName, type BackendRequest } from './backend.js';
+export { createModel, parseModelKind, parameterCount, MODEL_KINDS, type ModelKind, type ModelOptions, type ModelShape } from './models.js';
+export { layoutOf, getFlatWeights, setFlatWeights, sameLayout, type WeightLayout, type WeightEntry } from './weights.js';
+export { Trainer, evaluateModel, type TrainerOptions, type EpochOptions, type FitResult, type EvalResult, type LossTerm } from './trainer.js';
+export { BatchBuilder } from './batches.js';
+export { Rng, permutation } from './rng.js';
+export * from './datasets/index.js';

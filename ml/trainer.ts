@@ -1,0 +1,185 @@
+import * as tf from '@tensorflow/tfjs';
+import { StrataError } from '../common/strata-error.js';
+import { BatchBuilder } from './batches.js';
+import type { DataSplit } from './datasets/dataset.js';
+import { HeapAdam, heapBackendActive } from './heap-adam.js';
+import { Rng, permutation } from './rng.js';
+
+export type OptimizerKind = 'adam' | 'sgd';
+
+export interface TrainerOptions {
+  /** Default 0.001 (adam) / 0.05 (sgd). */
+  learningRate?: number;
+  /** Default `adam`. */
+  optimizer?: OptimizerKind;
+  /**
+   * Default true: on wasm, run Adam as one fused pass over the heap
+   * (`HeapAdam`); false keeps tfjs's kernel-per-op optimizer.
+   */
+  fusedOptimizer?: boolean;
+  featureSize: number;
+  numClasses: number;
+  /** Multiplier from stored sample values to inputs (1/255 for bytes). */
+  scale: number;
+}
+
+export interface EpochOptions {
+  epochs: number;
+  batchSize: number;
+  /** Seeds the shuffle; default 1. */
+  seed?: number;
+  /** Default true. */
+  shuffle?: boolean;
+  /** Called after every step with the samples done so far. */
+  onStep?: (progress: { epoch: number; step: number; stepsPerEpoch: number; samples: number; loss: number }) => void;
+}
+
+export interface FitResult {
+  samples: number;
+  steps: number;
+  seconds: number;
+  samplesPerSecond: number;
+  /** Mean loss of the last epoch. */
+  loss: number;
+}
+
+export interface EvalResult {
+  accuracy: number;
+  loss: number;
+  count: number;
+}
+
+/** Extra loss terms added to the cross-entropy (DER++, FedProx, ...). */
+export type LossTerm = (logits: tf.Tensor2D, batch: { x: tf.Tensor2D; y: tf.Tensor2D }) => tf.Scalar;
+
+/**
+ * Trains a logits-output model on in-memory batches with its own loop:
+ * one `optimizer.minimize` per step inside `tf.tidy`, no per-batch
+ * callbacks or history objects, so the step is the model's arithmetic.
+ */
+export class Trainer {
+  readonly model: tf.LayersModel;
+  readonly #optimizer: tf.Optimizer;
+  readonly #heapAdam: HeapAdam | undefined;
+  readonly #batches: BatchBuilder;
+  readonly #vars: tf.Variable[];
+  readonly #options: Readonly<Required<TrainerOptions>>;
+
+  constructor(model: tf.LayersModel, options: TrainerOptions) {
+    const optimizer = options.optimizer ?? 'adam';
+    const learningRate = options.learningRate ?? (optimizer === 'adam' ? 0.001 : 0.05);
+    if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+      throw new StrataError('STRATA_ERR_BAD_OPTION', `learningRate must be a positive number, got ${learningRate}`, { option: 'learningRate' });
+    }
+    this.#options = Object.freeze({ fusedOptimizer: true, ...options, optimizer, learningRate });
+    this.model = model;
+    this.#optimizer = optimizer === 'adam' ? tf.train.adam(learningRate) : tf.train.sgd(learningRate);
+    this.#batches = new BatchBuilder(options.featureSize, options.numClasses, options.scale);
+    this.#vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.#heapAdam = optimizer === 'adam' && this.#options.fusedOptimizer && heapBackendActive()
+      ? new HeapAdam(this.#vars, { learningRate }) : undefined;
+  }
+
+  get batchBuilder(): BatchBuilder {
+    return this.#batches;
+  }
+
+  /** One optimisation step on a ready batch; returns the loss. */
+  step(x: tf.Tensor2D, y: tf.Tensor2D, extra?: LossTerm): number {
+    const lossFn = (): tf.Scalar => {
+      const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
+      const ce = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+      return extra === undefined ? ce : tf.add(ce, extra(logits, { x, y })) as tf.Scalar;
+    };
+    if (this.#heapAdam !== undefined) return this.#heapAdam.minimize(lossFn);
+    const cost = this.#optimizer.minimize(lossFn, true, this.#vars);
+    if (cost === null) return Number.NaN;
+    const loss = cost.dataSync()[0]!;
+    cost.dispose();
+    return loss;
+  }
+
+  /** One step on rows `indices` of `split`. */
+  stepOn(split: DataSplit, indices: ArrayLike<number>, extra?: LossTerm): number {
+    const batch = this.#batches.build(split, indices);
+    try {
+      return this.step(batch.x, batch.y, extra);
+    } finally {
+      batch.x.dispose();
+      batch.y.dispose();
+    }
+  }
+
+  fit(split: DataSplit, options: EpochOptions): FitResult {
+    const { epochs, batchSize } = options;
+    if (!Number.isInteger(epochs) || epochs < 1) throw new StrataError('STRATA_ERR_BAD_OPTION', `epochs must be a positive integer, got ${epochs}`, { option: 'epochs' });
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new StrataError('STRATA_ERR_BAD_OPTION', `batchSize must be a positive integer, got ${batchSize}`, { option: 'batchSize' });
+    const rng = new Rng(options.seed ?? 1);
+    const stepsPerEpoch = Math.ceil(split.count / batchSize);
+    const started = performance.now();
+    let samples = 0;
+    let steps = 0;
+    let lastLoss = Number.NaN;
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const order = options.shuffle === false ? Int32Array.from({ length: split.count }, (_, i) => i) : permutation(split.count, rng);
+      let lossSum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const idx = order.subarray(s * batchSize, Math.min(split.count, (s + 1) * batchSize));
+        const loss = this.stepOn(split, idx);
+        lossSum += loss * idx.length;
+        samples += idx.length;
+        steps++;
+        options.onStep?.({ epoch, step: s, stepsPerEpoch, samples, loss });
+      }
+      lastLoss = lossSum / split.count;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { samples, steps, seconds, samplesPerSecond: samples / seconds, loss: lastLoss };
+  }
+
+  /** Logits for rows `indices` of `split` (caller disposes). */
+  logits(split: DataSplit, indices: ArrayLike<number>): tf.Tensor2D {
+    const batch = this.#batches.build(split, indices);
+    try {
+      return tf.tidy(() => this.model.apply(batch.x, { training: false }) as tf.Tensor2D);
+    } finally {
+      batch.x.dispose();
+      batch.y.dispose();
+    }
+  }
+
+  evaluate(split: DataSplit, options: { batchSize?: number; indices?: ArrayLike<number> } = {}): EvalResult {
+    return evaluateModel(this.model, split, this.#batches, options);
+  }
+
+  dispose(): void {
+    this.#optimizer.dispose();
+  }
+}
+
+/** Accuracy and mean loss of a logits model over (a subset of) a split. */
+export function evaluateModel(
+  model: tf.LayersModel, split: DataSplit, batches: BatchBuilder,
+  options: { batchSize?: number; indices?: ArrayLike<number> } = {},
+): EvalResult {
+  const indices = options.indices ?? Int32Array.from({ length: split.count }, (_, i) => i);
+  const bs = options.batchSize ?? 1000;
+  let correct = 0;
+  let lossSum = 0;
+  for (let start = 0; start < indices.length; start += bs) {
+    const end = Math.min(indices.length, start + bs);
+    const batch = batches.build(split, indices, start, end);
+    const [c, l] = tf.tidy(() => {
+      const logits = model.apply(batch.x, { training: false }) as tf.Tensor2D;
+      const hits = tf.equal(tf.argMax(logits, 1), tf.argMax(batch.y, 1)).sum();
+      const loss = tf.losses.softmaxCrossEntropy(batch.y, logits, undefined, tf.Reduction.SUM);
+      return [hits.dataSync()[0]!, loss.dataSync()[0]!];
+    });
+    batch.x.dispose();
+    batch.y.dispose();
+    correct += c;
+    lossSum += l;
+  }
+  const count = indices.length;
+  return { accuracy: count === 0 ? 0 : correct / count, loss: count === 0 ? 0 : lossSum / count, count };
+}

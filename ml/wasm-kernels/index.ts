@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs';
+import { wrapBatchMatMul } from './batch-matmul-untransposed.js';
+import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
+import { wrapConv2DBackpropInput } from './conv2d-backprop-input.js';
+import { maxPoolGradConfig } from './max-pool-grad.js';
+
+export type WasmKernelSet = 'strata' | 'stock';
+
+let installed = false;
+
+/**
+ * Registers Strata's wasm kernels: the missing `Conv2DBackpropFilter`, the
+ * `BatchMatMul` wrapper that avoids the slow transposed path, a stride-1
+ * `Conv2DBackpropInput` on XNNPACK's convolution, and a faster `MaxPoolGrad`. Call
+ * before the wasm backend initialises. Idempotent.
+ */
+export function installWasmKernels(): void {
+  if (installed) return;
+  const original = tf.getKernel(tf.BatchMatMul, 'wasm');
+  if (original === undefined) throw new Error('the wasm backend is not loaded');
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel(wrapBatchMatMul(original));
+  if (tf.getKernel(tf.Conv2DBackpropFilter, 'wasm') === undefined) tf.registerKernel(conv2DBackpropFilterConfig);
+  const backpropInput = tf.getKernel(tf.Conv2DBackpropInput, 'wasm');
+  if (backpropInput !== undefined) {
+    tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
+    tf.registerKernel(wrapConv2DBackpropInput(backpropInput));
+  }
+  tf.unregisterKernel(tf.MaxPoolGrad, 'wasm');
+  tf.registerKernel(maxPoolGradConfig);
+  installed = true;
+}
+
+export function wasmKernelsInstalled(): boolean {
+  return installed;
+}

@@ -1,0 +1,293 @@
+import { z } from 'zod';
+import { ProtocolError, isProtocolErrorCode, type ProtocolErrorCode } from './error-codes.js';
+import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
+
+/**
+ * JSON (text) messages between coordinator and agents: one discriminated
+ * union on `type`. Weights never travel here; they go as binary weight
+ * frames (weight-frame.ts) matched to these messages by roundId.
+ *
+ * Flow: agent `hello` -> coordinator `welcome` (or error + close);
+ * coordinator `round-assignment` then a binary `model` frame; agent `result`
+ * then a binary `update`/`delta` frame; coordinator `update-ack`.
+ * Either side: `heartbeat`, `error`, `bye`.
+ *
+ * Unknown object keys are stripped, not rejected, so a peer may add optional
+ * fields within a protocol version; anything else bumps PROTOCOL_VERSION.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const uint32 = z.int().min(0).max(0xffff_ffff);
+const nonNegative = z.number().min(0);
+const positiveInt = z.int().min(1);
+/** Agent ids appear in token files (`<agent-id> <token>`) and logs: no spaces. */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const agentId = z.string().regex(AGENT_ID_PATTERN);
+const name = z.string().min(1).max(128);
+const layoutHash = z.string().regex(LAYOUT_HASH_PATTERN);
+const errorCode = z.string().regex(/^STRATA_ERR_[A-Z0-9_]+$/);
+
+export const CapabilitiesSchema = z.object({
+  models: z.array(name).max(64),
+  datasets: z.array(name).max(64),
+  clMethods: z.array(name).max(64),
+  /** Largest model this device accepts, in parameters. */
+  maxParams: positiveInt.optional(),
+});
+
+export const HelloSchema = z.object({
+  type: z.literal('hello'),
+  protocolVersion: z.literal(PROTOCOL_VERSION),
+  agentId,
+  token: z.string().min(1).max(1024),
+  /** Device profile name (profiles/). */
+  profile: name,
+  capabilities: CapabilitiesSchema,
+});
+
+export const WireLimitsSchema = z.object({
+  maxFrameBytes: positiveInt,
+  maxTextBytes: positiveInt,
+  maxParams: positiveInt,
+  messagesPerSecond: z.number().positive(),
+  messageBurst: positiveInt,
+});
+
+export const WelcomeSchema = z.object({
+  type: z.literal('welcome'),
+  protocolVersion: z.literal(PROTOCOL_VERSION),
+  agentId,
+  serverVersion: z.string().min(1).max(64),
+  heartbeatMs: positiveInt,
+  limits: WireLimitsSchema,
+});
+
+export const TrainingConfigSchema = z.object({
+  model: name,
+  epochs: positiveInt,
+  batchSize: positiveInt,
+  learningRate: z.number().positive(),
+  /** Continual-learning method: finetune | er | derpp | ... */
+  method: name,
+  /** Replay ratio: replayed samples per stream sample in a batch. */
+  replay: nonNegative,
+  /** FedProx proximal term; absent for plain FedAvg. */
+  fedproxMu: nonNegative.optional(),
+  seed: uint32,
+});
+
+export const RoundAssignmentSchema = z.object({
+  type: z.literal('round-assignment'),
+  roundId: uint32,
+  modelVersion: uint32,
+  /** Time budget from receipt, and the absolute deadline (epoch ms) it came from. */
+  deadlineMs: positiveInt,
+  deadlineAt: z.int().min(0),
+  layoutHash,
+  numParams: positiveInt,
+  /** Send back the full weights (`update`) or weights minus the model (`delta`). */
+  updateKind: z.enum(['update', 'delta']),
+  config: TrainingConfigSchema,
+});
+
+export const JoulesSchema = z.object({
+  compute: nonNegative,
+  storage: nonNegative,
+  radio: nonNegative,
+  idle: nonNegative,
+  total: nonNegative,
+});
+
+export const ResultMetricsSchema = z.object({
+  numSamples: uint32,
+  loss: z.number(),
+  accuracy: z.number().min(0).max(1),
+  /** Time the round would take on the profiled device. */
+  deviceSeconds: nonNegative,
+  /** Wall time on the host that actually ran it. */
+  hostSeconds: nonNegative,
+});
+
+export const ResultSchema = z.object({
+  type: z.literal('result'),
+  roundId: uint32,
+  modelVersion: uint32,
+  metrics: ResultMetricsSchema,
+  joules: JoulesSchema,
+  /** Where joules came from: the power model, RAPL counters, or an external meter. */
+  energySource: z.enum(['model', 'rapl', 'measured']),
+});
+
+export const UpdateAckSchema = z.object({
+  type: z.literal('update-ack'),
+  roundId: uint32,
+  accepted: z.boolean(),
+  /** Why it was rejected, when it was. */
+  code: errorCode.optional(),
+});
+
+export const HeartbeatSchema = z.object({
+  type: z.literal('heartbeat'),
+  /** Sender's clock (epoch ms), for RTT / skew estimates. */
+  sentAt: z.int().min(0).optional(),
+});
+
+export const ErrorMessageSchema = z.object({
+  type: z.literal('error'),
+  code: errorCode,
+  message: z.string().max(1024),
+  details: z.record(z.string(), z.unknown()).optional(),
+  /** The round the error is about, if any. */
+  roundId: uint32.optional(),
+});
+
+export const ByeSchema = z.object({
+  type: z.literal('bye'),
+  reason: z.string().max(256).optional(),
+});
+
+export const MessageSchema = z.discriminatedUnion('type', [
+  HelloSchema,
+  WelcomeSchema,
+  RoundAssignmentSchema,
+  ResultSchema,
+  UpdateAckSchema,
+  HeartbeatSchema,
+  ErrorMessageSchema,
+  ByeSchema,
+]);
+
+export type Message = z.infer<typeof MessageSchema>;
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+export type Capabilities = z.infer<typeof CapabilitiesSchema>;
+export type WireLimits = z.infer<typeof WireLimitsSchema>;
+export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
+export type Joules = z.infer<typeof JoulesSchema>;
+export type ResultMetrics = z.infer<typeof ResultMetricsSchema>;
+export type HelloMessage = MessageOf<'hello'>;
+export type WelcomeMessage = MessageOf<'welcome'>;
+export type RoundAssignmentMessage = MessageOf<'round-assignment'>;
+export type ResultMessage = MessageOf<'result'>;
+export type UpdateAckMessage = MessageOf<'update-ack'>;
+export type HeartbeatMessage = MessageOf<'heartbeat'>;
+export type ErrorMessage = MessageOf<'error'>;
+export type ByeMessage = MessageOf<'bye'>;
+
+export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze(MessageSchema.options.map((o) => o.shape.type.value));
+const KNOWN_TYPES: ReadonlySet<string> = new Set(MESSAGE_TYPES);
+/** Messages whose protocolVersion is checked before the schema, so a peer of another version gets the version error. */
+const VERSIONED_TYPES: ReadonlySet<string> = new Set(['hello', 'welcome']);
+
+export type TextData = string | Uint8Array | ArrayBuffer | readonly Uint8Array[];
+
+export interface ParseMessageOptions {
+  /** Reject longer input with STRATA_ERR_FRAME_TOO_LARGE before parsing. */
+  maxBytes?: number;
+}
+
+function toText(data: TextData): string {
+  if (typeof data === 'string') return data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return Buffer.concat(data as Uint8Array[]).toString('utf8');
+}
+
+function byteLengthOf(data: TextData): number {
+  if (typeof data === 'string') return Buffer.byteLength(data, 'utf8');
+  if (data instanceof Uint8Array || data instanceof ArrayBuffer) return data.byteLength;
+  return (data as Uint8Array[]).reduce((n, b) => n + b.byteLength, 0);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Validate one text frame at the socket boundary. Throws ProtocolError:
+ * too long -> FRAME_TOO_LARGE; not JSON -> MALFORMED_JSON; not an object with
+ * a string `type` -> BAD_FRAME; unknown type -> UNKNOWN_TYPE; hello/welcome
+ * of another version -> PROTOCOL_VERSION; schema violation -> BAD_FRAME.
+ */
+export function parseMessage(data: TextData, options: ParseMessageOptions = {}): Message {
+  if (options.maxBytes !== undefined) {
+    const length = typeof data === 'string' && data.length * 3 <= options.maxBytes ? data.length : byteLengthOf(data);
+    if (length > options.maxBytes) {
+      throw new ProtocolError('STRATA_ERR_FRAME_TOO_LARGE', `message of ${length} bytes exceeds ${options.maxBytes}`, {
+        byteLength: length,
+        maxBytes: options.maxBytes,
+      });
+    }
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(toText(data));
+  } catch (err) {
+    throw new ProtocolError('STRATA_ERR_MALFORMED_JSON', 'message is not valid JSON', {}, { cause: err });
+  }
+  if (!isPlainObject(raw) || typeof raw.type !== 'string') {
+    throw new ProtocolError('STRATA_ERR_BAD_FRAME', 'message must be a JSON object with a string "type"', { reason: 'no-type' });
+  }
+  const type = raw.type;
+  if (!KNOWN_TYPES.has(type)) {
+    throw new ProtocolError('STRATA_ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 64)}"`, { type: type.slice(0, 64) });
+  }
+  if (VERSIONED_TYPES.has(type) && raw.protocolVersion !== PROTOCOL_VERSION) {
+    throw new ProtocolError('STRATA_ERR_PROTOCOL_VERSION', `protocol version ${String(raw.protocolVersion)} is not supported (expected ${PROTOCOL_VERSION})`, {
+      expected: PROTOCOL_VERSION,
+      received: typeof raw.protocolVersion === 'number' ? raw.protocolVersion : null,
+    });
+  }
+  const parsed = MessageSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 8).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+    const first = issues[0];
+    throw new ProtocolError('STRATA_ERR_BAD_FRAME', `invalid "${type}" message${first ? `: ${first.path || '(root)'}: ${first.message}` : ''}`, {
+      reason: 'schema',
+      type,
+      issues,
+    });
+  }
+  return parsed.data;
+}
+
+/**
+ * Serialize an outgoing message, validating it first so a bug on our side
+ * surfaces here (STRATA_ERR_BAD_FRAME) instead of at the peer.
+ */
+export function encodeMessage(message: Message): string {
+  const parsed = MessageSchema.safeParse(message);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ProtocolError('STRATA_ERR_BAD_FRAME', `refusing to send an invalid "${String((message as { type?: unknown }).type)}" message`, {
+      reason: 'schema',
+      path: issue ? issue.path.map(String).join('.') : '',
+      issue: issue?.message,
+    });
+  }
+  return JSON.stringify(parsed.data);
+}
+
+/** The `error` message that reports a coded error to the peer. */
+export function errorMessageFor(err: { code: string; message: string; details?: Readonly<Record<string, unknown>> }, roundId?: number): ErrorMessage {
+  const message: ErrorMessage = { type: 'error', code: err.code, message: err.message.slice(0, 1024) };
+  if (err.details && Object.keys(err.details).length > 0) message.details = jsonSafe(err.details);
+  if (roundId !== undefined) message.roundId = roundId;
+  return message;
+}
+
+/** Drop what JSON cannot carry (functions, cycles, bigints) from details. */
+function jsonSafe(details: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  try {
+    const text = JSON.stringify(details);
+    return text.length <= 4096 ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Rebuild the ProtocolError an `error` message reports (unknown codes map to INTERNAL). */
+export function protocolErrorFromMessage(message: ErrorMessage): ProtocolError {
+  const code: ProtocolErrorCode = isProtocolErrorCode(message.code) ? message.code : 'STRATA_ERR_INTERNAL';
+  return new ProtocolError(code, message.message, { ...(message.details ?? {}), remoteCode: message.code, roundId: message.roundId });
+}
