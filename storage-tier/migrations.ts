@@ -1,0 +1,105 @@
+/**
+ * Versioned schema migrations for a Strata store file. The file's schema
+ * version lives in `PRAGMA user_version`; each migration runs in its own
+ * transaction together with the bump of that version, so a crash leaves the
+ * file at a whole version, never between two.
+ */
+import type { SqliteDatabase } from './sqlite.js';
+
+export interface Migration {
+  /** The schema version this migration produces (1, 2, ... without gaps). */
+  readonly version: number;
+  readonly name: string;
+  up(db: SqliteDatabase): void;
+}
+
+export interface MigrationResult {
+  /** `user_version` found on open (0 for a new file). */
+  from: number;
+  /** `user_version` after migrating (equals `from` when nothing ran). */
+  to: number;
+  applied: Array<{ version: number; name: string }>;
+  /** The migration that failed (its transaction was rolled back), if any. */
+  failed?: { version: number; name: string; error: unknown };
+}
+
+/**
+ * Schema of the sample store.
+ *
+ * `samples.ord` is a dense ordinal per class: the class's rows hold
+ * 0..count-1 exactly, so "a random stored sample of class c" is one lookup of
+ * (label, floor(r * count)) in `samples_by_class`, never `ORDER BY RANDOM()`.
+ * Eviction keeps it dense by moving the class's last ordinal into the hole.
+ * `sample_classes` holds each class's count and payload bytes, written in the
+ * same transaction as the rows, so they are right after any crash.
+ */
+export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    name: 'create samples, sample_classes, store_meta',
+    up(db: SqliteDatabase): void {
+      db.exec(`
+        CREATE TABLE samples (
+          id       INTEGER PRIMARY KEY,  -- insertion sequence, never reused
+          batch    INTEGER NOT NULL,     -- ingest batch (one transaction) that wrote it
+          task     INTEGER NOT NULL,
+          label    INTEGER NOT NULL,
+          ord      INTEGER NOT NULL,     -- dense ordinal within label: 0..count-1
+          dtype    INTEGER NOT NULL,     -- 0 = uint8, 1 = float32 (little-endian)
+          shape    TEXT,                 -- '28,28'; NULL means 1-D
+          features BLOB NOT NULL,
+          logits   BLOB                  -- float32 (little-endian), DER++
+        );
+        CREATE UNIQUE INDEX samples_by_class ON samples(label, ord);
+        CREATE TABLE sample_classes (
+          label INTEGER PRIMARY KEY,
+          count INTEGER NOT NULL,
+          bytes INTEGER NOT NULL         -- sum of features + logits blob lengths
+        );
+        CREATE TABLE store_meta (
+          key   TEXT PRIMARY KEY,
+          value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO store_meta (key, value) VALUES ('next_id', 1), ('next_batch', 1);
+      `);
+    },
+  },
+]);
+
+export function latestVersion(migrations: readonly Migration[]): number {
+  return migrations.reduce((max, m) => Math.max(max, m.version), 0);
+}
+
+export function readUserVersion(db: SqliteDatabase): number {
+  return Number(db.pragma('user_version', { simple: true }));
+}
+
+/**
+ * Brings `db` up to the newest version in `migrations`. Applies each pending
+ * migration in order, each in its own transaction; stops at the first that
+ * throws and reports it in `failed` instead of throwing half-way.
+ */
+export function migrate(db: SqliteDatabase, migrations: readonly Migration[]): MigrationResult {
+  const sorted = [...migrations].sort((a, b) => a.version - b.version);
+  sorted.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migrations must be numbered 1..n without gaps (found ${m.version} at ${i + 1})`);
+  });
+  const from = readUserVersion(db);
+  const result: MigrationResult = { from, to: from, applied: [] };
+  for (const m of sorted) {
+    if (m.version <= from) continue;
+    try {
+      db.transaction(() => {
+        m.up(db);
+        // PRAGMA takes no bound parameters; version is a checked integer.
+        db.pragma(`user_version = ${m.version}`);
+      })();
+    } catch (error) {
+      result.failed = { version: m.version, name: m.name, error };
+      return result;
+    }
+    result.applied.push({ version: m.version, name: m.name });
+    result.to = m.version;
+  }
+  return result;
+}

@@ -1,0 +1,123 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../ml/backend.js';
+import { Rng } from '../../ml/rng.js';
+
+/** Runs a kernel on one backend from plain arrays and reads the result back. */
+async function runOn(backend: string, kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(inputs)) tensors[k] = tf.tensor(v.data, v.shape, 'float32');
+  const out = tf.engine().runKernel(kernel, tensors as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const data = out.dataSync() as Float32Array;
+  out.dispose();
+  for (const t of Object.values(tensors)) t.dispose();
+  await tf.setBackend('wasm');
+  return Float32Array.from(data);
+}
+
+function random(shape: number[], rng: Rng): { data: Float32Array; shape: number[] } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = rng.normal();
+  return { data, shape };
+}
+
+function relativeError(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < a.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+    maxRef = Math.max(maxRef, Math.abs(b[i]!));
+  }
+  return maxDiff / Math.max(maxRef, 1e-12);
+}
+
+const convCases: { x: [number, number, number, number]; k: [number, number]; co: number; stride: number; pad: 'same' | 'valid' }[] = [
+  { x: [2, 8, 8, 3], k: [3, 3], co: 4, stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 3], k: [3, 3], co: 4, stride: 1, pad: 'valid' },
+  { x: [3, 9, 7, 2], k: [3, 3], co: 5, stride: 2, pad: 'same' },
+  { x: [3, 9, 7, 2], k: [3, 2], co: 5, stride: 2, pad: 'valid' },
+  { x: [4, 12, 12, 6], k: [5, 5], co: 8, stride: 1, pad: 'same' },
+  { x: [1, 10, 11, 4], k: [2, 4], co: 3, stride: 2, pad: 'same' },
+  { x: [2, 16, 16, 8], k: [3, 3], co: 16, stride: 2, pad: 'valid' },
+];
+
+function convOutShape(c: (typeof convCases)[number]): number[] {
+  const info = tf.backend_util.computeConv2DInfo(c.x, [c.k[0], c.k[1], c.x[3], c.co], c.stride, 1, c.pad);
+  return info.outShape;
+}
+
+describe('Strata wasm kernels match the cpu backend', () => {
+  beforeAll(async () => {
+    const info = await initBackend({ backend: 'wasm' });
+    expect(info.kernels).toBe('strata');
+    await import('@tensorflow/tfjs-backend-cpu');
+  });
+
+  it.each(convCases)('Conv2DBackpropFilter x=$x k=$k stride=$stride $pad', async (c) => {
+    const rng = new Rng(c.x.reduce((a, b) => a * 31 + b, c.stride));
+    const x = random(c.x, rng);
+    const dy = random(convOutShape(c), rng);
+    const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k[0], c.k[1], c.x[3], c.co] };
+    const wasm = await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
+    const cpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-4);
+  });
+
+  it.each(convCases)('Conv2DBackpropInput x=$x k=$k stride=$stride $pad', async (c) => {
+    const rng = new Rng(c.x.reduce((a, b) => a * 17 + b, c.stride));
+    const filter = random([c.k[0], c.k[1], c.x[3], c.co], rng);
+    const dy = random(convOutShape(c), rng);
+    const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x };
+    const wasm = await runOn('wasm', 'Conv2DBackpropInput', { dy, filter }, attrs);
+    const cpu = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, attrs);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-4);
+  });
+
+  it.each([
+    { x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' },
+    { x: [2, 7, 9, 4], size: 3, stride: 2, pad: 'same' },
+    { x: [1, 6, 6, 2], size: 3, stride: 1, pad: 'valid' },
+  ] as const)('MaxPoolGrad x=$x size=$size stride=$stride $pad', async (c) => {
+    const rng = new Rng(c.size * 7 + c.stride);
+    const input = random([...c.x], rng);
+    const info = tf.backend_util.computePool2DInfo([...c.x] as [number, number, number, number], c.size, c.stride, 1, c.pad);
+    const dy = random(info.outShape, rng);
+    const attrs = { filterSize: c.size, strides: c.stride, pad: c.pad };
+    const wasm = await runOn('wasm', 'MaxPoolGrad', { dy, input }, attrs);
+    const cpu = await runOn('cpu', 'MaxPoolGrad', { dy, input }, attrs);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
+  it.each([
+    { a: [64, 784], b: [64, 256], ta: true, tb: false },
+    { a: [64, 128], b: [256, 128], ta: false, tb: true },
+    { a: [3, 5, 7], b: [3, 6, 5], ta: true, tb: true },
+    { a: [20, 30], b: [30, 10], ta: false, tb: false },
+  ])('BatchMatMul a=$a b=$b transposeA=$ta transposeB=$tb', async (c) => {
+    const rng = new Rng(c.a[0]! + c.b[1]!);
+    const a = random(c.a, rng);
+    const b = random(c.b, rng);
+    const attrs = { transposeA: c.ta, transposeB: c.tb };
+    const wasm = await runOn('wasm', 'BatchMatMul', { a, b }, attrs);
+    const cpu = await runOn('cpu', 'BatchMatMul', { a, b }, attrs);
+    expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
+  it('kernels leak no tensors', async () => {
+    const rng = new Rng(3);
+    const c = convCases[2]!;
+    const x = random(c.x, rng);
+    const dy = random(convOutShape(c), rng);
+    const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k[0], c.k[1], c.x[3], c.co] };
+    await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
+    const before = tf.memory().numTensors;
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const ids = backend.numDataIds();
+    for (let i = 0; i < 3; i++) await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(backend.numDataIds()).toBe(ids);
+  });
+});

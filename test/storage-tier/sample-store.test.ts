@@ -1,0 +1,225 @@
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileSampleStoreOptions, SampleStore } from '../../storage-tier/index.js';
+import { isStrataError } from '../../common/strata-error.js';
+import { pixelSample, samplesOfClasses, seededRng, tempDir, type TempDir } from './helpers.js';
+
+let tmp: TempDir;
+beforeAll(() => {
+  tmp = tempDir();
+});
+afterAll(() => tmp.remove());
+
+function expectCode(fn: () => unknown, code: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(isStrataError(caught), `expected a StrataError ${code}, got ${String(caught)}`).toBe(true);
+  expect((caught as { code: string }).code).toBe(code);
+}
+
+/** Per-class count, min and max ordinal as stored, plus the persisted class table. */
+function rawClassStats(file: string): { rows: Array<{ label: number; n: number; lo: number; hi: number }>; classes: Array<{ label: number; count: number }> } {
+  const db = new Database(file, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT label, count(*) AS n, min(ord) AS lo, max(ord) AS hi FROM samples GROUP BY label ORDER BY label').all() as Array<{ label: number; n: number; lo: number; hi: number }>;
+    const classes = db.prepare('SELECT label, count FROM sample_classes ORDER BY label').all() as Array<{ label: number; count: number }>;
+    return { rows, classes };
+  } finally {
+    db.close();
+  }
+}
+
+describe('SampleStore ingest and fetch', () => {
+  it('round-trips uint8 features with their shape, and float32 features with logits', () => {
+    const file = tmp.file('roundtrip.db');
+    const store = SampleStore.open(file);
+    expect(store.migration).toMatchObject({ from: 0, to: 1 });
+    const pixels = pixelSample(0, 3, 1);
+    const floats = new Float32Array([0.5, -1.25, 3e-7, Number.MAX_VALUE / 2, -0]);
+    const logits = new Float32Array([1.5, -2.5, 0.125]);
+    const result = store.ingest([pixels, { task: 1, label: 7, features: floats, logits }]);
+    expect(result).toEqual({ batch: 1, inserted: 2, evicted: 0, total: 2 });
+    store.close();
+
+    const reopened = SampleStore.open(file);
+    expect(reopened.migration.applied).toEqual([]);
+    const a = reopened.fetchRandomOfClass(3);
+    expect(a).not.toBeNull();
+    expect(a!.dtype).toBe('uint8');
+    expect(a!.features).toBeInstanceOf(Uint8Array);
+    expect(Array.from(a!.features)).toEqual(Array.from(pixels.features));
+    expect(a!.shape).toEqual([28, 28]);
+    expect(a!.logits).toBeNull();
+    expect(a).toMatchObject({ id: 1, batch: 1, task: 0, label: 3 });
+
+    const b = reopened.fetchRandomOfClass(7)!;
+    expect(b.dtype).toBe('float32');
+    expect(b.features).toBeInstanceOf(Float32Array);
+    expect(Array.from(b.features)).toEqual(Array.from(floats));
+    expect(Object.is(b.features[4], -0)).toBe(true);
+    expect(b.shape).toEqual([5]);
+    expect(Array.from(b.logits!)).toEqual(Array.from(logits));
+    expect(b).toMatchObject({ id: 2, batch: 1, task: 1, label: 7 });
+
+    expect(reopened.fetchRandomOfClass(9)).toBeNull();
+    const next = reopened.ingest([pixelSample(2, 3, 2)]);
+    expect(next).toEqual({ batch: 2, inserted: 1, evicted: 0, total: 3 });
+    expect(reopened.bytesUsed().payloadBytes).toBe(784 * 2 + 5 * 4 + 3 * 4);
+    expect(reopened.bytesUsed().fileBytes).toBeGreaterThan(0);
+    reopened.close();
+  });
+
+  it('works on a handed-in :memory: connection and leaves it open on close', () => {
+    const db = new Database(':memory:');
+    const store = SampleStore.open(db);
+    store.ingest(samplesOfClasses(0, [0, 1], 5));
+    expect(store.countsByClass()).toEqual(new Map([[0, 5], [1, 5]]));
+    store.close();
+    expect(db.open).toBe(true);
+    expect(db.pragma('application_id', { simple: true })).toBe(0x53545241);
+    db.close();
+  });
+
+  it('fetches only the asked class and covers all of its samples', () => {
+    const store = SampleStore.open(tmp.file('random.db'), { rng: seededRng(1) });
+    store.ingest(samplesOfClasses(0, [0, 1, 2, 3], 20));
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 2000; i++) {
+      const s = store.fetchRandomOfClass(2)!;
+      expect(s.label).toBe(2);
+      seen.set(s.id, (seen.get(s.id) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(20);
+    // Uniform: expected 100 hits each.
+    for (const hits of seen.values()) expect(hits).toBeGreaterThan(50);
+
+    const labels = [3, 0, 9, 1, 3];
+    const many = store.fetchManyRandomOfClasses(labels);
+    expect(many.map((s) => s?.label ?? null)).toEqual([3, 0, null, 1, 3]);
+    expect(store.count()).toBe(80);
+    store.close();
+  });
+
+  it('evicts class-balanced: per-class counts stay within one of each other', () => {
+    const file = tmp.file('evict.db');
+    const store = SampleStore.open(file, { capacity: 100, rng: seededRng(7) });
+    // Class-incremental stream: 5 tasks of 2 classes, 150 samples per class.
+    for (let task = 0; task < 5; task++) {
+      const labels = [2 * task, 2 * task + 1];
+      for (let b = 0; b < 3; b++) {
+        const r = store.ingest(samplesOfClasses(task, labels, 50).map((s, i) => ({ ...s, features: pixelSample(task, s.label, b * 50 + i).features })));
+        expect(r.total).toBeLessThanOrEqual(100);
+        expect(r.inserted).toBe(100);
+      }
+      const counts = [...store.countsByClass().values()];
+      expect(counts.length).toBe(2 * (task + 1));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(100);
+      expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    }
+    expect(store.countsByClass()).toEqual(new Map(Array.from({ length: 10 }, (_, l) => [l, 10])));
+    // Random within the class: the 10 survivors of class 0 are not just its oldest or newest.
+    const ids = new Set<number>();
+    for (let i = 0; i < 500; i++) ids.add(store.fetchRandomOfClass(0)!.id);
+    expect(ids.size).toBe(10);
+    const sorted = [...ids].sort((a, b) => a - b);
+    expect(sorted.at(-1)! - sorted[0]!).toBeGreaterThan(40);
+    store.close();
+
+    const { rows, classes } = rawClassStats(file);
+    for (const r of rows) expect(r).toEqual({ label: r.label, n: 10, lo: 0, hi: 9 });
+    expect(classes).toEqual(rows.map((r) => ({ label: r.label, count: r.n })));
+    // Reopened with a smaller budget, the next ingest evicts down to it.
+    const smaller = SampleStore.open(file, { capacity: 50, rng: seededRng(8) });
+    const r = smaller.ingest([pixelSample(5, 10, 0)]);
+    expect(r).toMatchObject({ inserted: 1, evicted: 51, total: 50 });
+    // The newcomer (1 sample) is below its share, so only the 10 old classes lose samples.
+    const after = smaller.countsByClass();
+    expect(after.get(10)).toBe(1);
+    const old = [...after].filter(([l]) => l !== 10).map(([, n]) => n);
+    expect(Math.max(...old) - Math.min(...old)).toBeLessThanOrEqual(1);
+    smaller.close();
+  });
+
+  it("stores nothing with capacity 'none'", () => {
+    const file = tmp.file('none.db');
+    const store = SampleStore.open(file, { capacity: 'none' });
+    expect(store.ingest(samplesOfClasses(0, [0, 1], 10))).toEqual({ batch: null, inserted: 0, evicted: 0, total: 0 });
+    expect(store.count()).toBe(0);
+    expect(store.countsByClass().size).toBe(0);
+    expect(store.fetchRandomOfClass(0)).toBeNull();
+    expect(store.bytesUsed().payloadBytes).toBe(0);
+    store.close();
+  });
+
+  it('rejects a bad sample before writing any of the batch', () => {
+    const store = SampleStore.open(tmp.file('bad-sample.db'));
+    const batch = [pixelSample(0, 1, 0), { task: 0, label: -1, features: new Uint8Array(4) }];
+    expectCode(() => store.ingest(batch), 'STRATA_ERR_BAD_SAMPLE');
+    expectCode(() => store.ingest([{ task: 0, label: 1, features: new Uint8Array(6), shape: [2, 2] }]), 'STRATA_ERR_BAD_SAMPLE');
+    expect(store.count()).toBe(0);
+    expect(store.ingest([pixelSample(0, 1, 0)]).batch).toBe(1);
+    store.close();
+    expectCode(() => store.count(), 'STRATA_ERR_STORE_CLOSED');
+  });
+
+  it('rolls a failed batch back whole, in the file and in memory', () => {
+    const db = new Database(tmp.file('rollback.db'));
+    const store = SampleStore.open(db, { capacity: 30, rng: seededRng(2) });
+    store.ingest(samplesOfClasses(0, [0, 1], 15));
+    // A trigger makes the write of class 99 fail after earlier rows (and an eviction) went in.
+    db.exec("CREATE TRIGGER no_99 BEFORE INSERT ON samples WHEN NEW.label = 99 BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    const doomed = [...samplesOfClasses(1, [2, 3], 2), pixelSample(1, 99, 0)];
+    expectCode(() => store.ingest(doomed), 'STRATA_ERR_STORE_IO');
+    expect(store.countsByClass()).toEqual(new Map([[0, 15], [1, 15]]));
+    expect(db.prepare('SELECT count(*) FROM samples').pluck().get()).toBe(30);
+    expect(store.ingest(samplesOfClasses(1, [2, 3], 2))).toEqual({ batch: 2, inserted: 4, evicted: 4, total: 30 });
+    store.close();
+    db.close();
+  });
+
+  it('validates options in compileSampleStoreOptions, naming the option', () => {
+    expect(compileSampleStoreOptions()).toMatchObject({ capacity: 'all', readonly: false, synchronous: 'NORMAL', integrityCheck: 'quick' });
+    expect(compileSampleStoreOptions({ readonly: true }).integrityCheck).toBe('off');
+    for (const capacity of [0, -5, 1.5, 'some']) {
+      try {
+        compileSampleStoreOptions({ capacity: capacity as number });
+        expect.unreachable();
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'STRATA_ERR_BAD_OPTION', details: { option: 'capacity' } });
+      }
+    }
+    expectCode(() => compileSampleStoreOptions({ synchronous: 'OFF' as 'FULL' }), 'STRATA_ERR_BAD_OPTION');
+  });
+});
+
+describe('read-only connection (the swap worker)', () => {
+  it('sees the writer’s commits, stays consistent while it evicts, and refuses to write', () => {
+    const file = tmp.file('readonly.db');
+    const writer = SampleStore.open(file, { capacity: 200, rng: seededRng(3) });
+    writer.ingest(samplesOfClasses(0, [0, 1], 50));
+    const reader = SampleStore.openReadOnly(file);
+    expect(reader.readonly).toBe(true);
+    expect(reader.count()).toBe(100);
+    expectCode(() => reader.ingest([pixelSample(0, 0, 0)]), 'STRATA_ERR_STORE_READONLY');
+
+    for (let task = 1; task < 5; task++) {
+      writer.ingest(samplesOfClasses(task, [2 * task, 2 * task + 1], 100));
+      expect(reader.countsByClass()).toEqual(writer.countsByClass());
+      const labels = Array.from({ length: 64 }, (_, i) => i % (2 * task + 2));
+      const got = reader.fetchManyRandomOfClasses(labels);
+      expect(got.map((s) => s?.label)).toEqual(labels);
+      expect(reader.fetchRandomOfClass(2 * task + 1)?.label).toBe(2 * task + 1);
+    }
+    expect(reader.bytesUsed().payloadBytes).toBe(200 * 784);
+    reader.close();
+    writer.close();
+  });
+
+  it('refuses to create a store', () => {
+    expectCode(() => SampleStore.openReadOnly(tmp.file('missing.db')), 'STRATA_ERR_STORE_OPEN');
+  });
+});
