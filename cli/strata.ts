@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { isStrataError } from '../common/strata-error.js';
+import { profilesCommand } from './commands/profiles.js';
 import { trainCommand } from './commands/train.js';
 import { createRootLogger } from './logger.js';
 
@@ -25,6 +26,7 @@ const program = new Command('strata')
   .configureOutput(output);
 
 program.addCommand(trainCommand(getLogger));
+program.addCommand(profilesCommand());
 for (const cmd of program.commands) cmd.exitOverride().configureOutput(output);
 
 try {

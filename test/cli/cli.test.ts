@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const bin = path.join(root, 'dist/cli/strata.js');
+
+function strata(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, STRATA_LOG_LEVEL: 'warn' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('the strata command', () => {
+  it('prints usage for --help and train --help', () => {
+    const top = strata('--help');
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain('Usage: strata');
+    expect(top.stdout).toContain('train');
+    const train = strata('train', '--help');
+    expect(train.code).toBe(0);
+    for (const flag of ['--dataset', '--model', '--epochs', '--batch', '--seed', '--backend', '--out', '--json']) expect(train.stdout).toContain(flag);
+  });
+
+  it.each([
+    [['train', '--epochs', '0'], '--epochs'],
+    [['train', '--epochs', 'two'], '--epochs'],
+    [['train', '--batch', '-3'], '--batch'],
+    [['train', '--model', 'transformer'], '--model'],
+    [['train', '--dataset', 'cifar'], '--dataset'],
+    [['train', '--backend', 'gpu'], '--backend'],
+    [['train', '--lr', 'NaN'], '--lr'],
+    [['train', '--no-such-flag'], '--no-such-flag'],
+  ])('bad input %j exits non-zero with one line naming %s', (args, flag) => {
+    const r = strata(...args);
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(flag);
+    expect(lines[0]).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
+  });
+
+  it('an explicitly requested backend that is missing is a clear error', () => {
+    const r = strata('train', '--dataset', 'synthetic', '--backend', 'tfjs-node', '--out', mkdtempSync(path.join(tmpdir(), 'strata-cli-')));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/backend tfjs-node is not available/);
+  });
+
+  it('train writes report.json with the contract keys and --json prints it last', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'strata-cli-'));
+    const r = strata('train', '--dataset', 'synthetic', '--epochs', '1', '--batch', '32', '--seed', '4', '--out', out, '--json');
+    expect(r.code).toBe(0);
+    const printed = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Record<string, unknown>;
+    expect(printed).toEqual(report);
+    for (const key of ['dataset', 'model', 'backend', 'epochs', 'batchSize', 'seed', 'testAccuracy', 'trainSeconds', 'samplesPerSecond']) {
+      expect(report).toHaveProperty(key);
+    }
+    expect(report).toMatchObject({ dataset: 'synthetic', model: 'mlp', backend: 'wasm', epochs: 1, batchSize: 32, seed: 4 });
+    expect(report['testAccuracy']).toBeGreaterThan(0.8);
+    expect(report['samplesPerSecond']).toBeGreaterThan(0);
+  });
+
+  it('profiles lists the device profiles; an unknown one is a clear error', () => {
+    const r = strata('profiles');
+    expect(r.code).toBe(0);
+    for (const name of ['jetson-nano-5w', 'raspberry-pi-4', 'phone-lowend']) expect(r.stdout).toContain(name);
+    const bad = strata('profiles', 'toaster');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('toaster');
+  });
+});
