@@ -10,6 +10,9 @@ import type { Benchmark, BenchFigures } from './benchmark.js';
 const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   train: () => import('./train.js'),
   storage: () => import('./storage.js'),
+  coordinator: () => import('./coordinator.js'),
+  swap: () => import('./swap.js'),
+  cl: () => import('./cl.js'),
 };
 
 async function main(): Promise<void> {

@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { isStrataError } from '../common/strata-error.js';
+import { clCommand } from './commands/cl.js';
 import { profilesCommand } from './commands/profiles.js';
+import { coordinatorCommand } from './commands/coordinator.js';
 import { trainCommand } from './commands/train.js';
 import { createRootLogger } from './logger.js';
 
@@ -26,6 +28,8 @@ const program = new Command('strata')
   .configureOutput(output);
 
 program.addCommand(trainCommand(getLogger));
+program.addCommand(coordinatorCommand(getLogger));
+program.addCommand(clCommand(getLogger));
 program.addCommand(profilesCommand());
 for (const cmd of program.commands) cmd.exitOverride().configureOutput(output);
 

@@ -86,17 +86,38 @@ export class Trainer {
 
   /** One optimisation step on a ready batch; returns the loss. */
   step(x: tf.Tensor2D, y: tf.Tensor2D, extra?: LossTerm): number {
+    return this.stepWithLogits(x, y, extra, false).loss;
+  }
+
+  /**
+   * One step that can also hand back the batch's logits from the forward
+   * pass (row-major, batch x classes): continual-learning methods and swap
+   * policies use them (DER++ records them; CarM's hybrid policy reads
+   * correctness and entropy) without a second forward pass.
+   */
+  stepWithLogits(x: tf.Tensor2D, y: tf.Tensor2D, extra: LossTerm | undefined, captureLogits: boolean): { loss: number; logits: Float32Array | null } {
+    let kept: tf.Tensor | null = null;
     const lossFn = (): tf.Scalar => {
       const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
+      if (captureLogits) kept = tf.keep(logits);
       const ce = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
       return extra === undefined ? ce : tf.add(ce, extra(logits, { x, y })) as tf.Scalar;
     };
-    if (this.#heapAdam !== undefined) return this.#heapAdam.minimize(lossFn);
-    const cost = this.#optimizer.minimize(lossFn, true, this.#vars);
-    if (cost === null) return Number.NaN;
-    const loss = cost.dataSync()[0]!;
-    cost.dispose();
-    return loss;
+    let loss: number;
+    if (this.#heapAdam !== undefined) {
+      loss = this.#heapAdam.minimize(lossFn);
+    } else {
+      const cost = this.#optimizer.minimize(lossFn, true, this.#vars);
+      loss = cost === null ? Number.NaN : cost.dataSync()[0]!;
+      cost?.dispose();
+    }
+    let logits: Float32Array | null = null;
+    if (kept !== null) {
+      const t = kept as tf.Tensor;
+      logits = Float32Array.from(t.dataSync() as Float32Array);
+      t.dispose();
+    }
+    return { loss, logits };
   }
 
   /** One step on rows `indices` of `split`. */
@@ -172,7 +193,7 @@ export function evaluateModel(
     const [c, l] = tf.tidy(() => {
       const logits = model.apply(batch.x, { training: false }) as tf.Tensor2D;
       const hits = tf.equal(tf.argMax(logits, 1), tf.argMax(batch.y, 1)).sum();
-      const loss = tf.losses.softmaxCrossEntropy(batch.y, logits, undefined, tf.Reduction.SUM);
+      const loss = tf.losses.softmaxCrossEntropy(batch.y, logits, undefined, 0, tf.Reduction.SUM);
       return [hits.dataSync()[0]!, loss.dataSync()[0]!];
     });
     batch.x.dispose();

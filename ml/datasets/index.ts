@@ -4,3 +4,4 @@ export { readIdxFile, type IdxArray } from './idx-format.js';
 export { loadIdxDataset } from './idx-dataset.js';
 export { syntheticDataset, type SyntheticOptions } from './synthetic.js';
 export { loadDataset, mnistDir, parseDatasetSpec, type DatasetSpec } from './load-dataset.js';
+export { splitClassIncremental, seenTestIndices, type ClTask, type ClassIncrementalScenario, type ScenarioOptions } from './class-incremental.js';

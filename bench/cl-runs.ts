@@ -1,0 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { CL_DEFAULTS, runClExperiment, type ClConfig, type ClReport } from '../client-runtime/cl-experiment.js';
+import { initBackend } from '../ml/backend.js';
+
+/** One `strata cl` experiment in this process, in a throwaway directory. */
+export async function clRun(over: Partial<ClConfig>): Promise<ClReport> {
+  const backend = await initBackend({ backend: process.env['STRATA_BACKEND'] ?? 'auto' });
+  const dir = mkdtempSync(path.join(tmpdir(), 'strata-bench-cl-'));
+  try {
+    return await runClExperiment({ ...CL_DEFAULTS, dataset: 'split-mnist', ...over }, dir, backend, pino({ level: 'silent' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

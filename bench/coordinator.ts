@@ -1,0 +1,136 @@
+/**
+ * `npm run bench -- coordinator`: N lightweight agents (no training: each
+ * answers its assignment with a pre-made update frame) against a real
+ * coordinator child process (so its RSS is its own) on loopback, 10 rounds
+ * of a 100k-parameter model, at 100 and at 1,000 agents.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { PROTOCOL_VERSION, encodeMessage, encodeWeightFrame, parseMessage, type RoundAssignmentMessage } from '../protocol/index.js';
+import type { BenchContext, Benchmark } from './benchmark.js';
+
+const PARAMS = 100_000;
+const ROUNDS = 10;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface RunResult {
+  clients: number;
+  roundSeconds: number[];
+  peakRssMB: number;
+  aggregationMBps: number;
+  endToEndMBps: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+async function run(clients: number, ctx: BenchContext): Promise<RunResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-bench-coord-'));
+  const out = path.join(dir, 'out');
+  const child = spawn(process.execPath, [
+    path.join(root, 'dist/cli/strata.js'), 'coordinator', '--port', '0', '--db', path.join(dir, 'c.db'), '--model', `flat:${PARAMS}`,
+    '--rounds', String(ROUNDS), '--per-round', String(clients), '--min-clients', String(clients), '--over-commit', '1',
+    '--deadline', '300', '--heartbeat', '60000', '--out', out,
+  ], { cwd: root, env: { ...process.env, STRATA_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const roundSeconds: number[] = [];
+  let errBuf = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    errBuf += chunk.toString();
+    let i;
+    while ((i = errBuf.indexOf('\n')) >= 0) {
+      const line = errBuf.slice(0, i);
+      errBuf = errBuf.slice(i + 1);
+      if (!line.includes('round completed')) continue;
+      const l = JSON.parse(line) as { seconds: number; roundId: number };
+      roundSeconds.push(l.seconds);
+      ctx.log(`  ${clients} agents: round ${l.roundId} ${(l.seconds * 1000).toFixed(0)} ms`);
+    }
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      const m = /listening on (ws:\/\/\S+)/.exec(buf);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`coordinator exited early (${code})`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+  // One pre-made frame per (round, model version), shared by every agent.
+  const delta = Float32Array.from({ length: PARAMS }, (_, i) => ((i % 17) - 8) * 1e-4);
+  let frame: { key: string; buf: Buffer } | undefined;
+  const frameFor = (a: RoundAssignmentMessage): Buffer => {
+    const key = `${a.roundId}/${a.modelVersion}`;
+    if (frame?.key !== key) {
+      frame = { key, buf: encodeWeightFrame({ kind: 'delta', roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples: 32 }, delta) };
+    }
+    return frame.buf;
+  };
+  const sockets: WebSocket[] = [];
+  for (let k = 0; k < clients; k++) {
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    sockets.push(ws);
+    let assignment: RoundAssignmentMessage | undefined;
+    ws.on('open', () => ws.send(encodeMessage({
+      type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: `bench-${k}`, token: 'x', profile: 'bench', capabilities: { models: [], datasets: [], clMethods: [] },
+    })));
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        const m = parseMessage(data as Buffer);
+        if (m.type === 'round-assignment') assignment = m;
+        return;
+      }
+      const a = assignment;
+      if (!a) return;
+      assignment = undefined;
+      ws.send(encodeMessage({
+        type: 'result', roundId: a.roundId, modelVersion: a.modelVersion, metrics: { numSamples: 32, loss: 1, accuracy: 0.5, deviceSeconds: 0, hostSeconds: 0 },
+        joules: { compute: 0, storage: 0, radio: 0, idle: 0, total: 0 }, energySource: 'model',
+      }));
+      ws.send(frameFor(a));
+    });
+    ws.on('error', () => undefined);
+  }
+  const code = await exited;
+  for (const ws of sockets) ws.terminate();
+  if (code !== 0) throw new Error(`coordinator exited with ${code}`);
+  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { status: { peakRssBytes: number; aggregationMBps: number } };
+  rmSync(dir, { recursive: true, force: true });
+  const updateMB = (clients * ROUNDS * PARAMS * 4) / 1e6;
+  const totalSeconds = roundSeconds.reduce((a, b) => a + b, 0);
+  return {
+    clients, roundSeconds, peakRssMB: report.status.peakRssBytes / 2 ** 20, aggregationMBps: report.status.aggregationMBps,
+    endToEndMBps: updateMB / totalSeconds,
+  };
+}
+
+const bench: Benchmark = {
+  description: `1,000 lightweight agents x ${ROUNDS} rounds of a ${PARAMS / 1000}k-parameter model on loopback (coordinator in a child process)`,
+  async run(ctx) {
+    const small = await run(100, ctx);
+    const large = await run(1000, ctx);
+    const sorted = [...large.roundSeconds].sort((a, b) => a - b).map((s) => s * 1000);
+    const figures = {
+      aggregationMBps: Math.round(large.aggregationMBps),
+      roundLatencyMsMedian: Math.round(percentile(sorted, 0.5)),
+      roundLatencyMsP95: Math.round(percentile(sorted, 0.95)),
+      peakRssMBAt100: Math.round(small.peakRssMB),
+      peakRssMBAt1000: Math.round(large.peakRssMB),
+      endToEndUpdateMBpsAt1000: Math.round(large.endToEndMBps),
+      roundLatencyMsMedianAt100: Math.round(percentile([...small.roundSeconds].sort((a, b) => a - b), 0.5) * 1000),
+    };
+    ctx.log(`round latency (1,000 agents): median ${figures.roundLatencyMsMedian} ms, p95 ${figures.roundLatencyMsP95} ms`);
+    ctx.log(`aggregation throughput: ${figures.aggregationMBps} MB/s of update bytes (validate + accumulate); end to end incl. receive + SQLite: ${figures.endToEndUpdateMBpsAt1000} MB/s`);
+    ctx.log(`coordinator peak RSS: ${figures.peakRssMBAt100} MB at 100 agents, ${figures.peakRssMBAt1000} MB at 1,000 agents`);
+    return figures;
+  },
+};
+
+export default bench;

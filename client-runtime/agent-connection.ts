@@ -1,0 +1,255 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import { StrataError } from '../common/strata-error.js';
+import {
+  PROTOCOL_VERSION, ProtocolError, decodeWeightFrame, encodeMessage, encodeWeightFrame, parseMessage, protocolErrorFromClose,
+  protocolErrorFromMessage, type Capabilities, type Joules, type Message, type ResultMetrics, type RoundAssignmentMessage, type UpdateAckMessage,
+} from '../protocol/index.js';
+
+/** What the continual-learning runtime returns for one assignment: new weights or a delta, and metrics. */
+export interface TrainOutcome {
+  weights?: Float32Array;
+  delta?: Float32Array;
+  metrics: ResultMetrics;
+  joules?: Joules;
+  energySource?: 'model' | 'rapl' | 'measured';
+}
+export type TrainFn = (assignment: RoundAssignmentMessage, globalWeights: Float32Array, signal: AbortSignal) => Promise<TrainOutcome>;
+
+export type AgentConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'stopped';
+
+export interface AgentConnectionOptions {
+  /** `ws://HOST:PORT` or `wss://...`. */
+  url: string;
+  agentId: string;
+  token: string;
+  /** Device profile name. */
+  profile: string;
+  train: TrainFn;
+  logger: Logger;
+  /** Default: mlp + cnn models, no data set / CL method claims. */
+  capabilities?: Capabilities;
+  /** Reconnect backoff: delay = random(0, min(maxMs, initialMs x factor^attempt)) ("full jitter"). Defaults 250 ms, 30 s, 2. */
+  backoff?: { initialMs?: number; maxMs?: number; factor?: number };
+  /** Give up after this many failed connection attempts in a row. Default: never. */
+  maxAttempts?: number;
+  /** Extra CA (PEM) for `wss://` with a private certificate. */
+  ca?: string | Buffer;
+  /** Largest frame accepted from the coordinator. Default 64 MiB + header. */
+  maxPayload?: number;
+  /** Time from connect to welcome. Default 10 s. */
+  handshakeTimeoutMs?: number;
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CODES: ReadonlySet<string> = new Set(['STRATA_ERR_AUTH', 'STRATA_ERR_PROTOCOL_VERSION', 'STRATA_ERR_SESSION_REPLACED']);
+
+/**
+ * The agent's link to the coordinator: connect, hello/auth, reconnect with
+ * exponential backoff and full jitter (also across coordinator restarts),
+ * heartbeat, receive assignment + model frame, call `train`, send result +
+ * update frame, await the ack. An outcome survives a dropped connection: when
+ * the coordinator re-assigns the same round and model, it is resent, not retrained.
+ * Events: `state`, `welcome`, `assignment`, `ack` (UpdateAckMessage), `server-error` (ProtocolError), `fatal`.
+ */
+export class AgentConnection extends EventEmitter {
+  readonly #o: AgentConnectionOptions;
+  readonly #log: Logger;
+  #state: AgentConnectionState = 'idle';
+  #ws: WebSocket | undefined;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #lastHeard = 0;
+  #heartbeatMs = 15_000;
+  #assignment: RoundAssignmentMessage | undefined;
+  #training: Promise<void> | undefined;
+  #abort = new AbortController();
+  #cached: { roundId: number; modelVersion: number; outcome: TrainOutcome; global: Float32Array } | undefined;
+  readonly acks: UpdateAckMessage[] = [];
+
+  constructor(options: AgentConnectionOptions) {
+    super();
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'agent-connection', agentId: options.agentId });
+  }
+
+  get state(): AgentConnectionState { return this.#state; }
+
+  start(): void {
+    if (this.#state !== 'idle') throw new StrataError('STRATA_ERR_STATE', `agent connection cannot start in state ${this.#state}`);
+    this.#connect();
+  }
+
+  /** Say bye, close, cancel timers and any training in flight (awaited). */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#setState('stopped');
+    clearTimeout(this.#timer);
+    clearInterval(this.#heartbeat);
+    this.#abort.abort();
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeMessage({ type: 'bye', reason: 'agent stopping' }));
+      ws.close(1000, 'bye');
+    } else ws?.terminate();
+    await this.#training?.catch(() => undefined);
+  }
+
+  #setState(s: AgentConnectionState): void {
+    if (this.#state === s) return;
+    this.#state = s;
+    this.emit('state', s);
+  }
+
+  #connect(): void {
+    if (this.#state === 'stopped') return;
+    this.#setState('connecting');
+    const ws = new WebSocket(this.#o.url, {
+      maxPayload: this.#o.maxPayload ?? 64 * 1024 * 1024 + 64, perMessageDeflate: false, handshakeTimeout: this.#o.handshakeTimeoutMs ?? 10_000,
+      ...(this.#o.ca ? { ca: this.#o.ca } : {}),
+    });
+    this.#ws = ws;
+    ws.on('open', () => {
+      this.#lastHeard = Date.now();
+      ws.send(encodeMessage({
+        type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: this.#o.agentId, token: this.#o.token, profile: this.#o.profile,
+        capabilities: this.#o.capabilities ?? { models: ['mlp', 'cnn'], datasets: [], clMethods: [] },
+      }));
+    });
+    ws.on('message', (data, isBinary) => {
+      if (ws !== this.#ws) return;
+      this.#lastHeard = Date.now();
+      try {
+        if (isBinary) this.#onModelFrame(data as Buffer);
+        else this.#onMessage(parseMessage(data as Buffer));
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message, code: (err as StrataError).code }, 'bad message from the coordinator');
+      }
+    });
+    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'socket error'));
+    ws.on('close', (code, reason) => this.#onClose(ws, code, reason.toString()));
+  }
+
+  #onMessage(m: Message): void {
+    switch (m.type) {
+      case 'welcome':
+        this.#attempt = 0;
+        this.#heartbeatMs = m.heartbeatMs;
+        this.#startHeartbeat();
+        this.#setState('ready');
+        this.emit('welcome', m);
+        return;
+      case 'round-assignment':
+        this.#assignment = m;
+        this.emit('assignment', m);
+        return;
+      case 'update-ack':
+        this.acks.push(m);
+        if (this.#cached?.roundId === m.roundId) this.#cached = undefined;
+        this.emit('ack', m);
+        return;
+      case 'error':
+        this.emit('server-error', protocolErrorFromMessage(m));
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onModelFrame(data: Buffer): void {
+    const a = this.#assignment;
+    if (a === undefined) throw new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', 'model frame without an assignment');
+    this.#assignment = undefined;
+    const { weights } = decodeWeightFrame(data, {
+      kind: 'model', roundId: a.roundId, layoutHash: a.layoutHash, elementCount: a.numParams, checkFinite: true, copy: true,
+    });
+    if (this.#training !== undefined) {
+      this.#log.warn({ roundId: a.roundId }, 'assignment while still training; ignored');
+      return;
+    }
+    const ws = this.#ws;
+    this.#training = this.#run(a, weights, ws).catch((err: unknown) => {
+      this.#log.error({ err: (err as Error).message, roundId: a.roundId }, 'training failed');
+    }).finally(() => {
+      this.#training = undefined;
+    });
+  }
+
+  async #run(a: RoundAssignmentMessage, global: Float32Array, ws: WebSocket | undefined): Promise<void> {
+    const hit = this.#cached;
+    let outcome: TrainOutcome;
+    if (hit && hit.roundId === a.roundId && hit.modelVersion === a.modelVersion) {
+      outcome = hit.outcome;
+      this.#log.info({ roundId: a.roundId }, 'resending the outcome trained before the reconnect');
+    } else {
+      outcome = await this.#o.train(a, global, this.#abort.signal);
+      this.#cached = { roundId: a.roundId, modelVersion: a.modelVersion, outcome, global };
+    }
+    const frameWeights = toKind(a.updateKind, outcome, global);
+    // The socket may have been replaced while training: send on the current one.
+    const current = this.#ws ?? ws;
+    if (this.#state === 'stopped' || current === undefined || current.readyState !== WebSocket.OPEN) return;
+    current.send(encodeMessage({
+      type: 'result', roundId: a.roundId, modelVersion: a.modelVersion, metrics: outcome.metrics,
+      joules: outcome.joules ?? { compute: 0, storage: 0, radio: 0, idle: 0, total: 0 }, energySource: outcome.energySource ?? 'model',
+    }));
+    current.send(encodeWeightFrame({
+      kind: a.updateKind, roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples: outcome.metrics.numSamples,
+    }, frameWeights));
+  }
+
+  #startHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      if (Date.now() - this.#lastHeard > 3 * this.#heartbeatMs) {
+        this.#log.warn('coordinator silent; reconnecting');
+        ws.terminate();
+        return;
+      }
+      ws.send(encodeMessage({ type: 'heartbeat', sentAt: Date.now() }));
+    }, this.#heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  #onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    clearInterval(this.#heartbeat);
+    this.#assignment = undefined;
+    if (this.#state === 'stopped') return;
+    const err = protocolErrorFromClose(code, reason);
+    if (err && FATAL_CODES.has(err.code)) {
+      this.#log.error({ code: err.code }, 'coordinator refused this agent; not reconnecting');
+      this.#setState('stopped');
+      this.emit('fatal', err);
+      return;
+    }
+    this.#attempt++;
+    if (this.#o.maxAttempts !== undefined && this.#attempt > this.#o.maxAttempts) {
+      this.#setState('stopped');
+      this.emit('fatal', new StrataError('STRATA_ERR_CONNECT', `gave up after ${this.#o.maxAttempts} attempts`));
+      return;
+    }
+    const b = this.#o.backoff ?? {};
+    const cap = Math.min(b.maxMs ?? 30_000, (b.initialMs ?? 250) * (b.factor ?? 2) ** (this.#attempt - 1));
+    const delay = Math.floor(Math.random() * cap);
+    this.#log.info({ code, reason, attempt: this.#attempt, delayMs: delay }, 'connection closed; reconnecting');
+    this.#setState('backoff');
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+}
+
+/** The vector the assignment asked for (`delta` = weights - global, or full `update` weights). */
+function toKind(kind: 'update' | 'delta', o: TrainOutcome, global: Float32Array): Float32Array {
+  if (kind === 'delta') {
+    if (o.delta) return o.delta;
+    if (!o.weights) throw new StrataError('STRATA_ERR_BAD_OPTION', 'train() returned neither weights nor delta');
+    return o.weights.map((w, i) => w - global[i]!);
+  }
+  if (o.weights) return o.weights;
+  if (!o.delta) throw new StrataError('STRATA_ERR_BAD_OPTION', 'train() returned neither weights nor delta');
+  return o.delta.map((d, i) => d + global[i]!);
+}

@@ -1,0 +1,42 @@
+import type { LossTerm } from '../../ml/trainer.js';
+import type { ClTask } from '../../ml/datasets/class-incremental.js';
+
+/** What a strategy sees of the step it is shaping. */
+export interface ComposedBatch {
+  /** Rows of the task's stream in this batch (indices into the data set's train split). */
+  streamIndices: Int32Array;
+  /** Replay-memory slots in this batch (after the stream rows). */
+  replaySlots: Int32Array;
+}
+
+export interface StepContext {
+  task: ClTask;
+  epoch: number;
+  epochs: number;
+  /** Stored logits of the replayed slots, row-major (DER++), or null. */
+  replayLogits: Float32Array | null;
+}
+
+/**
+ * A continual-learning method: a few hooks over the shared training loop
+ * (Avalanche's shape). The memory hierarchy is the loop's plugin, not the
+ * method's: methods only say how many replay samples they want and how
+ * the loss treats them.
+ */
+export interface ClStrategy {
+  readonly name: 'finetune' | 'er' | 'derpp';
+  /** Whether the method replays from the episodic memory at all. */
+  readonly usesMemory: boolean;
+  /** Whether samples must carry the logits seen when they were stored. */
+  readonly storesLogits: boolean;
+  beforeTask?(task: ClTask): void;
+  /** How many memory samples to replay with `streamCount` stream samples. */
+  replayCount(streamCount: number, memorySize: number): number;
+  /** An extra loss term for this batch, if the method adds one. */
+  lossTerm?(batch: ComposedBatch, ctx: StepContext): LossTerm | undefined;
+  afterStep?(batch: ComposedBatch, ctx: StepContext): void;
+  afterTask?(task: ClTask): void;
+}
+
+export type ClMethodName = ClStrategy['name'];
+export const CL_METHODS: readonly ClMethodName[] = ['finetune', 'er', 'derpp'];

@@ -1,0 +1,6 @@
+import type { ClStrategy } from './cl-strategy.js';
+
+/** Experience replay: each batch mixes `replay` memory samples with the stream. */
+export function experienceReplay(replay: number): ClStrategy {
+  return { name: 'er', usesMemory: true, storesLogits: false, replayCount: (_stream, size) => Math.min(replay, size) };
+}

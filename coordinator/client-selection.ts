@@ -1,0 +1,45 @@
+import type { Rng } from '../ml/rng.js';
+import type { ClientRecord } from './client-registry.js';
+import type { SelectionPolicy } from './coordinator-options.js';
+
+/**
+ * Picks `count` of the candidates.
+ * - `random`: uniform, without replacement (seeded).
+ * - `profile-aware`: weighted sampling without replacement (Efraimidis-Spirakis),
+ *   weight = reliability x speed, where speed compares the client's mean time
+ *   to deliver (or, for a new client, its device profile's mean) with the
+ *   median over known clients: reliable, fast devices are picked more often,
+ *   slow or flaky ones still sometimes (so their data is not lost for good).
+ */
+export function selectClients(candidates: readonly ClientRecord[], count: number, policy: SelectionPolicy, rng: Rng): ClientRecord[] {
+  if (count <= 0) return [];
+  if (policy === 'random' || candidates.length <= count) {
+    const pool = [...candidates];
+    for (let i = pool.length - 1; i > 0; i--) {
+      const j = Math.floor(rng.next() * (i + 1));
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+    }
+    return pool.slice(0, count);
+  }
+  const byProfile = new Map<string, { sum: number; n: number }>();
+  const times: number[] = [];
+  for (const c of candidates) {
+    if (c.meanSeconds === null) continue;
+    times.push(c.meanSeconds);
+    const p = byProfile.get(c.profile) ?? { sum: 0, n: 0 };
+    p.sum += c.meanSeconds;
+    p.n++;
+    byProfile.set(c.profile, p);
+  }
+  times.sort((a, b) => a - b);
+  const median = times.length > 0 ? times[times.length >> 1]! : 1;
+  const keyed = candidates.map((c) => {
+    const p = byProfile.get(c.profile);
+    const t = c.meanSeconds ?? (p ? p.sum / p.n : median);
+    const speed = median > 0 ? Math.min(4, Math.max(0.25, median / Math.max(t, 1e-6))) : 1;
+    const w = Math.max(0.01, c.reliability) * speed;
+    return { c, key: Math.log(Math.max(rng.next(), 1e-300)) / w };
+  });
+  keyed.sort((a, b) => b.key - a.key);
+  return keyed.slice(0, count).map((k) => k.c);
+}

@@ -1,0 +1,64 @@
+import type { CompiledCoordinatorOptions } from './coordinator-options.js';
+import type { CoordinatorMetrics } from './coordinator-metrics.js';
+import type { GlobalModel } from './global-model.js';
+import type { RoundEngine } from './round-engine.js';
+
+/** `GET /status`. */
+export interface CoordinatorStatus {
+  state: string;
+  engine: string;
+  roundId: number | null;
+  modelVersion: number;
+  roundsCompleted: number;
+  targetRounds: number | null;
+  perRound: number;
+  strategy: string;
+  assigned: number;
+  acceptedThisRound: number;
+  roundDeadlineAt: number | null;
+  connectedClients: number;
+  knownClients: number;
+  lastAccuracy: number | null;
+  lastLoss: number | null;
+  numParams: number;
+  layoutHash: string;
+  updatesAccepted: number;
+  updatesRejected: Record<string, number>;
+  aggregationMBps: number;
+  rssBytes: number;
+  /** Peak resident set size of this process so far (getrusage maxrss). */
+  peakRssBytes: number;
+  uptimeSeconds: number;
+}
+
+export function statusOf(
+  state: string, startedAt: number, o: CompiledCoordinatorOptions, m: CoordinatorMetrics, engine: RoundEngine | undefined, model: GlobalModel | undefined,
+): CoordinatorStatus {
+  const snap = engine?.snapshot();
+  const evaluation = engine?.lastEvaluation ?? null;
+  return {
+    state,
+    engine: snap?.state ?? 'idle',
+    roundId: snap?.roundId ?? null,
+    modelVersion: model?.version ?? 0,
+    roundsCompleted: model?.version ?? 0,
+    targetRounds: Number.isFinite(o.rounds) ? o.rounds : null,
+    perRound: o.perRound,
+    strategy: o.strategy,
+    assigned: snap?.assigned ?? 0,
+    acceptedThisRound: snap?.accepted ?? 0,
+    roundDeadlineAt: snap?.deadlineAt ?? null,
+    connectedClients: engine?.sessions.size ?? 0,
+    knownClients: engine?.knownClients ?? 0,
+    lastAccuracy: evaluation?.accuracy ?? null,
+    lastLoss: evaluation?.loss ?? null,
+    numParams: model?.numParams ?? 0,
+    layoutHash: model?.layoutHash ?? '',
+    updatesAccepted: m.updatesAccepted,
+    updatesRejected: Object.fromEntries(m.updatesRejected),
+    aggregationMBps: m.aggregationMBps,
+    rssBytes: process.memoryUsage.rss(),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    uptimeSeconds: (Date.now() - startedAt) / 1000,
+  };
+}

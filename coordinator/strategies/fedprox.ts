@@ -1,0 +1,26 @@
+import type { TrainingConfig } from '../../protocol/index.js';
+import { FedAvg, type FedAvgOptions } from './fedavg.js';
+import type { StrategyName } from './strategy.js';
+
+export interface FedProxOptions extends FedAvgOptions {
+  /** Proximal term weight sent to clients (they add mu/2 ||w - w_global||^2). Default 0.01. */
+  mu?: number;
+}
+
+/**
+ * FedProx (Li et al. 2020): the server side is FedAvg; the difference is the
+ * proximal term the clients train with, so `mu` goes out in every assignment.
+ */
+export class FedProx extends FedAvg {
+  override readonly name: StrategyName = 'fedprox';
+  readonly mu: number;
+
+  constructor(options: FedProxOptions = {}) {
+    super(options);
+    this.mu = options.mu ?? 0.01;
+  }
+
+  override configureRound(_roundId: number): Partial<TrainingConfig> {
+    return { fedproxMu: this.mu };
+  }
+}

@@ -1,0 +1,46 @@
+import { StrataError } from '../../common/strata-error.js';
+import type { UpdateAggregator } from './strategy.js';
+
+/**
+ * Streaming weighted mean: one float64 running sum of `weight x scale x delta`
+ * and the total weight. Memory is O(model) however many clients report;
+ * each update is read once and can be dropped right after `add`.
+ */
+export class MeanAccumulator implements UpdateAggregator {
+  readonly buffersUpdates = false;
+  readonly #sum: Float64Array;
+  #count = 0;
+  #totalWeight = 0;
+
+  constructor(numParams: number) {
+    this.#sum = new Float64Array(numParams);
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  get totalWeight(): number {
+    return this.#totalWeight;
+  }
+
+  add(delta: Float32Array, weight: number, scale = 1): void {
+    const sum = this.#sum;
+    if (delta.length !== sum.length) {
+      throw new StrataError('STRATA_ERR_BAD_UPDATE_LENGTH', `delta has ${delta.length} values, aggregator expects ${sum.length}`);
+    }
+    if (!(weight > 0) || !Number.isFinite(weight)) throw new StrataError('STRATA_ERR_BAD_OPTION', `aggregation weight must be > 0 (got ${weight})`);
+    const f = weight * scale;
+    for (let i = 0, n = sum.length; i < n; i++) sum[i]! += f * delta[i]!;
+    this.#count++;
+    this.#totalWeight += weight;
+  }
+
+  result(): Float32Array {
+    if (this.#count === 0) throw new StrataError('STRATA_ERR_EMPTY_ROUND', 'no update to aggregate');
+    const out = new Float32Array(this.#sum.length);
+    const inv = 1 / this.#totalWeight;
+    for (let i = 0, n = out.length; i < n; i++) out[i] = this.#sum[i]! * inv;
+    return out;
+  }
+}
