@@ -24,19 +24,28 @@ export class BatchBuilder {
    */
   buildMixed(parts: readonly { split: DataSplit; indices: ArrayLike<number> }[]): { x: tf.Tensor2D; y: tf.Tensor2D } {
     const n = parts.reduce((k, p) => k + p.indices.length, 0);
-    const fs = this.#featureSize;
-    const nc = this.#numClasses;
-    if (this.#x.length < n * fs) this.#x = new Float32Array(n * fs);
-    if (this.#y.length < n * nc) this.#y = new Float32Array(n * nc);
-    const x = this.#x.subarray(0, n * fs);
-    const y = this.#y.subarray(0, n * nc);
-    y.fill(0);
+    const { x, y } = this.#buffers(n);
     let r = 0;
     for (const { split, indices } of parts) {
       this.#fill(split, indices, 0, indices.length, x, y, r);
       r += indices.length;
     }
-    return { x: tf.tensor2d(x, [n, fs], 'float32'), y: tf.tensor2d(y, [n, nc], 'float32') };
+    return this.#tensors(x, y, n);
+  }
+
+  /** Zeroed views of the reusable buffers for `n` rows. */
+  #buffers(n: number): { x: Float32Array; y: Float32Array } {
+    const fs = this.#featureSize;
+    const nc = this.#numClasses;
+    if (this.#x.length < n * fs) this.#x = new Float32Array(n * fs);
+    if (this.#y.length < n * nc) this.#y = new Float32Array(n * nc);
+    const y = this.#y.subarray(0, n * nc);
+    y.fill(0);
+    return { x: this.#x.subarray(0, n * fs), y };
+  }
+
+  #tensors(x: Float32Array, y: Float32Array, n: number): { x: tf.Tensor2D; y: tf.Tensor2D } {
+    return { x: tf.tensor2d(x, [n, this.#featureSize], 'float32'), y: tf.tensor2d(y, [n, this.#numClasses], 'float32') };
   }
 
   #fill(split: DataSplit, indices: ArrayLike<number>, start: number, end: number, x: Float32Array, y: Float32Array, row0: number): void {
@@ -57,14 +66,8 @@ export class BatchBuilder {
   /** Tensors for rows `indices[start..end)` of `split` (caller disposes). */
   build(split: DataSplit, indices: ArrayLike<number>, start = 0, end = indices.length): { x: tf.Tensor2D; y: tf.Tensor2D } {
     const n = end - start;
-    const fs = this.#featureSize;
-    const nc = this.#numClasses;
-    if (this.#x.length < n * fs) this.#x = new Float32Array(n * fs);
-    if (this.#y.length < n * nc) this.#y = new Float32Array(n * nc);
-    const x = this.#x.subarray(0, n * fs);
-    const y = this.#y.subarray(0, n * nc);
-    y.fill(0);
+    const { x, y } = this.#buffers(n);
     this.#fill(split, indices, start, end, x, y, 0);
-    return { x: tf.tensor2d(x, [n, fs], 'float32'), y: tf.tensor2d(y, [n, nc], 'float32') };
+    return this.#tensors(x, y, n);
   }
 }

@@ -1,16 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { strata } from './run-strata.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const bin = path.join(root, 'dist/cli/strata.js');
-
-function strata(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, STRATA_LOG_LEVEL: 'warn' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('strata cl', () => {
   it('runs CarM on split-synthetic and writes report.json (contract keys) and report.html', () => {
