@@ -56,12 +56,14 @@ export class HeapAdam {
     const { value, grads } = tf.variableGrads(lossFn, this.#vars);
     try {
       const backend = tf.backend() as unknown as HeapBackend;
-      const c1 = 1 - this.#accB1;
-      const c2 = 1 - this.#accB2;
+      // Bias corrections folded into two constants: w -= k1 m / (sqrt(k2 v) + eps).
+      const k1 = this.#lr / (1 - this.#accB1);
+      const k2 = 1 / (1 - this.#accB2);
       const b1 = this.#b1;
       const b2 = this.#b2;
+      const ob1 = 1 - b1;
+      const ob2 = 1 - b2;
       const eps = this.#eps;
-      const lr = this.#lr;
       this.#vars.forEach((variable, k) => {
         const grad = grads[variable.name];
         if (grad === undefined) return;
@@ -74,11 +76,11 @@ export class HeapAdam {
         const v = this.#v[k]!;
         for (let i = 0; i < w.length; i++) {
           const gi = g[i]!;
-          const mi = b1 * m[i]! + (1 - b1) * gi;
-          const vi = b2 * v[i]! + (1 - b2) * gi * gi;
+          const mi = b1 * m[i]! + ob1 * gi;
+          const vi = b2 * v[i]! + ob2 * gi * gi;
           m[i] = mi;
           v[i] = vi;
-          out[i] = w[i]! - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+          out[i] = w[i]! - (k1 * mi) / (Math.sqrt(vi * k2) + eps);
         }
         variable.assign(next);
         next.dispose();
