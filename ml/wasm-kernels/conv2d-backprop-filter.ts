@@ -13,7 +13,7 @@ import { callKernel, dispose, type KernelArgs, type TensorInfo } from './kernel-
  * result [Ci,kh',kw',Co] (kh' >= kh) is cropped and transposed to
  * [kh,kw,Ci,Co]. XNNPACK's convolution does the arithmetic.
  */
-function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+export function conv2DBackpropFilterConv(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs } = args;
   const x = inputs['x'] as TensorInfo;
   const dy = inputs['dy'] as TensorInfo;
@@ -50,8 +50,78 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   }
 }
 
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
+}
+
+/**
+ * The same gradient as one matrix product: patches^T [kh*kw*Ci, N*Ho*Wo]
+ * (im2col, built by a JS loop straight into the wasm heap) times dy
+ * [N*Ho*Wo, Co] on XNNPACK's untransposed GEMM. Faster than the dilated
+ * convolution above when dy's spatial extent is large (XNNPACK handles a
+ * 14x14 dilated filter poorly); both are checked against the cpu backend.
+ */
+export function conv2DBackpropFilterIm2col(args: KernelArgs): TensorInfo {
+  const { inputs, attrs } = args;
+  const backend = args.backend as unknown as HeapBackend;
+  const x = inputs['x'] as TensorInfo;
+  const dy = inputs['dy'] as TensorInfo;
+  const a = attrs ?? {};
+  const filterShape = a['filterShape'] as [number, number, number, number];
+  if (((a['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filterShape, a['strides'] as number | [number, number], 1,
+    a['pad'] as 'valid' | 'same' | number, a['dimRoundingMode'] as 'floor' | undefined, false, 'channelsLast');
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const [KH, KW, , CO] = filterShape;
+  const { top, left } = info.padInfo;
+  const P = N * OH * OW;
+  const R = KH * KW * C;
+  const patches = backend.makeOutput([R, P], 'float32');
+  const pt = backend.typedArrayFromHeap(patches);
+  const xv = backend.typedArrayFromHeap(x);
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      for (let c = 0; c < C; c++) {
+        const rowBase = ((kh * KW + kw) * C + c) * P;
+        let col = 0;
+        for (let n = 0; n < N; n++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh + kh - top;
+            if (ih < 0 || ih >= H) {
+              pt.fill(0, rowBase + col, rowBase + col + OW);
+              col += OW;
+              continue;
+            }
+            const xRow = (n * H + ih) * W;
+            for (let ow = 0; ow < OW; ow++, col++) {
+              const iw = ow * sw + kw - left;
+              pt[rowBase + col] = iw >= 0 && iw < W ? xv[(xRow + iw) * C + c]! : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+  const dy2 = callKernel('Reshape', args.backend, { x: dy }, { shape: [P, CO] });
+  try {
+    const prod = callKernel('BatchMatMul', args.backend, { a: patches, b: dy2 }, { transposeA: false, transposeB: false });
+    try {
+      return callKernel('Reshape', args.backend, { x: prod }, { shape: [KH, KW, C, CO] });
+    } finally {
+      dispose(args.backend, prod);
+    }
+  } finally {
+    dispose(args.backend, patches, dy2);
+  }
+}
+
+/** Which formulation runs: `STRATA_WASM_FILTER_GRAD=im2col` selects the GEMM one. */
+const useConv = process.env['STRATA_WASM_FILTER_GRAD'] !== 'im2col';
+
 export const conv2DBackpropFilterConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: 'wasm',
-  kernelFunc: conv2DBackpropFilter as unknown as tf.KernelFunc,
+  kernelFunc: (useConv ? conv2DBackpropFilterConv : conv2DBackpropFilterIm2col) as unknown as tf.KernelFunc,
 };

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend.js';
 import { Rng } from '../../ml/rng.js';
+import { conv2DBackpropFilterConv, conv2DBackpropFilterIm2col } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
 
 /** Runs a kernel on one backend from plain arrays and reads the result back. */
 async function runOn(backend: string, kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object): Promise<Float32Array> {
@@ -64,6 +65,22 @@ describe('Strata wasm kernels match the cpu backend', () => {
     const wasm = await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
     const cpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-4);
+  });
+
+  it.each(convCases)('both filter-gradient formulations (dilated conv, im2col GEMM) x=$x stride=$stride $pad', async (c) => {
+    const rng = new Rng(c.x.reduce((a, b) => a * 29 + b, c.stride));
+    const x = random(c.x, rng);
+    const dy = random(convOutShape(c), rng);
+    const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k[0], c.k[1], c.x[3], c.co] };
+    const cpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
+    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col]) {
+      const xt = tf.tensor(x.data, x.shape);
+      const dyt = tf.tensor(dy.data, dy.shape);
+      const info = fn({ inputs: { x: xt, dy: dyt }, backend: tf.backend(), attrs: attrs as unknown as tf.NamedAttrMap });
+      const out = tf.engine().makeTensorFromTensorInfo(info);
+      expect(relativeError(out.dataSync() as Float32Array, cpu)).toBeLessThan(1e-4);
+      tf.dispose([xt, dyt, out]);
+    }
   });
 
   it.each(convCases)('Conv2DBackpropInput x=$x k=$k stride=$stride $pad', async (c) => {
