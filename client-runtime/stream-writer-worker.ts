@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SampleStore } from '../storage-tier/sample-store.js';
 import type { SampleInput } from '../storage-tier/sample-codec.js';
 import type { StreamFlushResult, StreamWriterWorkerData, WriteMessage, WriterReply, WriterRequest } from './stream-writer.js';
-import { serializeError, type SerializedError } from './swap-manager.js';
+import { serializeError, type SerializedError } from '../common/worker-error.js';
 
 function run(data: StreamWriterWorkerData): void {
   const port = parentPort!;
@@ -17,7 +17,7 @@ function run(data: StreamWriterWorkerData): void {
   try {
     store = SampleStore.open(data.file, { capacity: data.capacity });
   } catch (err) {
-    reply({ type: 'error', error: serializeError(err) });
+    reply({ type: 'error', error: serializeError(err, 'STRATA_ERR_STREAM_WRITER') });
     return;
   }
 
@@ -54,7 +54,7 @@ function run(data: StreamWriterWorkerData): void {
       written += samples.length;
     } catch (err) {
       // Sticky: later flushes report it; the store keeps every batch committed before.
-      failure = serializeError(err);
+      failure = serializeError(err, 'STRATA_ERR_STREAM_WRITER');
     }
   };
 

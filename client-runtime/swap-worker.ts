@@ -13,17 +13,8 @@ import { Rng } from '../ml/rng.js';
 import type { StoredSample } from '../storage-tier/sample-codec.js';
 import { SampleStore } from '../storage-tier/sample-store.js';
 import { sleepSync } from './sleep.js';
-import {
-  CTRL,
-  CTRL_ERR_OFFSET,
-  CTRL_F64,
-  REQ_FIELDS,
-  RES_HEADER,
-  RES_STATUS,
-  serializeError,
-  WORKER_STATUS,
-  type SwapWorkerData,
-} from './swap-manager.js';
+import { serializeError } from '../common/worker-error.js';
+import { CTRL, CTRL_ERR_OFFSET, CTRL_F64, REQ_FIELDS, RES_HEADER, RES_STATUS, WORKER_STATUS, type SwapWorkerData } from './swap-mailbox.js';
 
 /** Requests taken per read transaction when there is no latency to wait. */
 const BATCH = 256;
@@ -45,7 +36,7 @@ function run(data: SwapWorkerData): void {
   try {
     store = SampleStore.openReadOnly(data.file);
   } catch (err) {
-    port.postMessage({ type: 'error', error: serializeError(err) });
+    port.postMessage({ type: 'error', error: serializeError(err, 'STRATA_ERR_SWAP_WORKER') });
     return;
   }
   Atomics.store(ctrl, CTRL.STATUS, WORKER_STATUS.RUNNING);
@@ -117,7 +108,7 @@ function run(data: SwapWorkerData): void {
     }
     Atomics.store(ctrl, CTRL.STATUS, WORKER_STATUS.STOPPED);
   } catch (err) {
-    const bytes = new TextEncoder().encode(JSON.stringify(serializeError(err)));
+    const bytes = new TextEncoder().encode(JSON.stringify(serializeError(err, 'STRATA_ERR_SWAP_WORKER')));
     const area = new Uint8Array(data.control, CTRL_ERR_OFFSET);
     const len = Math.min(bytes.length, area.length);
     area.set(bytes.subarray(0, len));

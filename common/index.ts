@@ -1,2 +1,3 @@
 export { StrataError, isStrataError, type StrataErrorCode } from './strata-error.js';
 export { runtimeFile } from './runtime-file.js';
+export { serializeError, reviveError, type SerializedError } from './worker-error.js';
