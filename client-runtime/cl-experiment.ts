@@ -5,9 +5,13 @@ import { splitClassIncremental } from '../ml/datasets/class-incremental.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { createModel, type ModelKind } from '../ml/models.js';
 import { Trainer, type OptimizerKind } from '../ml/trainer.js';
+import type { DeviceProfile } from '../profiles/device-profile.js';
+import { loadProfile } from '../profiles/profile-loader.js';
 import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
-import { ContinualLearner, type ClRunResult } from './continual-learner.js';
+import { ContinualLearner, type ClRunResult, type TaskTiming } from './continual-learner.js';
+import { DeviceAccounting, type DeviceAccountingReport, type EnergyBreakdown } from './device-accounting.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './memory-hierarchy.js';
+import { compileMiroOptions, MiroProfiler, type MiroOptions, type MiroReport } from './miro/miro-profiler.js';
 import type { SwapMode } from './swap-manager.js';
 import type { SwapPolicyName } from './swap-policy.js';
 
@@ -30,12 +34,28 @@ export interface ClConfig {
   learningRate: number;
   derppAlpha: number;
   seed: number;
+  /** Fraction of each task's stream the device keeps and trains on (Miro's stream buffer), (0, 1]. */
+  streamBuffer: number;
+  /** Device profile name or JSON file: device time and energy are accounted for it. */
+  profile: string;
+  profiler: 'off' | 'miro';
+  /** Miro's options (filled with defaults in the report). */
+  miro?: MiroOptions;
 }
 
 export const CL_DEFAULTS: Omit<ClConfig, 'dataset'> = {
   model: 'mlp', tasks: 5, epochs: 1, batch: 10, replay: 10, method: 'er', memory: 100, storage: 'all', swap: 'async',
   swapRatio: 0.5, policy: 'random', storageLatencyMs: 0, optimizer: 'sgd', learningRate: 0.05, derppAlpha: 0.3, seed: 1,
+  streamBuffer: 1, profile: 'reference-host', profiler: 'off',
 };
+
+/** Device time and energy of one task's training (profiling before it not included). */
+export interface TaskEnergy {
+  task: number;
+  hostSeconds: number;
+  deviceSeconds: number;
+  joules: number;
+}
 
 export interface ClReport extends ClRunResult {
   command: 'cl';
@@ -49,10 +69,32 @@ export interface ClReport extends ClRunResult {
   emBytes: number;
   storeBytes: number;
   startedAt: string;
+  /** The device profile's name. */
+  profile: string;
+  deviceProfile: Pick<DeviceProfile, 'name' | 'description' | 'compute' | 'storage' | 'power'>;
+  /** Host seconds of the accounted device work (training + profiling compute; metric evaluation is not device work). */
+  hostSeconds: number;
+  /** The same work on the profiled device (model; see `deviceTime.source`). */
+  deviceSeconds: number;
+  deviceTime: DeviceAccountingReport['deviceTime'];
+  /** Joules per component on the profiled device; `source` says model or sensor. */
+  energy: EnergyBreakdown;
+  /** Final average accuracy per joule (profiling included). */
+  costEffectiveness: number;
+  /** Miro's own cost, part of the totals above. */
+  profiling: DeviceAccountingReport['profiling'];
+  energyPerTask: TaskEnergy[];
+  /** Miro's candidates and choices per task boundary; null when `profiler` is off. */
+  miro: MiroReport | null;
 }
 
 export interface ClHooks {
   onStep?: ConstructorParameters<typeof ContinualLearner>[3]['onStep'];
+}
+
+/** Bytes of one stored sample: features (and logits with DER++). */
+function sampleBytes(featureSize: number, featureBytes: number, logits: number): number {
+  return featureSize * featureBytes + logits * 4;
 }
 
 /** One single-device continual-learning experiment, start to end. */
@@ -61,33 +103,69 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
   if (!spec.split) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `--dataset: continual learning needs a split scenario, e.g. split-${config.dataset}`, { flag: '--dataset' });
   }
+  const profile = loadProfile(config.profile);
+  const miroOptions = config.profiler === 'miro' ? compileMiroOptions(config.miro) : undefined;
   const dataset = loadDataset(spec);
   const scenario = splitClassIncremental(dataset, { tasks: config.tasks, seed: config.seed });
   const strategy = createClStrategy(config.method, { replay: config.replay, alpha: config.derppAlpha });
+  if (miroOptions !== undefined && !strategy.usesMemory) {
+    throw new StrataError('STRATA_ERR_BAD_FLAG', `--profiler miro tunes the episodic memory: --method ${config.method} has none (use er or derpp)`, { flag: '--profiler' });
+  }
   const model = createModel({ kind: config.model, inputShape: dataset.inputShape, numClasses: dataset.numClasses, seed: config.seed });
-  const trainer = new Trainer(model, {
+  const trainerOptions = {
     featureSize: dataset.featureSize, numClasses: dataset.numClasses, scale: dataset.scale,
     optimizer: config.optimizer, learningRate: config.learningRate,
-  });
+  };
+  const trainer = new Trainer(model, trainerOptions);
   const startedAt = new Date().toISOString();
+  const featureType = dataset.train.features instanceof Uint8Array ? 'uint8' : 'float32';
+  const bytesPerSample = sampleBytes(dataset.featureSize, featureType === 'uint8' ? 1 : 4, strategy.storesLogits ? dataset.numClasses : 0);
   const hierarchy = strategy.usesMemory
     ? await MemoryHierarchy.open({
-      memorySize: config.memory, featureSize: dataset.featureSize,
-      featureType: dataset.train.features instanceof Uint8Array ? 'uint8' : 'float32',
+      memorySize: config.memory, featureSize: dataset.featureSize, featureType,
       numClasses: dataset.numClasses, storesLogits: strategy.storesLogits,
       storage: config.storage, swap: config.storage === 'none' ? 'off' : config.swap, swapRatio: config.swapRatio, policy: config.policy,
       storageLatencyMs: config.storageLatencyMs, dir, seed: config.seed, logger: logger.child({ component: 'memory' }),
     })
     : undefined;
+  const accounting = new DeviceAccounting(profile);
+  const energyPerTask: TaskEnergy[] = [];
+  let miro: MiroProfiler | undefined;
   try {
-    const learner = new ContinualLearner(trainer, strategy, hierarchy, {
-      batch: config.batch, epochs: config.epochs, seed: config.seed, logger, onStep: hooks.onStep,
+    accounting.start();
+    const onTaskTrained = (timing: TaskTiming): void => {
+      const j0 = accounting.joules;
+      const seconds = accounting.account('training', {
+        computeHostSeconds: timing.computeSeconds,
+        storage: {
+          writeBytes: timing.persistedSamples * bytesPerSample,
+          // The background writer commits in batches of up to 1024 samples: one synced write each.
+          writes: Math.ceil(timing.persistedSamples / 1024),
+          readBytes: timing.swapReads * bytesPerSample,
+          reads: timing.swapReads,
+        },
+      });
+      energyPerTask.push({ task: timing.task, hostSeconds: timing.computeSeconds, deviceSeconds: seconds, joules: accounting.joules - j0 });
+      miro?.noteTaskTrained(timing);
+    };
+    const learner: ContinualLearner = new ContinualLearner(trainer, strategy, hierarchy, {
+      batch: config.batch, epochs: config.epochs, seed: config.seed, logger, onStep: hooks.onStep, onTaskTrained,
+      streamBuffer: config.streamBuffer,
+      holdoutPerTask: miroOptions?.validationPerTask ?? 0,
+      beforeTask: miroOptions === undefined ? undefined : async ({ index }) => miro!.beforeTask(index),
     });
+    if (miroOptions !== undefined) {
+      miro = new MiroProfiler({
+        scenario, learner, hierarchy: hierarchy!, strategy, model, makeTrainer: () => new Trainer(model, trainerOptions),
+        profile, accounting, batch: config.batch, epochs: config.epochs, seed: config.seed, logger: logger.child({ component: 'miro' }),
+      }, miroOptions);
+    }
     const result = await learner.run(scenario);
     const memory = hierarchy?.stats() ?? null;
+    const device = accounting.finish();
     return {
       command: 'cl',
-      config,
+      config: miroOptions === undefined ? config : { ...config, miro: { ...miroOptions } },
       backend: backend.name,
       backendInfo: backend,
       classOrder: scenario.classOrder,
@@ -98,8 +176,20 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
       emBytes: memory?.emBytes ?? 0,
       storeBytes: memory?.storeBytes ?? 0,
       startedAt,
+      profile: profile.name,
+      deviceProfile: { name: profile.name, description: profile.description, compute: profile.compute, storage: profile.storage, power: profile.power },
+      hostSeconds: device.hostSeconds,
+      deviceSeconds: device.deviceSeconds,
+      deviceTime: device.deviceTime,
+      energy: device.energy,
+      costEffectiveness: device.energy.total > 0 ? result.finalAverageAccuracy / device.energy.total : 0,
+      profiling: device.profiling,
+      energyPerTask,
+      miro: miro?.report() ?? null,
     };
   } finally {
+    if (accounting.meter.state === 'running') accounting.meter.stop();
+    miro?.close();
     await hierarchy?.close();
     trainer.dispose();
     model.dispose();

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { StrataError } from '../common/strata-error.js';
 import type { ClassIncrementalScenario, ClTask } from '../ml/datasets/class-incremental.js';
 import { seenTestIndices } from '../ml/datasets/class-incremental.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
@@ -6,8 +7,32 @@ import { Rng } from '../ml/rng.js';
 import type { Trainer } from '../ml/trainer.js';
 import type { ClStrategy, ComposedBatch, StepContext } from './cl-strategies/cl-strategy.js';
 import { clMetrics, type ClMetrics } from './cl-metrics.js';
-import type { MemoryHierarchy } from './memory-hierarchy.js';
+import type { EpisodicMemory } from './episodic-memory.js';
 import type { ReplayedSampleInfo } from './swap-policy.js';
+
+/**
+ * What the loop needs of its memory plugin: CarM's `MemoryHierarchy`, or
+ * Miro's trial memory (a scaled-down copy of the EM for profiling trials).
+ */
+export interface ReplayMemory {
+  readonly memory: EpisodicMemory;
+  /** Whether swaps run (they start from the second task). */
+  readonly swapping: boolean;
+  readonly policyNeedsPredictions: boolean;
+  memorySplit(): DataSplit;
+  stepBoundary(): number;
+  onStreamBatch(split: DataSplit, indices: ArrayLike<number>, task: number, logits: Float32Array | null, persist: boolean): void;
+  afterStep(replayed: readonly ReplayedSampleInfo[], epochProgress: number): void;
+  endTask(): Promise<void>;
+  /** Stored-sample reads requested by swapping so far. */
+  readonly swapReads: number;
+  /** Seconds the training loop waited on storage so far (sync swapping). */
+  readonly storageWaitSeconds: number;
+  /** Stream samples handed to the store so far. */
+  readonly persistedSamples: number;
+  /** Swap ratio in force (0 without swapping). */
+  readonly swapRatio: number;
+}
 
 export interface ContinualLearnerOptions {
   /** Stream samples per batch. */
@@ -20,14 +45,41 @@ export interface ContinualLearnerOptions {
   onStep?: (p: { task: number; tasks: number; step: number; stepsPerTask: number; loss: number }) => void;
   /** Called at each task boundary, before the next task (Miro's profiler hooks here). */
   onTaskBoundary?: (p: { finished: ClTask; next: ClTask | undefined }) => Promise<void> | void;
+  /** Called when a task's training is done (device accounting hooks here). */
+  onTaskTrained?: (timing: TaskTiming) => void;
+  /** Called before each task's training, the first task included (Miro can profile before task 0). */
+  beforeTask?: (p: { task: ClTask; index: number }) => Promise<void> | void;
+  /**
+   * Stream buffer: the fraction of each task's stream the device keeps and
+   * trains on, in (0, 1]; the rest is dropped (not trained, stored or
+   * remembered). Default 1. Changed between tasks with `setStreamBuffer`.
+   */
+  streamBuffer?: number;
+  /**
+   * Samples at the end of each task's stream held out from training (a
+   * validation set the device keeps, e.g. for Miro's trials). Default 0.
+   */
+  holdoutPerTask?: number;
 }
 
 export interface TaskTiming {
   task: number;
   trainSeconds: number;
+  /** Training seconds minus the loop's waits on storage (sync swaps): the compute part. */
+  computeSeconds: number;
   streamSamples: number;
   replaySamples: number;
   steps: number;
+  /** Stream-buffer fraction in force for the task. */
+  streamBuffer: number;
+  /** EM capacity during the task (0 without a memory). */
+  emCapacity: number;
+  /** Swap ratio during the task (0 without swapping). */
+  swapRatio: number;
+  /** Stream samples handed to the store during the task. */
+  persistedSamples: number;
+  /** Stored-sample reads requested by swapping during the task. */
+  swapReads: number;
 }
 
 export interface ClRunResult extends ClMetrics {
@@ -48,16 +100,45 @@ export interface ClRunResult extends ClMetrics {
 export class ContinualLearner {
   readonly #trainer: Trainer;
   readonly #strategy: ClStrategy;
-  readonly #memory: MemoryHierarchy | undefined;
+  readonly #memory: ReplayMemory | undefined;
   readonly #options: Readonly<ContinualLearnerOptions>;
   readonly #rng: Rng;
+  #streamBuffer: number;
 
-  constructor(trainer: Trainer, strategy: ClStrategy, memory: MemoryHierarchy | undefined, options: ContinualLearnerOptions) {
+  constructor(trainer: Trainer, strategy: ClStrategy, memory: ReplayMemory | undefined, options: ContinualLearnerOptions) {
     this.#trainer = trainer;
     this.#strategy = strategy;
     this.#memory = memory;
     this.#options = Object.freeze({ ...options });
     this.#rng = new Rng(options.seed * 7919 + 13);
+    this.#streamBuffer = checkFraction(options.streamBuffer ?? 1);
+  }
+
+  get streamBuffer(): number {
+    return this.#streamBuffer;
+  }
+
+  /** The stream-buffer fraction for the tasks that follow. */
+  setStreamBuffer(fraction: number): void {
+    this.#streamBuffer = checkFraction(fraction);
+  }
+
+  /** Stream samples of `task` available for training (the held-out tail excluded). */
+  availableIndices(task: ClTask): Int32Array {
+    const n = task.trainIndices.length;
+    const h = Math.min(this.#options.holdoutPerTask ?? 0, Math.floor(n / 2));
+    return task.trainIndices.subarray(0, n - h);
+  }
+
+  /** The held-out tail of `task`'s stream (never trained on). */
+  holdoutIndices(task: ClTask): Int32Array {
+    return task.trainIndices.subarray(this.availableIndices(task).length);
+  }
+
+  /** The stream samples the device keeps of `task` under stream-buffer fraction `fraction`. */
+  keptIndices(task: ClTask, fraction = this.#streamBuffer): Int32Array {
+    const avail = this.availableIndices(task);
+    return avail.subarray(0, Math.max(1, Math.min(avail.length, Math.ceil(fraction * avail.length))));
   }
 
   async run(scenario: ClassIncrementalScenario): Promise<ClRunResult> {
@@ -68,7 +149,10 @@ export class ContinualLearner {
     let evalSeconds = 0;
     for (let t = 0; t < T; t++) {
       const task = scenario.tasks[t]!;
-      timings.push(await this.trainTask(scenario, task, t));
+      await this.#options.beforeTask?.({ task, index: t });
+      const timing = await this.trainTask(scenario, task, t);
+      timings.push(timing);
+      this.#options.onTaskTrained?.(timing);
       const evalStart = performance.now();
       const row = scenario.tasks.map((other) => this.#trainer.evaluate(scenario.dataset.test, { indices: other.testIndices }).accuracy);
       R.push(row);
@@ -92,20 +176,23 @@ export class ContinualLearner {
   }
 
   /** Trains one task's stream; returns its timing. */
-  async trainTask(scenario: ClassIncrementalScenario, task: ClTask, t: number): Promise<TaskTiming> {
+  async trainTask(scenario: ClassIncrementalScenario, task: ClTask, t: number, kept: Int32Array = this.keptIndices(task)): Promise<TaskTiming> {
     const { batch, epochs } = this.#options;
     const strategy = this.#strategy;
     const memory = strategy.usesMemory ? this.#memory : undefined;
     const train = scenario.dataset.train;
     const nc = scenario.dataset.numClasses;
     strategy.beforeTask?.(task);
-    const stepsPerEpoch = Math.ceil(task.trainIndices.length / batch);
+    const stepsPerEpoch = Math.ceil(kept.length / batch);
+    const before = { reads: memory?.swapReads ?? 0, wait: memory?.storageWaitSeconds ?? 0, persisted: memory?.persistedSamples ?? 0 };
+    const emCapacity = memory?.memory.capacity ?? 0;
+    const swapRatio = memory?.swapping === true ? memory.swapRatio : 0;
     const started = performance.now();
     let streamSamples = 0;
     let replaySamples = 0;
     let steps = 0;
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = epoch === 0 ? task.trainIndices : this.#rng.shuffle(Int32Array.from(task.trainIndices));
+      const order = epoch === 0 ? kept : this.#rng.shuffle(Int32Array.from(kept));
       for (let s = 0; s < stepsPerEpoch; s++) {
         const streamIndices = order.subarray(s * batch, Math.min(order.length, (s + 1) * batch));
         memory?.stepBoundary();
@@ -138,13 +225,18 @@ export class ContinualLearner {
       }
     }
     const trainSeconds = (performance.now() - started) / 1000;
+    const waited = (memory?.storageWaitSeconds ?? 0) - before.wait;
     // Committing the task's samples is the background writer's job; waiting for it is not training time.
     await memory?.endTask();
     strategy.afterTask?.(task);
-    return { task: t, trainSeconds, streamSamples, replaySamples, steps };
+    return {
+      task: t, trainSeconds, computeSeconds: Math.max(0, trainSeconds - waited), streamSamples, replaySamples, steps,
+      streamBuffer: kept.length / Math.max(1, this.availableIndices(task).length), emCapacity, swapRatio,
+      persistedSamples: (memory?.persistedSamples ?? 0) - before.persisted, swapReads: (memory?.swapReads ?? 0) - before.reads,
+    };
   }
 
-  #gatherLogits(memory: MemoryHierarchy | undefined, slots: Int32Array, nc: number): Float32Array | null {
+  #gatherLogits(memory: ReplayMemory | undefined, slots: Int32Array, nc: number): Float32Array | null {
     if (memory === undefined || slots.length === 0) return null;
     const out = new Float32Array(slots.length * nc);
     for (let k = 0; k < slots.length; k++) {
@@ -153,6 +245,11 @@ export class ContinualLearner {
     }
     return out;
   }
+}
+
+function checkFraction(f: number): number {
+  if (!(f > 0 && f <= 1)) throw new StrataError('STRATA_ERR_BAD_OPTION', `stream buffer must be a fraction in (0, 1], got ${f}`, { option: 'streamBuffer' });
+  return f;
 }
 
 /** Correctness and predictive entropy of each replayed sample, for the swap policy. */

@@ -2,7 +2,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
+import type { Rng } from '../ml/rng.js';
+import type { ReplayMemory } from './continual-learner.js';
 import { EpisodicMemory, type MemorySampling } from './episodic-memory.js';
+import { SampleStore } from '../storage-tier/sample-store.js';
 import { StreamWriter } from './stream-writer.js';
 import { SwapManager, type SwapMode, type SwapStats } from './swap-manager.js';
 import type { ReplayedSampleInfo, SwapPolicyName } from './swap-policy.js';
@@ -48,18 +51,24 @@ export interface MemoryHierarchyStats {
  * to the SQLite store, and the swap manager that keeps replacing replayed
  * EM samples with stored ones of the same class.
  */
-export class MemoryHierarchy {
+export class MemoryHierarchy implements ReplayMemory {
   readonly memory: EpisodicMemory;
   readonly options: Readonly<MemoryHierarchyOptions>;
   readonly #writer: StreamWriter | undefined;
-  readonly #swap: SwapManager | undefined;
+  #swap: SwapManager | undefined;
+  #swapRatio: number;
+  /** Stats of swap managers replaced by `setSwapRatio`, folded into `stats()`. */
+  #retiredSwap: SwapStats[] = [];
   #storeCounts = { stored: 0, bytes: 0 };
+  #persisted = 0;
+  #filledReads = 0;
 
   private constructor(options: MemoryHierarchyOptions, memory: EpisodicMemory, writer: StreamWriter | undefined, swap: SwapManager | undefined) {
     this.options = Object.freeze({ ...options });
     this.memory = memory;
     this.#writer = writer;
     this.#swap = swap;
+    this.#swapRatio = options.swapRatio;
   }
 
   static async open(options: MemoryHierarchyOptions): Promise<MemoryHierarchy> {
@@ -121,7 +130,10 @@ export class MemoryHierarchy {
       this.memory.observe(features, label, task, l);
       if (persist && this.#writer !== undefined) toWrite.push(l === undefined ? { features, label, task } : { features, label, task, logits: l });
     }
-    if (toWrite.length > 0) this.#writer!.write(toWrite);
+    if (toWrite.length > 0) {
+      this.#writer!.write(toWrite);
+      this.#persisted += toWrite.length;
+    }
   }
 
   /** After a step of the second task or later: ask for swaps of the replayed slots. */
@@ -142,6 +154,114 @@ export class MemoryHierarchy {
     }
   }
 
+  /** The sample store file, or null with `storage: 'none'`. */
+  get storeFile(): string | null {
+    return this.#writer === undefined ? null : this.options.storeFile ?? null;
+  }
+
+  /** Payload bytes of one stored sample (features, plus logits for DER++). */
+  get sampleBytes(): number {
+    const o = this.options;
+    return o.featureSize * (o.featureType === 'uint8' ? 1 : 4) + (o.storesLogits ? o.numClasses * 4 : 0);
+  }
+
+  get persistedSamples(): number {
+    return this.#persisted;
+  }
+
+  get swapReads(): number {
+    return this.#allSwapStats().reduce((n, s) => n + s.requested, 0);
+  }
+
+  get storageWaitSeconds(): number {
+    return this.#allSwapStats().reduce((n, s) => n + s.syncWaitMs, 0) / 1000;
+  }
+
+  get swapRatio(): number {
+    return this.#swap === undefined ? 0 : this.#swapRatio;
+  }
+
+  /**
+   * Miro, at a task boundary: a new EM capacity. Shrinking keeps a
+   * class-balanced subset; swaps still in flight for renumbered slots are
+   * dropped as stale by the swap manager (slot generations change).
+   */
+  resizeMemory(capacity: number, rng: Rng): { filled: number } {
+    if (capacity === this.memory.capacity) return { filled: 0 };
+    const grows = capacity > this.memory.capacity;
+    this.memory.resize(capacity, rng);
+    return { filled: grows ? this.#fillFromStore(rng) : 0 };
+  }
+
+  /**
+   * After a grow: fill the free slots with random stored samples, one class
+   * at a time from the class with the fewest slots (the store holds every
+   * past sample, so a grown EM need not wait for the next stream to fill,
+   * which would tilt it towards the new classes). Returns the samples read.
+   */
+  #fillFromStore(rng: Rng): number {
+    const file = this.storeFile;
+    const free = this.memory.capacity - this.memory.size;
+    if (file === null || free <= 0) return 0;
+    const store = SampleStore.openReadOnly(file);
+    try {
+      const stored = [...store.countsByClass().entries()].filter(([, n]) => n > 0).map(([c]) => c);
+      if (stored.length === 0) return 0;
+      const counts = this.memory.countsByClass();
+      const labels: number[] = [];
+      for (let k = 0; k < free; k++) {
+        let best = stored[0]!;
+        for (const c of stored) if ((counts[c] ?? 0) < (counts[best] ?? 0)) best = c;
+        labels.push(best);
+        counts[best] = (counts[best] ?? 0) + 1;
+      }
+      const samples = store.fetchManyRandomOfClasses(labels, () => rng.next());
+      let filled = 0;
+      for (const s of samples) {
+        if (s === null) continue;
+        const l = s.logits !== null && s.logits.length === this.memory.logitsSize ? s.logits : undefined;
+        this.memory.observe(s.features, s.label, s.task, l);
+        filled++;
+      }
+      this.#filledReads += filled;
+      return filled;
+    } finally {
+      store.close();
+    }
+  }
+
+  /** Stored samples read to fill a grown EM. */
+  get fillReads(): number {
+    return this.#filledReads;
+  }
+
+  /**
+   * Miro, at a task boundary: a new swap ratio. The swap manager's options
+   * are fixed at start, so it is drained, closed and restarted with the new
+   * ratio; its statistics are kept.
+   */
+  async setSwapRatio(ratio: number): Promise<void> {
+    if (this.#swap === undefined || ratio === this.#swapRatio) {
+      this.#swapRatio = ratio;
+      return;
+    }
+    const old = this.#swap;
+    await old.drain();
+    this.#retiredSwap.push(old.stats());
+    await old.close();
+    this.#swap = undefined;
+    const o = this.options;
+    this.#swap = await SwapManager.start({
+      mode: o.swap, ratio, policy: o.policy, storeFile: o.storeFile!, memory: this.memory,
+      storageLatencyMs: o.storageLatencyMs ?? 0, seed: o.seed + 7 * (this.#retiredSwap.length + 1),
+    });
+    this.#swapRatio = ratio;
+  }
+
+  #allSwapStats(): SwapStats[] {
+    return this.#swap === undefined ? this.#retiredSwap : [...this.#retiredSwap, this.#swap.stats()];
+  }
+
   stats(): MemoryHierarchyStats {
     return {
       emBytes: this.memory.bytes,
@@ -149,7 +269,7 @@ export class MemoryHierarchy {
       emCapacity: this.memory.capacity,
       storedSamples: this.#storeCounts.stored,
       storeBytes: this.#storeCounts.bytes,
-      swap: this.#swap?.stats() ?? null,
+      swap: this.#swap === undefined && this.#retiredSwap.length === 0 ? null : mergeSwapStats(this.#allSwapStats()),
     };
   }
 
@@ -157,4 +277,17 @@ export class MemoryHierarchy {
     await this.#swap?.close();
     await this.#writer?.close();
   }
+}
+
+/** Sums the counters of several swap managers' statistics; means are weighted by applied swaps. */
+function mergeSwapStats(all: readonly SwapStats[]): SwapStats {
+  if (all.length === 1) return all[0]!;
+  const sum = (k: keyof SwapStats): number => all.reduce((n, s) => n + s[k], 0);
+  const applied = sum('applied');
+  const weighted = (k: 'meanLagSteps' | 'meanLagMs'): number => (applied === 0 ? 0 : all.reduce((n, s) => n + s[k] * s.applied, 0) / applied);
+  return {
+    requested: sum('requested'), fetched: sum('fetched'), applied, missed: sum('missed'), dropped: sum('dropped'), skipped: sum('skipped'),
+    pending: all[all.length - 1]!.pending, meanLagSteps: weighted('meanLagSteps'), maxLagSteps: Math.max(...all.map((s) => s.maxLagSteps)),
+    meanLagMs: weighted('meanLagMs'), workerBusyMs: sum('workerBusyMs'), syncWaitMs: sum('syncWaitMs'), drainWaitMs: sum('drainWaitMs'),
+  };
 }

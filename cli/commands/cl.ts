@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import { CL_DEFAULTS, runClExperiment, type ClConfig, type ClReport } from '../../client-runtime/cl-experiment.js';
 import { CL_METHODS } from '../../client-runtime/cl-strategies/index.js';
 import type { StorageBudget } from '../../client-runtime/memory-hierarchy.js';
+import { MIRO_DEFAULTS } from '../../client-runtime/miro/miro-profiler.js';
+import { MIRO_SPACE_DEFAULTS } from '../../client-runtime/miro/candidate-space.js';
+import { NAVIGATORS, type NavigatorName } from '../../client-runtime/miro/navigators.js';
 import { initBackend } from '../../ml/backend.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { parseModelKind } from '../../ml/models.js';
@@ -20,10 +23,21 @@ function storageFlag(value: string): StorageBudget {
   throw badFlag('--storage', value, 'all, none or a positive number of samples');
 }
 
+function listFlag(flag: string, ok: (n: number) => boolean, expected: string): (value: string) => number[] {
+  return (value: string) => {
+    const parts = value.split(',').map((x) => x.trim());
+    const nums = parts.map(Number);
+    if (parts.some((p) => p === '') || nums.some((n) => !Number.isFinite(n) || !ok(n))) throw badFlag(flag, value, `a comma-separated list of ${expected}`);
+    return nums;
+  };
+}
+
 interface ClFlags {
   dataset: string; model: string; tasks: number; epochs: number; batch: number; replay: number;
   method: ClConfig['method']; memory: number; storage: StorageBudget; swap: ClConfig['swap']; swapRatio: number;
   policy: ClConfig['policy']; storageLatencyMs?: number; profile?: string; profiler: 'off' | 'miro';
+  streamBuffer: number; profileFromTask?: number; profileDataRatio?: number; navigator?: NavigatorName; navigatorFraction?: number;
+  cutline?: number; miroMemories?: number[]; miroStreamBuffers?: number[]; miroSwapRatios?: number[]; miroValidation?: number;
   optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; out?: string; json?: boolean;
 }
 
@@ -44,8 +58,18 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--swap-ratio <r>', 'fraction of replayed EM samples swapped per step', numberFlag('--swap-ratio', 0, 1), d.swapRatio)
     .option('--policy <name>', 'random | hybrid | dynamic', choiceFlag('--policy', ['random', 'hybrid', 'dynamic'] as const), d.policy)
     .option('--storage-latency-ms <ms>', "per-read storage latency the swap worker waits (default: the profile's, else 0)", numberFlag('--storage-latency-ms', 0, 10_000))
-    .option('--profile <name>', 'device profile name or JSON file')
+    .option('--stream-buffer <f>', 'fraction of each task\'s stream kept for training', numberFlag('--stream-buffer', 0, 1, true), d.streamBuffer)
+    .option('--profile <name>', `device profile name or JSON file; device time and energy are accounted for it (default ${d.profile})`)
     .option('--profiler <mode>', 'off | miro', choiceFlag('--profiler', ['off', 'miro'] as const), 'off')
+    .option('--profile-from-task <n>', `Miro: first task (0-based) profiled before; earlier tasks use the flags (default ${MIRO_DEFAULTS.profileFromTask})`, intFlag('--profile-from-task', 0, 254))
+    .option('--profile-data-ratio <r>', `Miro: share of the next task's stream buffer and of the EM a trial uses (default ${MIRO_DEFAULTS.dataRatio})`, numberFlag('--profile-data-ratio', 0, 1, true))
+    .option('--navigator <name>', `Miro: ${NAVIGATORS.join(' | ')} (default ${MIRO_DEFAULTS.navigator})`, choiceFlag('--navigator', NAVIGATORS))
+    .option('--navigator-fraction <f>', `Miro: share of the candidates a random round tries, at least 3 (default ${MIRO_DEFAULTS.navigatorFraction})`, numberFlag('--navigator-fraction', 0, 1, true))
+    .option('--cutline <f>', `Miro: top fraction by accuracy kept before the accuracy-per-joule pick (default ${MIRO_DEFAULTS.cutline})`, numberFlag('--cutline', 0, 1, true))
+    .option('--miro-memories <list>', `Miro: candidate EM sizes (default ${MIRO_SPACE_DEFAULTS.memories.join(',')})`, listFlag('--miro-memories', (n) => Number.isInteger(n) && n >= 1, 'integers >= 1'))
+    .option('--miro-stream-buffers <list>', `Miro: candidate stream-buffer fractions (default ${MIRO_SPACE_DEFAULTS.streamBuffers.join(',')})`, listFlag('--miro-stream-buffers', (n) => n > 0 && n <= 1, 'fractions in (0, 1]'))
+    .option('--miro-swap-ratios <list>', `Miro: candidate swap ratios (default ${MIRO_SPACE_DEFAULTS.swapRatios.join(',')})`, listFlag('--miro-swap-ratios', (n) => n >= 0 && n <= 1, 'fractions in [0, 1]'))
+    .option('--miro-validation <n>', `Miro: held-out samples per task the trials are scored on (default ${MIRO_DEFAULTS.validationPerTask})`, intFlag('--miro-validation', 1))
     .option('--optimizer <kind>', 'sgd | adam', choiceFlag('--optimizer', ['sgd', 'adam'] as const), d.optimizer)
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
@@ -57,17 +81,22 @@ export function clCommand(getLogger: () => Logger): Command {
       if (flags.json === true) printJsonReport(report);
       else {
         process.stdout.write(`final average accuracy ${report.finalAverageAccuracy.toFixed(4)} | forgetting ${report.forgetting.toFixed(4)} | ${report.trainSeconds.toFixed(1)} s training\n`);
+        process.stdout.write(`device ${report.profile}: ${report.deviceSeconds.toFixed(1)} s, ${report.energy.total.toFixed(1)} J (${report.energy.source})`
+          + ` | cost-effectiveness ${report.costEffectiveness.toExponential(3)} accuracy/J`
+          + (report.miro === null ? '' : ` | profiling ${(report.profiling.share * 100).toFixed(1)}% of energy`) + '\n');
         process.stdout.write(`report ${path.join(report.outDir, 'report.json')} and report.html\n`);
       }
     });
 }
 
-export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & { outDir: string; profile: string | null }> {
+export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & { outDir: string }> {
   parseDatasetSpec(flags.dataset);
   const model = parseModelKind(flags.model);
+  // Validated here so a bad profile fails before any work. Only an explicit --profile makes the swap worker
+  // really wait the profile's read latency (as before); the device-time model always charges it.
   const profile = flags.profile === undefined ? undefined : loadProfile(flags.profile);
-  if (flags.profiler === 'miro') {
-    throw badFlag('--profiler', 'miro', "off (Miro's online profiler is not built yet: issue 4)");
+  if (flags.profiler === 'miro' && flags.method === 'finetune') {
+    throw badFlag('--profiler', 'miro', 'off with --method finetune (Miro tunes the episodic memory; use er or derpp)');
   }
   const config: ClConfig = {
     dataset: flags.dataset, model, tasks: flags.tasks, epochs: flags.epochs, batch: flags.batch, replay: flags.replay,
@@ -76,6 +105,14 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
     storageLatencyMs: flags.storageLatencyMs ?? profile?.storage.latencyMs ?? 0,
     optimizer: flags.optimizer, learningRate: flags.lr ?? (flags.optimizer === 'adam' ? 0.001 : CL_DEFAULTS.learningRate),
     derppAlpha: CL_DEFAULTS.derppAlpha, seed: flags.seed,
+    streamBuffer: flags.streamBuffer, profile: flags.profile ?? CL_DEFAULTS.profile, profiler: flags.profiler,
+    ...(flags.profiler === 'miro' ? {
+      miro: {
+        profileFromTask: flags.profileFromTask, dataRatio: flags.profileDataRatio, navigator: flags.navigator,
+        navigatorFraction: flags.navigatorFraction, cutline: flags.cutline, memories: flags.miroMemories,
+        streamBuffers: flags.miroStreamBuffers, swapRatios: flags.miroSwapRatios, validationPerTask: flags.miroValidation,
+      },
+    } : {}),
   };
   const dir = prepareRunDir('cl', flags.out);
   const log = logger.child({ component: 'cl' });
@@ -89,7 +126,7 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
     },
   });
   progress?.stop();
-  const full = { ...report, profile: profile?.name ?? null, outDir: dir };
+  const full = { ...report, outDir: dir };
   writeReport(dir, full);
   writeFileSync(path.join(dir, 'report.html'), clReportHtml(report));
   return full;

@@ -30,7 +30,35 @@ export function clReportHtml(r: ClReport): string {
     card('store bytes', `${(r.storeBytes / 1024 / 1024).toFixed(2)} MiB`),
     card('swaps applied', swap === null ? 'off' : String(swap.applied)),
   ].join('');
+  const e = r.energy;
+  const deviceCards = [
+    card('device profile', r.profile),
+    card('host seconds', `${r.hostSeconds.toFixed(1)} s`),
+    card('device seconds', `${r.deviceSeconds.toFixed(1)} s`),
+    card(`energy total (${e.source})`, `${e.total.toFixed(1)} J`),
+    card('compute / idle', `${e.compute.toFixed(1)} / ${e.idle.toFixed(1)} J`),
+    card('storage / radio', `${e.storage.toFixed(2)} / ${e.radio.toFixed(2)} J`),
+    card('cost-effectiveness', `${(r.costEffectiveness * 1000).toFixed(3)} acc/kJ`),
+    ...(r.miro === null ? [] : [
+      card('profiling energy', `${r.profiling.joules.toFixed(1)} J (${(r.profiling.share * 100).toFixed(1)}%)`),
+      card('profiling device time', `${r.profiling.seconds.toFixed(1)} s`),
+    ]),
+  ].join('');
+  const sourceNote = `<p class="note">Device seconds: ${escapeHtml(r.deviceTime.source)}. Energy per component from the profile's power model`
+    + ` (${escapeHtml(r.deviceProfile.name)}: idle ${r.deviceProfile.power.idleW} W + compute ${r.deviceProfile.power.computeW} W + storage ${r.deviceProfile.power.storageW} W);`
+    + ` sensor: ${e.measured === null ? 'none on this host' : `${escapeHtml(e.measured.source)} measured ${e.measured.joules.toFixed(1)} J on this host`}.`
+    + ' Metric evaluation (the accuracy matrix) is not device work and is not counted; Miro\'s trials and their evaluation are.</p>';
+  const miro = r.miro;
+  const miroSection = miro === null ? '' : `<section id="miro"><h2>Miro: candidates per task boundary (accuracy vs estimated energy of the next task)</h2>
+<p class="note">${escapeHtml(`${miro.options.navigator} navigator over ${miro.spaceSize} candidates, data ratio ${miro.options.dataRatio}, cutline ${miro.options.cutline}: keep the top ${miro.options.cutline * 100}% by held-out accuracy, then the highest accuracy per joule.`)}
+Filled circles are above the cutline; the star is the choice.</p>
+<div class="grid2">${miro.boundaries.map((b) => `<div><h3>before task ${b.task + 1}: ${escapeHtml(b.chosen.key)}</h3><canvas id="miro-scatter-${b.task}" class="miro-scatter"></canvas>
+<p class="note">${b.candidates.length} trials, ${b.joules.toFixed(2)} J, ${b.deviceSeconds.toFixed(1)} device s</p></div>`).join('')}</div>
+<table><tr><th>before task</th><th>candidate</th><th>accuracy</th><th>est. J</th><th>acc/kJ</th><th>trial J</th><th></th></tr>
+${miro.boundaries.flatMap((b) => b.candidates.map((c) => `<tr><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>${c.accuracy.toFixed(3)}</td><td>${c.joules.toFixed(1)}</td><td>${(c.utility * 1000).toFixed(2)}</td><td>${c.trialJoules.toFixed(2)}</td><td>${c.chosen ? 'chosen' : c.kept ? 'kept' : ''}</td></tr>`)).join('')}</table></section>`;
   const body = `<div class="cards">${cards}</div>
+<section><h2>Device time and energy</h2><div class="cards">${deviceCards}</div>${sourceNote}</section>
+${miroSection}
 <section><h2>Accuracy matrix</h2>${heatmap(r)}</section>
 <div class="grid2">
 <section><h2>Accuracy on all seen classes after each task</h2><canvas id="chart-seen"></canvas></section>
@@ -45,10 +73,19 @@ chart('chart-seen', { type: 'line', data: { labels, datasets: [{ label: 'accurac
 const palette = ['#2f6fde', '#e0592a', '#2a9d5c', '#9b51e0', '#d4a017', '#17a2b8', '#c2185b', '#5d4037', '#607d8b', '#8bc34a'];
 chart('chart-tasks', { type: 'line', data: { labels, datasets: REPORT.taskClasses.map((cls, j) => ({ label: 'task ' + (j + 1) + ' (' + cls.join(',') + ')',
   data: REPORT.accuracyMatrix.map((row, i) => i >= j ? row[j] : null), borderColor: palette[j % palette.length], backgroundColor: palette[j % palette.length], spanGaps: false })) },
-  options: { animation: false, scales: { y: { min: 0, max: 1 } } } });`;
+  options: { animation: false, scales: { y: { min: 0, max: 1 } } } });
+for (const b of (REPORT.miro ? REPORT.miro.boundaries : [])) {
+  const pt = (c) => ({ x: c.joules, y: c.accuracy, key: c.key });
+  chart('miro-scatter-' + b.task, { type: 'scatter', data: { datasets: [
+    { label: 'above cutline', data: b.candidates.filter((c) => c.kept && !c.chosen).map(pt), backgroundColor: '#2f6fde', pointRadius: 5 },
+    { label: 'below cutline', data: b.candidates.filter((c) => !c.kept).map(pt), backgroundColor: 'rgba(120,130,145,0.55)', pointRadius: 5 },
+    { label: 'chosen', data: b.candidates.filter((c) => c.chosen).map(pt), backgroundColor: '#e0592a', pointStyle: 'star', pointRadius: 12, borderColor: '#e0592a', borderWidth: 2 },
+  ] }, options: { animation: false, plugins: { tooltip: { callbacks: { label: (ctx) => ctx.raw.key + ': acc ' + ctx.raw.y.toFixed(3) + ', ' + ctx.raw.x.toFixed(1) + ' J' } } },
+    scales: { x: { title: { display: true, text: 'estimated energy of the next task (J)' } }, y: { title: { display: true, text: 'held-out accuracy (seen tasks)' } } } } });
+}`;
   return htmlPage({
     title: `strata cl: ${c.method} on ${c.dataset}`,
-    subtitle: `${c.model}, ${c.tasks} tasks, ${c.epochs} epoch(s)/task, batch ${c.batch} + replay ${c.replay}, memory ${c.memory}, storage ${c.storage}, swap ${c.swap} (${c.policy}, ratio ${c.swapRatio}), seed ${c.seed}, backend ${r.backend}`,
+    subtitle: `${r.profile}${r.miro === null ? '' : ', Miro profiler'}, ${c.model}, ${c.tasks} tasks, ${c.epochs} epoch(s)/task, batch ${c.batch} + replay ${c.replay}, memory ${c.memory}, storage ${c.storage}, swap ${c.swap} (${c.policy}, ratio ${c.swapRatio}), seed ${c.seed}, backend ${r.backend}`,
     body, data: r, script,
   });
 }
