@@ -13,6 +13,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   coordinator: () => import('./coordinator.js'),
   swap: () => import('./swap.js'),
   cl: () => import('./cl.js'),
+  miro: () => import('./miro.js'),
 };
 
 async function main(): Promise<void> {

@@ -2,10 +2,6 @@
 import { Command, CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { isStrataError } from '../common/strata-error.js';
-import { clCommand } from './commands/cl.js';
-import { profilesCommand } from './commands/profiles.js';
-import { coordinatorCommand } from './commands/coordinator.js';
-import { trainCommand } from './commands/train.js';
 import { createRootLogger } from './logger.js';
 
 let rootLogger: Logger | undefined;
@@ -27,10 +23,17 @@ const program = new Command('strata')
   .exitOverride()
   .configureOutput(output);
 
-program.addCommand(trainCommand(getLogger));
-program.addCommand(coordinatorCommand(getLogger));
-program.addCommand(clCommand(getLogger));
-program.addCommand(profilesCommand());
+// One line per command. Only the command that runs is imported (all of them for the
+// top-level help): the coordinator daemon then never loads tfjs (~55 MB resident).
+const commands: Record<string, () => Promise<Command>> = {
+  train: async () => (await import('./commands/train.js')).trainCommand(getLogger),
+  coordinator: async () => (await import('./commands/coordinator.js')).coordinatorCommand(getLogger),
+  agent: async () => (await import('./commands/agent.js')).agentCommand(getLogger),
+  cl: async () => (await import('./commands/cl.js')).clCommand(getLogger),
+  profiles: async () => (await import('./commands/profiles.js')).profilesCommand(),
+};
+const wanted = process.argv.slice(2).find((a) => !a.startsWith('-'));
+for (const name of wanted !== undefined && Object.hasOwn(commands, wanted) ? [wanted] : Object.keys(commands)) program.addCommand(await commands[name]!());
 for (const cmd of program.commands) cmd.exitOverride().configureOutput(output);
 
 try {

@@ -28,6 +28,10 @@ export interface CoordinatorStatus {
   rssBytes: number;
   /** Peak resident set size of this process so far (getrusage maxrss). */
   peakRssBytes: number;
+  /** V8 heap and off-heap (Buffer / ArrayBuffer) bytes now, to tell where resident memory goes. */
+  heapUsedBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
   uptimeSeconds: number;
 }
 
@@ -57,8 +61,13 @@ export function statusOf(
     updatesAccepted: m.updatesAccepted,
     updatesRejected: Object.fromEntries(m.updatesRejected),
     aggregationMBps: m.aggregationMBps,
-    rssBytes: process.memoryUsage.rss(),
+    ...memoryNow(),
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     uptimeSeconds: (Date.now() - startedAt) / 1000,
   };
+}
+
+function memoryNow(): { rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers };
 }

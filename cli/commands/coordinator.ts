@@ -15,7 +15,7 @@ interface CoordinatorFlags {
   host?: string; port?: number; db: string; config?: string; tokens?: string; tlsCert?: string; tlsKey?: string;
   dataset?: string; model?: string; rounds?: number; perRound?: number; minClients?: number; overCommit?: number; deadline?: number;
   minCompletion?: number; selection?: 'random' | 'profile-aware'; strategy?: string; serverLr?: number; mu?: number; maxStaleness?: number;
-  trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; method?: string; seed?: number;
+  trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; method?: string; replay?: number; seed?: number;
   backend?: string; heartbeat?: number; drainTimeout?: number; out?: string; json?: boolean;
 }
 
@@ -69,6 +69,7 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--batch <n>', 'local batch size sent to agents (default 32)', intFlag('--batch'))
     .option('--lr <x>', 'local learning rate sent to agents (default 0.01)', numberFlag('--lr', 0, 10, true))
     .option('--method <name>', 'CL method sent to agents (default finetune)')
+    .option('--replay <ratio>', 'replayed memory samples per stream sample, sent to agents (default 0)', numberFlag('--replay', 0, 100))
     .option('--seed <n>', 'seed (default 1)', intFlag('--seed', 0))
     .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu')
     .option('--heartbeat <ms>', 'heartbeat interval announced to agents (default 15000)', intFlag('--heartbeat'))
@@ -105,7 +106,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('clipNorm', f.clipNorm),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
     strategyOptions: definedOnly({ serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim }),
-    training: definedOnly({ model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, method: f.method }),
+    training: definedOnly({ model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, method: f.method, replay: f.replay }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
   };
   const store = CoordinatorStore.open(f.db);

@@ -14,7 +14,9 @@ beforeAll(async () => {
     tokens, perRound: 1, minClients: 1, overCommit: 10, roundDeadlineMs: 30_000, maxUpdateNorm: 1e6,
     limits: { maxParams: N, maxTextBytes: 1024, handshakeTimeoutMs: 2000 },
   }, N);
-  good = deterministicAgent(harness.url, 'good', { samples: 5, value: () => 0.001, delayMs: 20 });
+  // The good agent's delay keeps each round open long enough for a raw client to answer its assignment on a loaded machine
+  // (else the good update closes the round first and the raw client's bad update is merely STALE_ROUND).
+  good = deterministicAgent(harness.url, 'good', { samples: 5, value: () => 0.001, delayMs: 250 });
   await waitFor(() => good.acks.length >= 1, 5000, 'the good agent\'s first round');
 });
 

@@ -1,0 +1,99 @@
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import type { Logger } from 'pino';
+import { StrataError } from '../../common/strata-error.js';
+import { DeviceAgent, type AgentReport } from '../../client-runtime/agent.js';
+import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard.js';
+import type { StorageBudget } from '../../client-runtime/memory-hierarchy.js';
+import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
+import { loadProfile } from '../../profiles/profile-loader.js';
+import { AGENT_ID_PATTERN } from '../../protocol/index.js';
+import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
+
+interface AgentFlags {
+  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; skew: number; db: string; agentId?: string;
+  samplesPerRound: number; memory: number; storage: StorageBudget; swap: 'async' | 'sync' | 'off'; swapRatio: number;
+  policy: 'random' | 'hybrid' | 'dynamic'; hostSpeedFactor: number; reconnectMax: number; caFile?: string; seed: number; backend?: string;
+  out?: string; json?: boolean;
+}
+
+function storageFlag(value: string): StorageBudget {
+  if (value === 'all' || value === 'none') return value;
+  if (/^\d+$/.test(value) && Number(value) > 0) return Number(value);
+  throw badFlag('--storage', value, 'all, none or a positive number of samples');
+}
+
+function urlFlag(value: string): string {
+  if (!/^wss?:\/\/[^\s/]+/.test(value)) throw badFlag('--url', value, 'ws://HOST:PORT or wss://HOST:PORT');
+  return value;
+}
+
+function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: cannot read ${file} (${(err as Error).message})`, { flag, file });
+  }
+}
+
+export function agentCommand(getLogger: () => Logger): Command {
+  return new Command('agent')
+    .description('run an edge device agent: learn continually from local data, send only model updates to a coordinator')
+    .requiredOption('--url <url>', 'coordinator ws://HOST:PORT or wss://HOST:PORT', urlFlag)
+    .option('--token <token>', "this agent's token (see the coordinator's --tokens)")
+    .option('--token-file <file>', 'read the token from a file instead (keeps it out of ps)')
+    .option('--profile <name>', 'device profile name or JSON file (device seconds and joules)', 'reference-host')
+    .option('--dataset <name>', 'mnist | synthetic | idx:DIR (the device\'s own data in IDX format)', 'mnist')
+    .option('--shard <I/N>', 'learn from shard I of N (seeded, label-skewed non-IID); default: the whole data set', (v: string) => parseShardSpec(v))
+    .option('--skew <f>', 'fraction of its classes a shard owner gets (1 = only its own classes)', numberFlag('--skew', 0, 1), 0.8)
+    .requiredOption('--db <file>', 'SQLite sample store of this device (created if missing)')
+    .option('--agent-id <id>', 'agent id (default <hostname>-<shard index>)')
+    .option('--samples-per-round <n>', 'fresh stream samples learned per round', intFlag('--samples-per-round'), 512)
+    .option('--memory <n>', 'episodic memory slots in RAM', intFlag('--memory'), 500)
+    .option('--storage <budget>', 'all | none | N samples kept in SQLite', storageFlag, 'all' as StorageBudget)
+    .option('--swap <mode>', 'async | sync | off', choiceFlag('--swap', ['async', 'sync', 'off'] as const), 'async')
+    .option('--swap-ratio <r>', 'fraction of replayed EM samples swapped per step', numberFlag('--swap-ratio', 0, 1), 0.5)
+    .option('--policy <name>', 'random | hybrid | dynamic', choiceFlag('--policy', ['random', 'hybrid', 'dynamic'] as const), 'random')
+    .option('--host-speed-factor <x>', 'this host\'s speed relative to the reference host (device time)', numberFlag('--host-speed-factor', 0, 1e6, true), 1)
+    .option('--reconnect-max <seconds>', 'cap of the reconnect backoff', numberFlag('--reconnect-max', 0, 3600, true), 30)
+    .option('--ca-file <file>', 'extra CA certificate (PEM) for wss:// with a private certificate')
+    .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--out <dir>', 'run directory for report.json (default runs/agent-<timestamp>)')
+    .option('--json', 'print the report JSON as the last line of stdout')
+    .action(async (flags: AgentFlags) => {
+      await runAgent(flags, getLogger());
+    });
+}
+
+export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
+  parseDatasetSpec(f.dataset);
+  const token = f.token ?? (f.tokenFile === undefined ? undefined : readFlagFile('--token-file', f.tokenFile).trim());
+  if (token === undefined || token === '') throw new StrataError('STRATA_ERR_BAD_FLAG', '--token: an agent needs --token or --token-file', { flag: '--token' });
+  const agentId = f.agentId ?? `${os.hostname()}-${f.shard?.index ?? 0}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
+  if (!AGENT_ID_PATTERN.test(agentId)) throw badFlag('--agent-id', agentId, 'letters, digits and . _ : - (1..128)');
+  const profile = loadProfile(f.profile);
+  const agent = new DeviceAgent({
+    url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, shardDominance: f.skew,
+    samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
+    hostSpeedFactor: f.hostSpeedFactor, reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
+    ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
+    ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
+  });
+  const outDir = prepareRunDir('agent', f.out);
+  await agent.start();
+  process.stdout.write(`agent ${agentId} connecting to ${f.url}\n`);
+  // Runs until SIGTERM/SIGINT (drain: finish nothing new, say bye) or until the coordinator refuses it for good.
+  const ended = await new Promise<{ signal?: NodeJS.Signals; fatal?: StrataError }>((resolve) => {
+    process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
+    process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
+    agent.connection!.once('fatal', (err: StrataError) => resolve({ fatal: err }));
+  });
+  const report: AgentReport & { command: 'agent'; outDir: string } = { command: 'agent', ...(await agent.stop()), outDir };
+  writeReport(outDir, report);
+  if (ended.fatal) throw new StrataError(ended.fatal.code, `${ended.fatal.code}: ${ended.fatal.message}`, { ...ended.fatal.details });
+  if (f.json === true) printJsonReport(report);
+  else process.stdout.write(`agent ${agentId} stopped after ${report.rounds.length} rounds (${report.acks.accepted} accepted) | report ${outDir}/report.json\n`);
+}

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
+import { ProcessGroup, agentArgs, coordinatorArgs, e2eSlowEnabled, freePort } from './processes.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-e2e-dropout-'));
+const group = new ProcessGroup();
+
+afterAll(async () => {
+  await group.killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const DEADLINE_SECONDS = 8;
+
+describe.runIf(e2eSlowEnabled)('dropout with real agent processes', () => {
+  it('kill -9 an agent mid-round: the round completes at its deadline with the others', async () => {
+    const port = await freePort();
+    const db = path.join(dir, 'coordinator.db');
+    // K = 3, min completion 0.5: two of three updates close the round at its deadline.
+    const coordinator = group.start('coordinator', coordinatorArgs({
+      port, db, out: path.join(dir, 'coordinator'), rounds: 1, perRound: 3, deadlineSeconds: DEADLINE_SECONDS, extra: ['--min-completion', '0.5'],
+    }), 'debug');
+    const spec = [
+      { id: 'stays-0', shard: '0/3', samples: 300 },
+      { id: 'stays-1', shard: '1/3', samples: 300 },
+      { id: 'victim-2', shard: '2/3', samples: 6000 },
+    ];
+    const agents = spec.map((d) => group.start(d.id, agentArgs({
+      port, id: d.id, shard: d.shard, db: path.join(dir, `${d.id}.sqlite`), out: path.join(dir, d.id), samplesPerRound: d.samples,
+    })));
+    const victim = agents[2]!;
+    await victim.waitLog((l) => l.msg === 'assignment received' && l.roundId === 1, 60_000, 'victim assigned');
+    expect((await victim.kill('SIGKILL')).signal).toBe('SIGKILL');
+    expect(victim.logs('round trained')).toHaveLength(0);
+
+    expect((await coordinator.exited).code).toBe(0);
+    const dropped = coordinator.lines.find((l) => l.msg === 'agent dropped out of its assignment');
+    expect(dropped).toMatchObject({ roundId: 1 });
+    // Never extended: the two updates meet the minimum completion.
+    expect(coordinator.logs('round deadline passed below the minimum completion; extending')).toHaveLength(0);
+    for (const a of agents.slice(0, 2)) expect((await a.kill('SIGTERM')).code).toBe(0);
+
+    const store = CoordinatorStore.open(db);
+    try {
+      const [round] = store.rounds();
+      expect(round).toMatchObject({ roundId: 1, status: 'completed', accepted: 2, dropped: 1, newVersion: 1 });
+      // It waited for the dropped device until its deadline, then closed with the others' updates.
+      expect(round!.closedAt! - round!.startedAt).toBeGreaterThanOrEqual(DEADLINE_SECONDS * 1000 - 50);
+      expect(store.model(1)!.applied).toBe(2);
+      expect(store.updateLog().map((u) => u.agentId).sort()).toEqual(['stays-0', 'stays-1']);
+    } finally {
+      store.close();
+    }
+  });
+});
