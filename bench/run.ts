@@ -13,6 +13,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   coordinator: () => import('./coordinator.js'),
   swap: () => import('./swap.js'),
   cl: () => import('./cl.js'),
+  simulate: () => import('./simulate.js'),
   miro: () => import('./miro.js'),
 };
 

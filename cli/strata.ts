@@ -31,6 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   agent: async () => (await import('./commands/agent.js')).agentCommand(getLogger),
   cl: async () => (await import('./commands/cl.js')).clCommand(getLogger),
   profiles: async () => (await import('./commands/profiles.js')).profilesCommand(),
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand(getLogger),
 };
 const wanted = process.argv.slice(2).find((a) => !a.startsWith('-'));
 for (const name of wanted !== undefined && Object.hasOwn(commands, wanted) ? [wanted] : Object.keys(commands)) program.addCommand(await commands[name]!());

@@ -1,0 +1,54 @@
+/**
+ * `--mode naive`: one client in one fresh process (forked per client, one
+ * after another; runs from the compiled dist/). It does what a framework
+ * without a process manager or resource sharing does: start tfjs, load the
+ * data set, build the model, train, exit. It is held to the same budget as
+ * in scheduled mode (its whole process in a CPU group, or the duty cycle),
+ * from the moment training starts: loading is not throttled, which only
+ * favours this baseline.
+ */
+import path from 'node:path';
+import { initBackend } from '../../ml/backend.js';
+import { loadDataset } from '../../ml/datasets/load-dataset.js';
+import { createModel } from '../../ml/models.js';
+import { CpuGroup, type EnforcerKind } from './budget.js';
+import type { TrainingContext } from './client-training.js';
+import { runJob } from './run-job.js';
+import type { ClientJob, ClientResult, EnforcerSpec, ModelSpec } from './sim-messages.js';
+
+export type NaiveRequest = { type: 'run'; spec: ModelSpec; enforcer: EnforcerSpec; job: ClientJob; weights: Float32Array };
+export type NaiveReply = { type: 'result'; result: ClientResult; loadSeconds: number } | { type: 'failed'; message: string };
+
+async function run(req: NaiveRequest): Promise<NaiveReply> {
+  const t0 = performance.now();
+  await initBackend();
+  const ds = loadDataset(req.spec.dataset);
+  const ctx: TrainingContext = {
+    model: createModel({ kind: req.spec.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: req.spec.seed }),
+    train: ds.train, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, inputShape: ds.inputShape,
+  };
+  const loadSeconds = (performance.now() - t0) / 1000;
+  let enforcer: EnforcerKind = req.enforcer.kind;
+  if ((enforcer === 'cgroup-v1' || enforcer === 'cgroup-v2') && req.enforcer.root !== null) {
+    // Removed with the run's tree by the host once this process is gone (a cgroup with tasks cannot be removed).
+    try {
+      const g = CpuGroup.create(enforcer, path.join(req.enforcer.root, `naive-${process.pid}`));
+      g.setShare(req.job.budget);
+      g.addProcess(process.pid);
+    } catch {
+      enforcer = 'duty';
+    }
+  }
+  const result = await runJob(ctx, req.job, req.weights, enforcer);
+  return { type: 'result', result, loadSeconds };
+}
+
+// Ctrl-C reaches the whole process group: the host lets the running client finish.
+process.on('SIGINT', () => undefined);
+
+process.once('message', (req: NaiveRequest) => {
+  run(req).then(
+    (reply) => process.send?.(reply, () => process.exit(0)),
+    (err: unknown) => process.send?.({ type: 'failed', message: err instanceof Error ? err.message : String(err) } satisfies NaiveReply, () => process.exit(1)),
+  );
+});

@@ -1,0 +1,65 @@
+/**
+ * One client slot of a simulation worker (a worker thread; runs from the
+ * compiled dist/). It starts tfjs and builds the model once, then trains
+ * client after client on the worker's shared copy of the data set, starting
+ * each from the worker's shared copy of the round's global model. Its kernel
+ * thread id goes to the worker first, so the worker can put this thread into
+ * the slot's cgroup.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend } from '../../ml/backend.js';
+import { createModel } from '../../ml/models.js';
+import type { DataSplit } from '../../ml/datasets/dataset.js';
+import type { TrainingContext } from './client-training.js';
+import { runJob } from './run-job.js';
+import { threadId } from './thread-cpu.js';
+import type { ModelSpec, SlotToWorker, WorkerToSlot } from './sim-messages.js';
+
+export interface SlotWorkerData {
+  spec: ModelSpec;
+  features: SharedArrayBuffer;
+  featureType: 'uint8' | 'float32';
+  labels: SharedArrayBuffer;
+  count: number;
+  featureSize: number;
+  numClasses: number;
+  scale: number;
+  inputShape: [number, number, number];
+  /** The round's global model, written by the worker before it hands out the round's jobs. */
+  model: SharedArrayBuffer;
+}
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const data = workerData as SlotWorkerData;
+  const send = (m: SlotToWorker): void => port.postMessage(m);
+  send({ type: 'tid', tid: threadId() });
+  const started = performance.now();
+  await initBackend();
+  const train: DataSplit = {
+    features: data.featureType === 'uint8' ? new Uint8Array(data.features) : new Float32Array(data.features),
+    labels: new Uint8Array(data.labels),
+    count: data.count,
+  };
+  const ctx: TrainingContext = {
+    model: createModel({ kind: data.spec.model, inputShape: data.inputShape, numClasses: data.numClasses, seed: data.spec.seed }),
+    train, featureSize: data.featureSize, numClasses: data.numClasses, scale: data.scale, inputShape: data.inputShape,
+  };
+  const global = new Float32Array(data.model);
+  send({ type: 'ready', initSeconds: (performance.now() - started) / 1000 });
+  port.on('message', (m: WorkerToSlot) => {
+    if (m.type === 'stop') {
+      port.close();
+      return;
+    }
+    // One job at a time: the worker never sends a second before this one's reply.
+    runJob(ctx, m.job, Float32Array.from(global), m.enforcer).then(
+      (result) => port.postMessage({ type: 'result', result } satisfies SlotToWorker, [result.delta.buffer as ArrayBuffer]),
+      (err: unknown) => send({ type: 'failed', jobId: m.job.jobId, message: err instanceof Error ? err.message : String(err) }),
+    );
+  });
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: 'failed', jobId: -1, message: `slot failed to start: ${err instanceof Error ? err.message : String(err)}` } satisfies SlotToWorker);
+});

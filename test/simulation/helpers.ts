@@ -1,0 +1,18 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { compileSimulationConfig, type SimulationConfig } from '../../coordinator/simulation/simulation-config.js';
+
+export const silentLogger: Logger = pino({ level: process.env['STRATA_TEST_LOG'] ?? 'silent' });
+
+export function tmpDir(prefix = 'strata-sim-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A small, fast run on the synthetic data set with budgets off unless asked. */
+export function smallConfig(over: Partial<SimulationConfig> = {}): SimulationConfig {
+  return compileSimulationConfig({
+    flags: { dataset: 'synthetic', clients: 6, perRound: 3, rounds: 2, budget: 'off', workers: 2, slotsPerWorker: 2, evalSamples: 500, batch: 32, ...over },
+  });
+}
