@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -118,21 +119,15 @@ export function compileSimulationConfig(layers: { file?: Record<string, unknown>
   return c;
 }
 
-/** Reads `--config FILE`: JSON (`.json`), or YAML (`.yaml`/`.yml`) when the optional `yaml` package is installed. */
+/** Reads `--config FILE`: YAML (`.yaml`/`.yml`) or JSON (anything else). */
 export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
   const abs = path.resolve(file);
   if (!existsSync(abs)) throw new StrataError('STRATA_ERR_BAD_FLAG', `--config: file not found: ${abs}`, { flag: '--config', file: abs });
   const text = readFileSync(abs, 'utf8');
   let raw: unknown;
   if (/\.ya?ml$/i.test(abs)) {
-    let yaml: { parse: (s: string) => unknown };
     try {
-      yaml = (await import('yaml' as string)) as { parse: (s: string) => unknown };
-    } catch {
-      throw new StrataError('STRATA_ERR_BAD_CONFIG', `${file}: YAML config needs the 'yaml' package (npm install yaml), or write the config as JSON`, { file });
-    }
-    try {
-      raw = yaml.parse(text);
+      raw = parseYaml(text);
     } catch (err) {
       throw new StrataError('STRATA_ERR_BAD_CONFIG', `${file}: not valid YAML (${(err as Error).message.split('\n')[0]})`, { file });
     }
