@@ -31,7 +31,7 @@ export function simulateCommand(getLogger: () => Logger): Command {
   const d = simulationDefaults();
   return new Command('simulate')
     .description('FedHC-style simulation: many virtual clients under per-device CPU budgets on a pool of worker processes, with a virtual clock')
-    .option('--config <file>', 'JSON (or YAML with the yaml package) config; flags override it')
+    .option('--config <file>', 'JSON or YAML config file; flags override it')
     .option('--clients <n>', `virtual clients (default ${d.clients})`, intFlag('--clients', 1, 100_000))
     .option('--per-round <k>', `clients counted per round (default ${d.perRound})`, intFlag('--per-round', 1))
     .option('--rounds <n>', `federated rounds (default ${d.rounds})`, intFlag('--rounds', 1))
