@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- coordinator`: N lightweight agents (no training: each
- * answers its assignment with a pre-made update frame) against a real
+ * answers its assignment with its result and, once the coordinator grants
+ * the upload (feature `upload-grant`), a pre-made update frame) against a real
  * coordinator child process (so its RSS is its own) on loopback, 10 rounds
  * of a 100k-parameter model, at 100 and at 1,000 agents.
  */
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { PROTOCOL_VERSION, encodeMessage, encodeWeightFrame, parseMessage, type RoundAssignmentMessage } from '../protocol/index.js';
+import { PROTOCOL_VERSION, UPLOAD_GRANT_FEATURE, encodeMessage, encodeWeightFrame, parseMessage, type RoundAssignmentMessage } from '../protocol/index.js';
 import type { BenchContext, Benchmark } from './benchmark.js';
 
 const PARAMS = 100_000;
@@ -78,13 +79,19 @@ async function run(clients: number, ctx: BenchContext): Promise<RunResult> {
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     sockets.push(ws);
     let assignment: RoundAssignmentMessage | undefined;
+    let offered: RoundAssignmentMessage | undefined;
     ws.on('open', () => ws.send(encodeMessage({
       type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: `bench-${k}`, token: 'x', profile: 'bench', capabilities: { models: [], datasets: [], clMethods: [] },
+      features: [UPLOAD_GRANT_FEATURE],
     })));
     ws.on('message', (data, isBinary) => {
       if (!isBinary) {
         const m = parseMessage(data as Buffer);
         if (m.type === 'round-assignment') assignment = m;
+        if (m.type === 'upload-grant' && offered?.roundId === m.roundId) {
+          ws.send(frameFor(offered));
+          offered = undefined;
+        }
         return;
       }
       const a = assignment;
@@ -94,7 +101,7 @@ async function run(clients: number, ctx: BenchContext): Promise<RunResult> {
         type: 'result', roundId: a.roundId, modelVersion: a.modelVersion, metrics: { numSamples: 32, loss: 1, accuracy: 0.5, deviceSeconds: 0, hostSeconds: 0 },
         joules: { compute: 0, storage: 0, radio: 0, idle: 0, total: 0 }, energySource: 'model',
       }));
-      ws.send(frameFor(a));
+      offered = a;
     });
     ws.on('error', () => undefined);
   }

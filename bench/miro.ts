@@ -11,8 +11,13 @@ import { clRun, mean } from './cl-runs.js';
  * oracle). Runs are sequential (2 cores), interleaved by seed so machine
  * load drifts over all configurations alike. Then the same Miro runs on a
  * Jetson and on a low-end phone, with swap ratio as a third dimension (the
- * one where the two devices' costs differ: a stored-sample read costs a
- * Jetson's SD card ~30% of a training sample's energy, the phone's eMMC ~8%).
+ * one where the two devices' costs differ: by the profiles, a stored-sample
+ * read costs ~1.2 mJ on the Jetson's SD card (0.67 ms request latency at
+ * 0.5 W storage + 1.25 W idle) against ~90 mJ for a training step, the
+ * phone's eMMC ~0.17 mJ against ~50 mJ; so swap ratio 0.5 adds ~6.5% to a
+ * step's energy on the Jetson and ~1.7% on the phone).
+ * Compute is measured as the training thread's CPU time (see `BusyClock`),
+ * so other work on this machine does not inflate the joules.
  */
 const bench: Benchmark = {
   description: 'Miro vs fixed configurations: cost-effectiveness on split-mnist, MLP, jetson-nano-5w (mean of 3 seeds); chosen configs on two devices',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runtimeFile } from '../common/runtime-file.js';
 import type { Benchmark } from './benchmark.js';
+import { median } from './stats.js';
 
 interface SideResult { side: string; samplesPerSecond: number; loss: number; seconds: number; testAccuracy?: number; gflops?: number }
 
@@ -15,11 +16,6 @@ function child(args: object): SideResult {
   return JSON.parse(last) as SideResult;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 const bench: Benchmark = {
   description: "Strata's trainer vs stock tfjs model.fit on the wasm backend (MLP, batch 64), CNN samples/s, matMul roofline",
