@@ -9,7 +9,7 @@ import type { DeviceProfile } from '../profiles/device-profile.js';
 import { loadProfile } from '../profiles/profile-loader.js';
 import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
 import { ContinualLearner, type ClRunResult, type TaskTiming } from './continual-learner.js';
-import { DeviceAccounting, type DeviceAccountingReport, type EnergyBreakdown } from './device-accounting.js';
+import { DeviceAccounting, hostBusyClock, type DeviceAccountingReport, type EnergyBreakdown } from './device-accounting.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './memory-hierarchy.js';
 import { compileMiroOptions, MiroProfiler, type MiroOptions, type MiroReport } from './miro/miro-profiler.js';
 import type { SwapMode } from './swap-manager.js';
@@ -128,7 +128,9 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
       storageLatencyMs: config.storageLatencyMs, dir, seed: config.seed, logger: logger.child({ component: 'memory' }),
     })
     : undefined;
-  const accounting = new DeviceAccounting(profile);
+  // Compute is timed as busy CPU time, so load from other processes does not inflate device seconds and joules.
+  const busyClock = hostBusyClock(backend.name);
+  const accounting = new DeviceAccounting(profile, { computeClock: busyClock.source });
   const energyPerTask: TaskEnergy[] = [];
   let miro: MiroProfiler | undefined;
   try {
@@ -150,14 +152,14 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
     };
     const learner: ContinualLearner = new ContinualLearner(trainer, strategy, hierarchy, {
       batch: config.batch, epochs: config.epochs, seed: config.seed, logger, onStep: hooks.onStep, onTaskTrained,
-      streamBuffer: config.streamBuffer,
+      streamBuffer: config.streamBuffer, busyClock,
       holdoutPerTask: miroOptions?.validationPerTask ?? 0,
       beforeTask: miroOptions === undefined ? undefined : async ({ index }) => miro!.beforeTask(index),
     });
     if (miroOptions !== undefined) {
       miro = new MiroProfiler({
         scenario, learner, hierarchy: hierarchy!, strategy, model, makeTrainer: () => new Trainer(model, trainerOptions),
-        profile, accounting, batch: config.batch, epochs: config.epochs, seed: config.seed, logger: logger.child({ component: 'miro' }),
+        profile, accounting, batch: config.batch, epochs: config.epochs, seed: config.seed, busyClock, logger: logger.child({ component: 'miro' }),
       }, miroOptions);
     }
     const result = await learner.run(scenario);

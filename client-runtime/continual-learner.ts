@@ -7,6 +7,7 @@ import { Rng } from '../ml/rng.js';
 import type { Trainer } from '../ml/trainer.js';
 import type { ClStrategy, ComposedBatch, StepContext } from './cl-strategies/cl-strategy.js';
 import { clMetrics, type ClMetrics } from './cl-metrics.js';
+import { hostBusyClock, type BusyClock } from './device-accounting.js';
 import type { EpisodicMemory } from './episodic-memory.js';
 import type { ReplayedSampleInfo } from './swap-policy.js';
 
@@ -28,6 +29,12 @@ export interface ReplayMemory {
   readonly swapReads: number;
   /** Seconds the training loop waited on storage so far (sync swapping). */
   readonly storageWaitSeconds: number;
+  /**
+   * Busy-clock seconds the loop itself spent reading storage inline so far
+   * (Miro's trial memory), excluded from compute; absent when reads run
+   * elsewhere (the swap worker) or only block (sync waits use no CPU).
+   */
+  readonly storageBusySeconds?: number;
   /** Stream samples handed to the store so far. */
   readonly persistedSamples: number;
   /** Swap ratio in force (0 without swapping). */
@@ -60,13 +67,21 @@ export interface ContinualLearnerOptions {
    * validation set the device keeps, e.g. for Miro's trials). Default 0.
    */
   holdoutPerTask?: number;
+  /** How compute is timed (see `BusyClock`). Default: this thread's CPU time where the OS exposes it. */
+  busyClock?: BusyClock;
 }
 
 export interface TaskTiming {
   task: number;
   trainSeconds: number;
-  /** Training seconds minus the loop's waits on storage (sync swaps): the compute part. */
+  /**
+   * The compute part of training, on the busy clock (`computeClock`): CPU
+   * time of the training loop, without time descheduled by other load,
+   * storage waits, or inline storage reads.
+   */
   computeSeconds: number;
+  /** The clock `computeSeconds` was measured on. */
+  computeClock: BusyClock['source'];
   streamSamples: number;
   replaySamples: number;
   steps: number;
@@ -103,6 +118,7 @@ export class ContinualLearner {
   readonly #memory: ReplayMemory | undefined;
   readonly #options: Readonly<ContinualLearnerOptions>;
   readonly #rng: Rng;
+  readonly #busy: BusyClock;
   #streamBuffer: number;
 
   constructor(trainer: Trainer, strategy: ClStrategy, memory: ReplayMemory | undefined, options: ContinualLearnerOptions) {
@@ -112,6 +128,7 @@ export class ContinualLearner {
     this.#options = Object.freeze({ ...options });
     this.#rng = new Rng(options.seed * 7919 + 13);
     this.#streamBuffer = checkFraction(options.streamBuffer ?? 1);
+    this.#busy = options.busyClock ?? hostBusyClock();
   }
 
   get streamBuffer(): number {
@@ -184,10 +201,13 @@ export class ContinualLearner {
     const nc = scenario.dataset.numClasses;
     strategy.beforeTask?.(task);
     const stepsPerEpoch = Math.ceil(kept.length / batch);
-    const before = { reads: memory?.swapReads ?? 0, wait: memory?.storageWaitSeconds ?? 0, persisted: memory?.persistedSamples ?? 0 };
+    const before = {
+      reads: memory?.swapReads ?? 0, wait: memory?.storageWaitSeconds ?? 0, busy: memory?.storageBusySeconds ?? 0, persisted: memory?.persistedSamples ?? 0,
+    };
     const emCapacity = memory?.memory.capacity ?? 0;
     const swapRatio = memory?.swapping === true ? memory.swapRatio : 0;
     const started = performance.now();
+    const busyStarted = this.#busy.seconds();
     let streamSamples = 0;
     let replaySamples = 0;
     let steps = 0;
@@ -225,12 +245,16 @@ export class ContinualLearner {
       }
     }
     const trainSeconds = (performance.now() - started) / 1000;
-    const waited = (memory?.storageWaitSeconds ?? 0) - before.wait;
+    const busySeconds = this.#busy.seconds() - busyStarted;
+    // On a CPU clock, blocked waits cost nothing and only inline reads are taken out; on the wall clock, every storage wait.
+    const notCompute = this.#busy.source === 'wall'
+      ? (memory?.storageWaitSeconds ?? 0) - before.wait
+      : (memory?.storageBusySeconds ?? 0) - before.busy;
     // Committing the task's samples is the background writer's job; waiting for it is not training time.
     await memory?.endTask();
     strategy.afterTask?.(task);
     return {
-      task: t, trainSeconds, computeSeconds: Math.max(0, trainSeconds - waited), streamSamples, replaySamples, steps,
+      task: t, trainSeconds, computeSeconds: Math.max(0, busySeconds - notCompute), computeClock: this.#busy.source, streamSamples, replaySamples, steps,
       streamBuffer: kept.length / Math.max(1, this.availableIndices(task).length), emCapacity, swapRatio,
       persistedSamples: (memory?.persistedSamples ?? 0) - before.persisted, swapReads: (memory?.swapReads ?? 0) - before.reads,
     };

@@ -6,10 +6,67 @@
  * storage bandwidth and per-request latency), and Miro's profiling trials.
  * Profiling is accounted in the run's totals and, separately, on its own clock.
  */
+import { readFileSync } from 'node:fs';
 import { DeviceClock, type StorageWork } from '../profiles/device-clock.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { EnergyMeter, modelEnergy, type ComponentJoules, type MeasuredEnergy } from '../profiles/energy-meter.js';
 import type { EnergySource, PowerSensorOptions } from '../profiles/power-sensors.js';
+
+/**
+ * How compute is timed on this host. Wall time counts the time the process
+ * sat descheduled while other work ran on the machine, so on a loaded host it
+ * inflates device seconds and joules at random (a 2-core box at load 9 ran
+ * the same training 1.3-4x slower in wall time). The device clock's contract
+ * is "host time of the work x speed factor": the work is the CPU time it
+ * used, so busy CPU time is measured instead.
+ * - `thread-cpu`: CPU time of the calling thread (Linux
+ *   `/proc/thread-self/schedstat`, ns). The wasm and cpu backends train on the
+ *   main thread; the swap worker and the stream writer are other threads,
+ *   accounted as storage by the device model, so they are left out.
+ * - `process-cpu`: user + system CPU of every thread (`process.cpuUsage()`),
+ *   for tfjs-node, whose kernels run on TensorFlow's own thread pool.
+ * - `wall`: `performance.now()`, where neither is available.
+ */
+export type BusyClockSource = 'thread-cpu' | 'process-cpu' | 'wall';
+
+export interface BusyClock {
+  readonly source: BusyClockSource;
+  /** Monotonic seconds of busy time so far (only differences mean anything). */
+  seconds(): number;
+}
+
+const SCHEDSTAT = '/proc/thread-self/schedstat';
+
+function threadCpuSeconds(): number {
+  return Number(readFileSync(SCHEDSTAT, 'utf8').split(' ', 1)[0]) / 1e9;
+}
+
+function threadCpuAvailable(): boolean {
+  try {
+    return Number.isFinite(threadCpuSeconds());
+  } catch {
+    return false;
+  }
+}
+
+/** The busy clock for work done by `backend` (the tfjs backend's name), best available first. */
+export function hostBusyClock(backend: string = 'wasm', prefer?: BusyClockSource): BusyClock {
+  const source: BusyClockSource = prefer ?? (backend === 'tfjs-node' ? 'process-cpu' : threadCpuAvailable() ? 'thread-cpu' : 'process-cpu');
+  switch (source) {
+    case 'thread-cpu':
+      return Object.freeze({ source, seconds: threadCpuSeconds });
+    case 'process-cpu':
+      return Object.freeze({
+        source,
+        seconds: () => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        },
+      });
+    default:
+      return Object.freeze({ source: 'wall' as const, seconds: () => performance.now() / 1000 });
+  }
+}
 
 /** One piece of device work: compute measured on this host plus storage I/O. */
 export interface DeviceWork {
@@ -68,6 +125,8 @@ export interface DeviceAccountingReport {
 export interface DeviceAccountingOptions extends PowerSensorOptions {
   /** Host throughput / reference-host throughput. Default 1 (this machine is the reference host). */
   hostSpeedFactor?: number;
+  /** How the compute seconds handed to `account` were measured, for the report. Default `wall`. */
+  computeClock?: BusyClockSource;
 }
 
 /** The modelled joules of `work` on `profile`, on a throwaway clock (Miro's estimates). */
@@ -87,12 +146,14 @@ export class DeviceAccounting {
   readonly profile: DeviceProfile;
   readonly meter: EnergyMeter;
   readonly #profilingClock: DeviceClock;
+  readonly #computeClock: BusyClockSource;
 
   constructor(profile: DeviceProfile, options: DeviceAccountingOptions = {}) {
     this.profile = profile;
     const clock = { hostSpeedFactor: options.hostSpeedFactor ?? 1 };
     this.meter = new EnergyMeter(profile, { ...options, clock, sampleIntervalMs: 1000 });
     this.#profilingClock = new DeviceClock(profile, clock);
+    this.#computeClock = options.computeClock ?? 'wall';
   }
 
   start(): void {
@@ -136,7 +197,7 @@ export class DeviceAccounting {
         storageReadSeconds: time.storage.readSeconds,
         storageWriteSeconds: time.storage.writeSeconds,
         storage: { readBytes: time.storage.readBytes, writeBytes: time.storage.writeBytes, reads: time.storage.reads, writes: time.storage.writes },
-        source: `model: host compute seconds x ${this.meter.clock.options.hostSpeedFactor} / speedFactor ${this.meter.clock.options.speedFactor}`
+        source: `model: host compute seconds (${this.#computeClock}) x ${this.meter.clock.options.hostSpeedFactor} / speedFactor ${this.meter.clock.options.speedFactor}`
           + ' + bytes / storage MB/s + requests x storage latency (serial)',
       },
       energy: {

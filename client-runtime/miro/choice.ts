@@ -12,6 +12,8 @@ export interface CandidateResult {
   readonly trialJoules: number;
   /** Device seconds of the trial. */
   readonly trialSeconds: number;
+  /** Held-out samples `accuracy` was measured on; sets how finely accuracies can be told apart. Default: exactly. */
+  readonly validationSamples?: number;
 }
 
 export interface Choice {
@@ -25,19 +27,29 @@ export function utility(r: Pick<CandidateResult, 'accuracy' | 'joules'>): number
   return r.joules > 0 ? r.accuracy / r.joules : 0;
 }
 
+/** Never keep fewer than this many (when there are as many): with one, the choice is "most accurate" and energy plays no part. */
+export const MIN_KEPT = 2;
+
 /**
  * Miro's rule: keep the top `cutline` fraction of the candidates by accuracy
- * (at least one), then take the highest accuracy per joule among them. Ties:
+ * (at least `MIN_KEPT`, and any within one standard error of the last one
+ * kept), then take the highest accuracy per joule among them. A round tries few candidates (3 of 9, say), and a cutline of 0.3
+ * over 3 keeps one: the pick would then ignore energy altogether. Ties:
  * higher accuracy, then fewer joules, then the order given.
  */
 export function chooseCandidate(results: readonly CandidateResult[], cutline: number): Choice {
   if (results.length === 0) throw new StrataError('STRATA_ERR_BAD_OPTION', 'Miro: no candidate results to choose from', { option: 'results' });
   if (!(cutline > 0 && cutline <= 1)) throw new StrataError('STRATA_ERR_BAD_OPTION', `Miro: cutline must be in (0, 1], got ${cutline}`, { option: 'cutline' });
   const byAccuracy = results.map((r, i) => ({ r, i })).sort((a, b) => b.r.accuracy - a.r.accuracy || a.r.joules - b.r.joules || a.i - b.i);
-  const keep = Math.max(1, Math.ceil(cutline * results.length - 1e-9));
-  // Candidates tied with the last one kept are kept too: the cut must not split equal accuracies.
-  const last = byAccuracy[keep - 1]!.r.accuracy;
-  const kept = byAccuracy.filter((x, k) => k < keep || x.r.accuracy === last);
+  const keep = Math.min(results.length, Math.max(MIN_KEPT, Math.ceil(cutline * results.length - 1e-9)));
+  // Candidates tied with the last one kept are kept too: the cut must not split accuracies the held-out set cannot tell
+  // apart. Measured on n samples, an accuracy p has a binomial standard error sqrt(p(1-p)/n), and the difference of two
+  // such measurements sqrt(2) times that: a candidate closer than that to the last one kept is not known to be worse.
+  const lastResult = byAccuracy[keep - 1]!.r;
+  const last = lastResult.accuracy;
+  const n = lastResult.validationSamples ?? 0;
+  const tolerance = n > 0 ? Math.SQRT2 * Math.sqrt(Math.max(last * (1 - last), 1 / n) / n) : 0;
+  const kept = byAccuracy.filter((x, k) => k < keep || x.r.accuracy >= last - tolerance);
   let best = kept[0]!;
   for (const x of kept) {
     const u = utility(x.r);

@@ -2,10 +2,17 @@
  * Miro's online profiler (Ma et al., MobiCom 2023): at task boundaries it
  * tries candidate configurations of the memory hierarchy by short trial
  * trainings from the current checkpoint, on a `dataRatio` slice of the next
- * task's stream with the EM scaled by the same ratio, measures accuracy on
- * held-out samples of every task seen, estimates each candidate's energy for
- * the next task with the device model, and applies the most cost-effective
- * one above the accuracy cutline.
+ * task's stream, measures accuracy on held-out samples of every task seen,
+ * estimates each candidate's energy for the next task with the device model,
+ * and applies the most cost-effective one above the accuracy cutline.
+ *
+ * The trial's EM is the candidate's full size, not scaled by `dataRatio` as
+ * Miro's code does: replay draws `replay` samples a step whatever the EM
+ * size, so a smaller EM makes the trial no cheaper, and a scaled one (25
+ * slots x 5% = 1) replays the same sample over and over, which says nothing
+ * about the candidate (such trials scored em25 0.47 where em25 ends a full
+ * run at 0.85). A larger candidate EM is filled from the store, as the
+ * device's EM is when Miro grows it.
  */
 import type { Logger } from 'pino';
 import type * as tf from '@tensorflow/tfjs';
@@ -18,7 +25,7 @@ import type { DeviceProfile } from '../../profiles/device-profile.js';
 import { SampleStore } from '../../storage-tier/sample-store.js';
 import type { ClStrategy } from '../cl-strategies/cl-strategy.js';
 import { ContinualLearner, type TaskTiming } from '../continual-learner.js';
-import { estimateJoules, type DeviceAccounting, type DeviceWork } from '../device-accounting.js';
+import { estimateJoules, hostBusyClock, type BusyClock, type DeviceAccounting, type DeviceWork } from '../device-accounting.js';
 import type { MemoryHierarchy } from '../memory-hierarchy.js';
 import { buildCandidateSpace, candidateKey, type CandidateSpace, type CandidateSpaceOptions, type MiroCandidate } from './candidate-space.js';
 import { chooseCandidate, utility, type CandidateResult } from './choice.js';
@@ -35,7 +42,7 @@ export interface MiroOptions extends CandidateSpaceOptions {
    * chosen again at the next boundary (a grown EM is filled from the store).
    */
   profileFromTask?: number;
-  /** Fraction of the next task's stream buffer and of the EM size a trial uses. Default 0.05. */
+  /** Fraction of the next task's stream buffer a trial trains on. Default 0.05. */
   dataRatio?: number;
   /** Default `weighted-random`. */
   navigator?: NavigatorName;
@@ -114,8 +121,8 @@ export interface BoundaryRecord {
   hostSeconds: number;
   deviceSeconds: number;
   joules: number;
-  /** Host compute seconds per trained sample used for the full-scale estimates, and where it came from. */
-  secondsPerSample: number;
+  /** Host busy seconds per training step used for the full-scale estimates, and where it came from. */
+  secondsPerStep: number;
   calibration: 'main-run' | 'trials';
   validationSamples: number;
 }
@@ -141,6 +148,8 @@ export interface MiroContext {
   batch: number;
   epochs: number;
   seed: number;
+  /** How trial compute is timed; the main run's clock. Default: this thread's CPU time. */
+  busyClock?: BusyClock;
   logger?: Logger;
 }
 
@@ -188,76 +197,123 @@ export class MiroProfiler {
     this.#store = null;
   }
 
+  /**
+   * The trials a round runs. With one epoch a trial's stream is a prefix of
+   * the task's (the first pass keeps stream order), so the navigator's
+   * candidates that share an EM size and swap ratio are one trial over the
+   * largest one's slice, scored at each smaller one's prefix; the other
+   * stream buffers of that EM size and swap ratio below the largest cost one
+   * evaluation each and are scored too. Before swapping starts (task 0) the
+   * swap ratio changes nothing, so candidates differing only in it share
+   * their trial; nor, with the EM still empty (before the first task), does
+   * the EM size much: it only bounds how many of the task's own samples are
+   * replayed, which 100 held-out samples of two classes cannot resolve, and
+   * the EM size is chosen again at the next boundary. So before task 0 one
+   * trial scores the stream buffers. With more epochs every candidate is its
+   * own trial.
+   */
+  #trialGroups(selected: readonly MiroCandidate[], swapping: boolean, epochs: number, emptyMemory: boolean): MiroCandidate[][] {
+    if (epochs !== 1) return selected.map((c) => [c]);
+    const key = (c: MiroCandidate): string => `${emptyMemory ? '*' : c.memory}/${swapping ? c.swapRatio : '*'}`;
+    const largest = new Map<string, number>();
+    for (const c of selected) largest.set(key(c), Math.max(largest.get(key(c)) ?? 0, c.streamBuffer));
+    return [...largest.entries()].map(([k, sb]) => {
+      const group = this.space.candidates.filter((c) => key(c) === k && c.streamBuffer <= sb);
+      // The navigator's own pick leads, so the trial memory takes its swap ratio.
+      const lead = selected.find((c) => key(c) === k)!;
+      return [lead, ...group.filter((c) => c.key !== lead.key)];
+    });
+  }
+
   #openStore(): SampleStore | null {
     if (this.#store === undefined) {
       const file = this.#ctx.hierarchy.storeFile;
-      this.#store = file === null || this.#ctx.hierarchy.options.swap === 'off' ? null : SampleStore.openReadOnly(file);
+      this.#store = file === null ? null : SampleStore.openReadOnly(file);
     }
     return this.#store;
   }
 
   async #profile(t: number): Promise<void> {
     const { scenario, learner, hierarchy, strategy, model, accounting, profile, batch, epochs } = this.#ctx;
+    const busy = this.#ctx.busyClock ?? hostBusyClock();
     const task = scenario.tasks[t]!;
     const avail = learner.availableIndices(task);
     const validation = concat(scenario.tasks.slice(0, t + 1).map((x) => learner.holdoutIndices(x)));
     const swapping = t > 0 && hierarchy.options.storage !== 'none' && hierarchy.options.swap !== 'off';
-    const store = swapping ? this.#openStore() : null;
+    const store = t > 0 ? this.#openStore() : null;
     const weights = getFlatWeights(model);
     const em = snapshotMemory(hierarchy.memory);
-    const trainer = this.#ctx.makeTrainer();
     const sampleBytes = hierarchy.sampleBytes;
-    const candidates = this.#navigator.select(this.#rng);
-    const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number; trainSeconds: number; samples: number }[] = [];
+    const trialSize = (c: MiroCandidate): number => Math.max(1, Math.min(avail.length, Math.ceil(this.options.dataRatio * c.streamBuffer * avail.length)));
+    const groups = this.#trialGroups(this.#navigator.select(this.#rng), swapping, epochs, em.labels.length === 0);
+    const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number }[] = [];
+    const calibration = { s: 0, n: 0 };
     try {
-      for (const [i, c] of candidates.entries()) {
-        const seed = this.#ctx.seed * 31 + t * 1009 + i;
-        const mem = new TrialMemory(em, {
-          capacity: Math.max(1, Math.round(c.memory * this.options.dataRatio)), swapping, swapRatio: c.swapRatio, store, seed,
-        });
-        const n = Math.max(1, Math.min(avail.length, Math.ceil(this.options.dataRatio * c.streamBuffer * avail.length)));
-        const trialLearner = new ContinualLearner(trainer, strategy, mem, { batch, epochs, seed });
-        const timing = await trialLearner.trainTask(scenario, task, t, avail.subarray(0, n));
-        const e0 = performance.now();
-        const accuracy = trainer.evaluate(scenario.dataset.train, { indices: validation }).accuracy;
-        const evalSeconds = (performance.now() - e0) / 1000;
-        setFlatWeights(model, weights);
-        const work: DeviceWork = {
-          computeHostSeconds: timing.computeSeconds + evalSeconds,
-          storage: { reads: timing.swapReads, readBytes: timing.swapReads * sampleBytes },
-        };
-        const seconds = accounting.account('profiling', work);
-        const trialJoules = estimateJoules(profile, work).joules.total;
-        trials.push({
-          c, accuracy, trialJoules, trialSeconds: seconds, hostSeconds: work.computeHostSeconds, trainSeconds: timing.computeSeconds,
-          samples: timing.streamSamples + timing.replaySamples,
-        });
+      for (const [g, group] of groups.entries()) {
+        const first = group[0]!;
+        const seed = this.#ctx.seed * 31 + t * 1009 + g;
+        const mem = new TrialMemory(em, { capacity: first.memory, swapping, swapRatio: first.swapRatio, store, seed, busyClock: busy });
+        const trainer = this.#ctx.makeTrainer();
+        try {
+          const trialLearner = new ContinualLearner(trainer, strategy, mem, { batch, epochs, seed, busyClock: busy });
+          let done = 0;
+          let fillReads = mem.fillReads;
+          // A group's candidates differ only in stream buffer (see #trialGroups): one pass over the largest one's slice,
+          // scored at the end of each smaller one's prefix, is each smaller trial (epochs 1: the first pass keeps stream order).
+          for (const sb of [...new Set(group.map((c) => c.streamBuffer))].sort((a, b) => a - b)) {
+            const n = trialSize(group.find((c) => c.streamBuffer === sb)!);
+            let computeHostSeconds = 0;
+            let reads = fillReads;
+            fillReads = 0;
+            if (n > done) {
+              const timing = await trialLearner.trainTask(scenario, task, t, avail.subarray(done, n));
+              computeHostSeconds += timing.computeSeconds;
+              reads += timing.swapReads;
+              calibration.s += timing.computeSeconds;
+              calibration.n += timing.steps;
+              done = n;
+            }
+            const e0 = busy.seconds();
+            const accuracy = trainer.evaluate(scenario.dataset.train, { indices: validation }).accuracy;
+            computeHostSeconds += busy.seconds() - e0;
+            const work: DeviceWork = { computeHostSeconds, storage: { reads, readBytes: reads * sampleBytes } };
+            const seconds = accounting.account('profiling', work);
+            const trialJoules = estimateJoules(profile, work).joules.total;
+            const here = group.filter((c) => c.streamBuffer === sb);
+            // The cost is paid once; the first candidate at this prefix carries it, so the boundary's total is the sum.
+            here.forEach((c, k) => trials.push({
+              c, accuracy, trialJoules: k === 0 ? trialJoules : 0, trialSeconds: k === 0 ? seconds : 0, hostSeconds: k === 0 ? computeHostSeconds : 0,
+            }));
+          }
+        } finally {
+          setFlatWeights(model, weights);
+          trainer.dispose();
+        }
       }
     } finally {
       setFlatWeights(model, weights);
-      trainer.dispose();
     }
-    // Full-scale estimates: samples the next task would train x measured host seconds per sample, plus its storage I/O.
-    const main = this.#mainTimings.reduce((a, x) => ({ s: a.s + x.computeSeconds, n: a.n + x.streamSamples + x.replaySamples }), { s: 0, n: 0 });
-    const fromTrials = trials.reduce((a, x) => ({ s: a.s + x.trainSeconds, n: a.n + x.samples }), { s: 0, n: 0 });
-    const calibration = main.n > 0 ? 'main-run' as const : 'trials' as const;
-    const cal = main.n > 0 ? main : fromTrials;
-    const secondsPerSample = cal.n > 0 ? cal.s / cal.n : 0;
+    // Full-scale estimates: steps the next task would train x measured busy seconds per step (of the main run once there
+    // is one, else of these trials), plus its storage I/O. A step's cost hardly depends on the EM size (replay is
+    // `replay` samples whatever the size), so the estimate is a device-model figure, not a noisy measurement per candidate.
+    const main = this.#mainTimings.reduce((a, x) => ({ s: a.s + x.computeSeconds, n: a.n + x.steps }), { s: 0, n: 0 });
+    const calibrationSource = main.n > 0 ? 'main-run' as const : 'trials' as const;
+    const cal = main.n > 0 ? main : calibration;
+    const secondsPerStep = cal.n > 0 ? cal.s / cal.n : 0;
     const persist = hierarchy.options.storage !== 'none';
     const results: CandidateResult[] = trials.map((x) => {
       const kept = Math.max(1, Math.min(avail.length, Math.ceil(x.c.streamBuffer * avail.length)));
       const steps = Math.ceil(kept / batch) * epochs;
       const replay = strategy.replayCount(batch, x.c.memory);
-      const samples = kept * epochs + steps * replay;
       const reads = swapping ? steps * Math.ceil(x.c.swapRatio * replay) : 0;
       const joules = estimateJoules(profile, {
-        computeHostSeconds: samples * secondsPerSample,
+        computeHostSeconds: steps * secondsPerStep,
         storage: {
           reads, readBytes: reads * sampleBytes,
           writes: persist ? Math.ceil(kept / 1024) : 0, writeBytes: persist ? kept * sampleBytes : 0,
         },
       }).joules.total;
-      return { candidate: x.c, accuracy: x.accuracy, joules, trialJoules: x.trialJoules, trialSeconds: x.trialSeconds };
+      return { candidate: x.c, accuracy: x.accuracy, joules, trialJoules: x.trialJoules, trialSeconds: x.trialSeconds, validationSamples: validation.length };
     });
     const choice = chooseCandidate(results, this.options.cutline);
     this.#navigator.observe(results, choice.chosen);
@@ -279,7 +335,7 @@ export class MiroProfiler {
       hostSeconds: trials.reduce((s, x) => s + x.hostSeconds, 0),
       deviceSeconds: trials.reduce((s, x) => s + x.trialSeconds, 0),
       joules: trials.reduce((s, x) => s + x.trialJoules, 0),
-      secondsPerSample, calibration, validationSamples: validation.length,
+      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length,
     };
     this.#boundaries.push(record);
     this.#ctx.logger?.info({ task: t, tried: results.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);

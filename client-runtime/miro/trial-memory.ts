@@ -2,6 +2,7 @@ import type { DataSplit } from '../../ml/datasets/dataset.js';
 import { Rng } from '../../ml/rng.js';
 import type { SampleStore } from '../../storage-tier/sample-store.js';
 import type { ReplayMemory } from '../continual-learner.js';
+import { hostBusyClock, type BusyClock } from '../device-accounting.js';
 import { EpisodicMemory } from '../episodic-memory.js';
 import type { ReplayedSampleInfo } from '../swap-policy.js';
 
@@ -31,14 +32,16 @@ export function snapshotMemory(em: EpisodicMemory): MemorySnapshot {
 }
 
 export interface TrialMemoryOptions {
-  /** EM slots of the trial (the candidate's EM size x the data ratio). */
+  /** EM slots of the trial: the candidate's EM size (see `MiroProfiler` on why it is not scaled down). */
   capacity: number;
   /** Whether the trial swaps (second task on, with a store). */
   swapping: boolean;
   swapRatio: number;
-  /** The device's sample store, read-only; null without one. */
+  /** The device's sample store, read-only; null without one. Swaps read it, and a candidate EM larger than the snapshot is filled from it. */
   store: SampleStore | null;
   seed: number;
+  /** The clock the trial's compute is measured on; inline store reads are timed on it too. Default: this thread's CPU time. */
+  busyClock?: BusyClock;
 }
 
 /**
@@ -57,8 +60,10 @@ export class TrialMemory implements ReplayMemory {
   readonly swapRatio: number;
   readonly #store: SampleStore | null;
   readonly #rng: Rng;
+  readonly #busy: BusyClock;
   #reads = 0;
   #waitSeconds = 0;
+  #busySeconds = 0;
 
   constructor(snapshot: MemorySnapshot, options: TrialMemoryOptions) {
     const o = snapshot.options;
@@ -71,8 +76,41 @@ export class TrialMemory implements ReplayMemory {
     this.#rng = new Rng(options.seed ^ 0x2545f491);
     if (options.capacity !== this.memory.capacity) this.memory.resize(options.capacity, this.#rng);
     this.#store = options.store;
+    this.#busy = options.busyClock ?? hostBusyClock();
+    this.fillReads = this.#fill();
     this.swapping = options.swapping && options.store !== null && options.swapRatio > 0;
     this.swapRatio = this.swapping ? options.swapRatio : 0;
+  }
+
+  /** Stored samples read to fill the EM up to the candidate's size (as `MemoryHierarchy.resizeMemory` does on a grow). */
+  readonly fillReads: number;
+
+  /**
+   * Fills free slots class-balanced from the store, so that a larger
+   * candidate EM holds past samples, as the device's EM would after the
+   * resize, rather than filling up with the new task's stream.
+   */
+  #fill(): number {
+    const free = this.memory.capacity - this.memory.size;
+    if (this.#store === null || free <= 0) return 0;
+    const stored = [...this.#store.countsByClass().entries()].filter(([, n]) => n > 0).map(([c]) => c);
+    if (stored.length === 0) return 0;
+    const counts = this.memory.countsByClass();
+    const labels: number[] = [];
+    for (let k = 0; k < free; k++) {
+      let best = stored[0]!;
+      for (const c of stored) if ((counts[c] ?? 0) < (counts[best] ?? 0)) best = c;
+      labels.push(best);
+      counts[best] = (counts[best] ?? 0) + 1;
+    }
+    let filled = 0;
+    for (const s of this.#store.fetchManyRandomOfClasses(labels, () => this.#rng.next())) {
+      if (s === null) continue;
+      const ls = this.memory.logitsSize;
+      this.memory.observe(s.features, s.label, s.task, s.logits !== null && s.logits.length === ls ? s.logits : undefined);
+      filled++;
+    }
+    return filled;
   }
 
   get swapReads(): number {
@@ -82,6 +120,11 @@ export class TrialMemory implements ReplayMemory {
   /** Host seconds spent reading the store (accounted as storage, not compute). */
   get storageWaitSeconds(): number {
     return this.#waitSeconds;
+  }
+
+  /** Busy-clock seconds of the inline store reads (storage, not compute). */
+  get storageBusySeconds(): number {
+    return this.#busySeconds;
   }
 
   memorySplit(): DataSplit {
@@ -107,6 +150,7 @@ export class TrialMemory implements ReplayMemory {
     const k = Math.min(replayed.length, Math.ceil(this.swapRatio * replayed.length));
     const picked = this.#rng.shuffle([...replayed]).slice(0, k);
     const t0 = performance.now();
+    const b0 = this.#busy.seconds();
     const rng = (): number => this.#rng.next();
     const samples = this.#store!.fetchManyRandomOfClasses(picked.map((p) => p.label), rng);
     this.#reads += picked.length;
@@ -116,6 +160,7 @@ export class TrialMemory implements ReplayMemory {
       this.memory.replace(picked[i]!.slot, s.features, s.label, s.task, s.logits !== null && s.logits.length === ls ? s.logits : null);
     });
     this.#waitSeconds += (performance.now() - t0) / 1000;
+    this.#busySeconds += this.#busy.seconds() - b0;
   }
 
   async endTask(): Promise<void> {

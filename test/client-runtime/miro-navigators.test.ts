@@ -112,7 +112,22 @@ describe('the choice rule', () => {
     expect(c.chosen.key).toBe(cand(400, 0.5).key); // 0.89 / 100 J beats 0.88 / 100 J and 0.90 / 200 J
     expect(chooseCandidate(results, 0.5).chosen.key).toBe(cand(100, 0.25).key);
     expect(chooseCandidate(results, 1).chosen.key).toBe(cand(25, 0.25).key);
-    expect(chooseCandidate(results, 0.01).chosen.key).toBe(cand(400, 1).key); // at least one kept: the most accurate
+    // At least two kept, or the pick is "most accurate" and energy plays no part: 0.89 / 100 J beats 0.90 / 200 J.
+    expect(chooseCandidate(results, 0.01).kept).toEqual([cand(400, 1).key, cand(400, 0.5).key]);
+    expect(chooseCandidate(results, 0.01).chosen.key).toBe(cand(400, 0.5).key);
+    expect(chooseCandidate([results[0]!], 0.01).chosen.key).toBe(cand(400, 1).key);
+  });
+
+  it('keeps candidates the held-out set cannot tell apart from the last one kept', () => {
+    const results = [result(cand(400, 1), 0.9, 200), result(cand(400, 0.5), 0.89, 100), result(cand(100, 0.25), 0.875, 50), result(cand(25, 0.25), 0.7, 10)];
+    // Exact: top 2 (0.90, 0.89). On 500 held-out samples, 0.875 is within sqrt(2) x sqrt(0.89 x 0.11 / 500) ~= 0.020 of 0.89.
+    expect(chooseCandidate(results, 0.3).chosen.key).toBe(cand(400, 0.5).key);
+    const measured = results.map((r) => ({ ...r, validationSamples: 500 }));
+    const c = chooseCandidate(measured, 0.3);
+    expect(c.kept).toEqual([cand(400, 1).key, cand(400, 0.5).key, cand(100, 0.25).key]);
+    expect(c.chosen.key).toBe(cand(100, 0.25).key);
+    // On 5000 samples (tolerance ~= 0.006) the gap is real: 0.875 is cut.
+    expect(chooseCandidate(results.map((r) => ({ ...r, validationSamples: 5000 })), 0.3).kept).toHaveLength(2);
   });
 
   it('does not cut between equal accuracies, and prefers fewer joules among equals', () => {

@@ -28,11 +28,18 @@ describe("Miro's online profiler", () => {
     for (const b of miro.boundaries) {
       expect(b.candidates).toHaveLength(4); // grid
       expect(b.candidates.filter((c) => c.chosen)).toHaveLength(1);
+      // One epoch: each EM size is one trial scored at each stream buffer's prefix (before task 0, one trial for all).
+      const trials = b.candidates.filter((c) => c.trialJoules > 0);
+      expect(trials).toHaveLength(b.task === 0 ? 2 : 4);
+      expect(b.joules).toBeCloseTo(b.candidates.reduce((s, c) => s + c.trialJoules, 0), 9);
+      if (b.task === 0) {
+        for (const sb of [0.5, 1]) expect(new Set(b.candidates.filter((c) => c.streamBuffer === sb).map((c) => c.accuracy)).size).toBe(1);
+      }
       for (const c of b.candidates) {
         expect(c.accuracy).toBeGreaterThanOrEqual(0);
         expect(c.accuracy).toBeLessThanOrEqual(1);
         expect(c.joules).toBeGreaterThan(0);
-        expect(c.trialJoules).toBeGreaterThan(0);
+        expect(c.trialJoules).toBeGreaterThanOrEqual(0);
         expect(c.utility).toBeCloseTo(c.accuracy / c.joules, 12);
       }
       // Full-scale estimates: half the stream costs clearly less than all of it.
