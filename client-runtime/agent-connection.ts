@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { StrataError } from '../common/strata-error.js';
 import {
-  PROTOCOL_VERSION, ProtocolError, decodeWeightFrame, encodeMessage, encodeWeightFrame, parseMessage, protocolErrorFromClose,
+  PROTOCOL_VERSION, ProtocolError, UPLOAD_GRANT_FEATURE, decodeWeightFrame, encodeMessage, encodeWeightFrame, parseMessage, protocolErrorFromClose,
   protocolErrorFromMessage, type Capabilities, type Joules, type Message, type ResultMetrics, type RoundAssignmentMessage, type UpdateAckMessage,
 } from '../protocol/index.js';
 
@@ -40,6 +40,8 @@ export interface AgentConnectionOptions {
   maxPayload?: number;
   /** Time from connect to welcome. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /** Offer the `upload-grant` feature (hold each update until the coordinator asks for it). Default true. */
+  uploadGrants?: boolean;
 }
 
 /** Close codes after which reconnecting cannot help. */
@@ -49,7 +51,9 @@ const FATAL_CODES: ReadonlySet<string> = new Set(['STRATA_ERR_AUTH', 'STRATA_ERR
  * The agent's link to the coordinator: connect, hello/auth, reconnect with
  * exponential backoff and full jitter (also across coordinator restarts),
  * heartbeat, receive assignment + model frame, call `train`, send result +
- * update frame, await the ack. An outcome survives a dropped connection: when
+ * update frame, await the ack. With the `upload-grant` feature (when the
+ * coordinator's welcome enables it) the update frame waits for the
+ * coordinator's `upload-grant`. An outcome survives a dropped connection: when
  * the coordinator re-assigns the same round and model, it is resent, not retrained.
  * Events: `state`, `welcome`, `assignment`, `ack` (UpdateAckMessage), `server-error` (ProtocolError), `fatal`.
  */
@@ -67,6 +71,10 @@ export class AgentConnection extends EventEmitter {
   #training: Promise<void> | undefined;
   #abort = new AbortController();
   #cached: { roundId: number; modelVersion: number; outcome: TrainOutcome; global: Float32Array } | undefined;
+  /** Whether the current connection's welcome enabled upload grants. */
+  #grants = false;
+  /** A result sent on `ws` whose update frame waits for an `upload-grant`. */
+  #offer: { ws: WebSocket; assignment: RoundAssignmentMessage; outcome: TrainOutcome; global: Float32Array } | undefined;
   readonly acks: UpdateAckMessage[] = [];
 
   constructor(options: AgentConnectionOptions) {
@@ -116,6 +124,7 @@ export class AgentConnection extends EventEmitter {
       ws.send(encodeMessage({
         type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: this.#o.agentId, token: this.#o.token, profile: this.#o.profile,
         capabilities: this.#o.capabilities ?? { models: ['mlp', 'cnn'], datasets: [], clMethods: [] },
+        ...(this.#o.uploadGrants === false ? {} : { features: [UPLOAD_GRANT_FEATURE] }),
       }));
     });
     ws.on('message', (data, isBinary) => {
@@ -137,6 +146,7 @@ export class AgentConnection extends EventEmitter {
       case 'welcome':
         this.#attempt = 0;
         this.#heartbeatMs = m.heartbeatMs;
+        this.#grants = this.#o.uploadGrants !== false && (m.features ?? []).includes(UPLOAD_GRANT_FEATURE);
         this.#startHeartbeat();
         this.#setState('ready');
         this.emit('welcome', m);
@@ -145,12 +155,17 @@ export class AgentConnection extends EventEmitter {
         this.#assignment = m;
         this.emit('assignment', m);
         return;
+      case 'upload-grant':
+        this.#onGrant(m.roundId);
+        return;
       case 'update-ack':
         this.acks.push(m);
         if (this.#cached?.roundId === m.roundId) this.#cached = undefined;
+        if (this.#offer?.assignment.roundId === m.roundId) this.#offer = undefined;
         this.emit('ack', m);
         return;
       case 'error':
+        if (m.roundId !== undefined && this.#offer?.assignment.roundId === m.roundId) this.#offer = undefined;
         this.emit('server-error', protocolErrorFromMessage(m));
         return;
       default:
@@ -162,6 +177,8 @@ export class AgentConnection extends EventEmitter {
     const a = this.#assignment;
     if (a === undefined) throw new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', 'model frame without an assignment');
     this.#assignment = undefined;
+    // A new assignment supersedes an update still waiting for its grant.
+    this.#offer = undefined;
     const { weights } = decodeWeightFrame(data, {
       kind: 'model', roundId: a.roundId, layoutHash: a.layoutHash, elementCount: a.numParams, checkFinite: true, copy: true,
     });
@@ -187,17 +204,33 @@ export class AgentConnection extends EventEmitter {
       outcome = await this.#o.train(a, global, this.#abort.signal);
       this.#cached = { roundId: a.roundId, modelVersion: a.modelVersion, outcome, global };
     }
-    const frameWeights = toKind(a.updateKind, outcome, global);
-    // The socket may have been replaced while training: send on the current one.
+    // The socket may have been replaced while training: send on the current one once it is welcomed
+    // (else the outcome stays cached for the re-assignment that follows the reconnect).
     const current = this.#ws ?? ws;
-    if (this.#state === 'stopped' || current === undefined || current.readyState !== WebSocket.OPEN) return;
+    if (this.#state !== 'ready' || current === undefined || current.readyState !== WebSocket.OPEN) return;
     current.send(encodeMessage({
       type: 'result', roundId: a.roundId, modelVersion: a.modelVersion, metrics: outcome.metrics,
       joules: outcome.joules ?? { compute: 0, storage: 0, radio: 0, idle: 0, total: 0 }, energySource: outcome.energySource ?? 'model',
     }));
-    current.send(encodeWeightFrame({
+    if (this.#grants) this.#offer = { ws: current, assignment: a, outcome, global };
+    else this.#sendUpdate(current, a, outcome, global);
+  }
+
+  #onGrant(roundId: number): void {
+    const offer = this.#offer;
+    if (offer === undefined || offer.assignment.roundId !== roundId || offer.ws !== this.#ws) {
+      this.#log.debug({ roundId }, 'upload grant without an update waiting; ignored');
+      return;
+    }
+    this.#offer = undefined;
+    this.#sendUpdate(offer.ws, offer.assignment, offer.outcome, offer.global);
+  }
+
+  #sendUpdate(ws: WebSocket, a: RoundAssignmentMessage, outcome: TrainOutcome, global: Float32Array): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(encodeWeightFrame({
       kind: a.updateKind, roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples: outcome.metrics.numSamples,
-    }, frameWeights));
+    }, toKind(a.updateKind, outcome, global)));
   }
 
   #startHeartbeat(): void {
@@ -219,6 +252,9 @@ export class AgentConnection extends EventEmitter {
     if (ws !== this.#ws) return;
     clearInterval(this.#heartbeat);
     this.#assignment = undefined;
+    // The outcome stays cached; a re-assignment after the reconnect offers it again.
+    this.#offer = undefined;
+    this.#grants = false;
     if (this.#state === 'stopped') return;
     const err = protocolErrorFromClose(code, reason);
     if (err && FATAL_CODES.has(err.code)) {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import {
+  PROTOCOL_FEATURES,
   ProtocolError,
   RateLimiter,
   closeFrameFor,
@@ -46,6 +47,8 @@ export class AgentSession {
   agentId = '';
   profile = '';
   capabilities: Capabilities | undefined;
+  /** Optional protocol features in use on this connection: the hello's, where this side knows them. */
+  features: readonly string[] = [];
   lastSeen = Date.now();
   readonly remote: string;
 
@@ -69,6 +72,10 @@ export class AgentSession {
 
   get paused(): boolean {
     return this.#paused;
+  }
+
+  uses(feature: string): boolean {
+    return this.features.includes(feature);
   }
 
   get log(): Logger {
@@ -202,6 +209,7 @@ export class AgentSession {
     this.agentId = message.agentId;
     this.profile = message.profile;
     this.capabilities = message.capabilities;
+    this.features = PROTOCOL_FEATURES.filter((f) => message.features?.includes(f));
     this.#log = this.#log.child({ agentId: this.agentId });
     this.#state = 'ready';
     this.send(this.#host.welcome(this));

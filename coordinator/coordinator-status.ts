@@ -30,6 +30,8 @@ export interface CoordinatorStatus {
   peakRssBytes: number;
   /** V8 heap and off-heap (Buffer / ArrayBuffer) bytes now, to tell where resident memory goes. */
   heapUsedBytes: number;
+  /** V8 heap reserved (committed), used or not: part of the resident set. */
+  heapTotalBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
   uptimeSeconds: number;
@@ -67,7 +69,7 @@ export function statusOf(
   };
 }
 
-function memoryNow(): { rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number } {
+function memoryNow(): { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number; arrayBuffersBytes: number } {
   const m = process.memoryUsage();
-  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers };
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers };
 }

@@ -141,6 +141,7 @@ export class Coordinator {
     welcome: (s) => ({
       type: 'welcome', protocolVersion: PROTOCOL_VERSION, agentId: s.agentId, serverVersion: SERVER_VERSION,
       heartbeatMs: this.options.limits.heartbeatMs, limits: toWireLimits(this.options.limits),
+      ...(s.features.length > 0 ? { features: [...s.features] } : {}),
     }),
     onReady: (s) => {
       this.#handshaking.delete(s);

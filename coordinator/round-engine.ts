@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Rng } from '../ml/rng.js';
-import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, type Message, type ResultMessage } from '../protocol/index.js';
+import { ProtocolError, UPLOAD_GRANT_FEATURE, WEIGHT_FRAME_HEADER_BYTES, decodeWeightFrameHeader, encodeWeightFrame, type Message, type ResultMessage } from '../protocol/index.js';
 import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import type { AgentSession } from './agent-session.js';
 import type { ClientRegistry } from './client-registry.js';
@@ -56,8 +56,13 @@ export class RoundEngine {
   readonly #sessions = new Map<string, AgentSession>();
   readonly #assignments = new Map<string, Assignment>();
   readonly #pending = new Map<string, { result: ResultMessage; assignment: Assignment }>();
+  /** Agents admitted to send their update frame now (at most maxConcurrentUploads). */
   readonly #uploading = new Set<string>();
+  /** Agents whose result arrived while every upload slot was taken, in arrival order. */
   #uploadQueue: AgentSession[] = [];
+  readonly #queued = new Set<string>();
+  /** Admitted uploads whose round closed before the frame came: agent -> round. The late frame is dropped without blame. */
+  readonly #withdrawn = new Map<string, number>();
   #state: EngineState = 'idle';
   #round: OpenRound | undefined;
   #nextRoundId = 1;
@@ -127,6 +132,7 @@ export class RoundEngine {
     if (this.#sessions.get(s.agentId) !== s) return;
     this.#sessions.delete(s.agentId);
     this.#forgetTransfer(s.agentId);
+    this.#withdrawn.delete(s.agentId);
     const now = Date.now();
     if (this.#assignments.delete(s.agentId)) {
       this.#d.metrics.droppedAssignments++;
@@ -153,17 +159,26 @@ export class RoundEngine {
       return;
     }
     this.#pending.set(s.agentId, { result: m, assignment: a });
-    // Bound the update bytes held in memory: later uploaders wait, unread, in the kernel.
-    if (this.#uploading.size >= this.#o.maxConcurrentUploads) {
-      s.pause();
-      this.#uploadQueue.push(s);
+    // Bound the update bytes in memory: at most maxConcurrentUploads frames in flight. An agent
+    // using upload grants holds its frame until granted; an older one is paused (its frame waits,
+    // partly read, in the socket) until a slot frees.
+    if (this.#uploading.size < this.#o.maxConcurrentUploads) {
+      this.#admit(s, a.roundId);
     } else {
-      this.#uploading.add(s.agentId);
+      if (!s.uses(UPLOAD_GRANT_FEATURE)) s.pause();
+      this.#uploadQueue.push(s);
+      this.#queued.add(s.agentId);
     }
   }
 
   onBinary(s: AgentSession, data: Buffer): void {
     const p = this.#pending.get(s.agentId);
+    const withdrawn = this.#withdrawn.get(s.agentId);
+    if (withdrawn !== undefined) this.#withdrawn.delete(s.agentId);
+    if (p === undefined && withdrawn !== undefined && readRoundId(data) === withdrawn) {
+      s.send({ type: 'update-ack', roundId: withdrawn, accepted: false, code: 'STRATA_ERR_STALE_ROUND' });
+      return;
+    }
     if (p === undefined) {
       let err = new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', 'weight frame without a result message first');
       try {
@@ -176,8 +191,14 @@ export class RoundEngine {
       return;
     }
     this.#pending.delete(s.agentId);
-    this.#releaseUpload(s.agentId);
-    this.#intake(s, data, p.result, p.assignment);
+    // A paused agent's frame can still arrive from bytes read before the pause.
+    this.#dequeue(s.agentId);
+    try {
+      this.#intake(s, data, p.result, p.assignment);
+    } finally {
+      // After the intake: if this update closed the round, nobody is granted an upload it no longer needs.
+      this.#releaseUpload(s.agentId);
+    }
   }
 
   #intake(s: AgentSession, data: Buffer, result: ResultMessage, a: Assignment): void {
@@ -237,10 +258,36 @@ export class RoundEngine {
     this.#progress();
   }
 
-  #forgetTransfer(agentId: string): void {
+  /**
+   * Drop an agent's announced upload. A queued agent is resumed if paused;
+   * one waiting for a grant is told, when `roundClosed`, that its update will
+   * not be taken (a non-accepted ack, so it stops holding the frame).
+   */
+  #forgetTransfer(agentId: string, roundClosed = false): void {
+    const p = this.#pending.get(agentId);
     this.#pending.delete(agentId);
+    if (roundClosed && p !== undefined && this.#uploading.has(agentId)) this.#withdrawn.set(agentId, p.assignment.roundId);
+    const q = this.#dequeue(agentId);
+    if (q !== undefined && p !== undefined && roundClosed && q.uses(UPLOAD_GRANT_FEATURE)) {
+      q.send({ type: 'update-ack', roundId: p.assignment.roundId, accepted: false, code: 'STRATA_ERR_STALE_ROUND' });
+    }
     this.#releaseUpload(agentId);
-    this.#uploadQueue = this.#uploadQueue.filter((q) => q.agentId !== agentId);
+  }
+
+  #admit(s: AgentSession, roundId: number): void {
+    this.#uploading.add(s.agentId);
+    if (s.uses(UPLOAD_GRANT_FEATURE)) s.send({ type: 'upload-grant', roundId });
+    else s.resume();
+  }
+
+  /** Take an agent out of the upload queue (resuming it if paused). */
+  #dequeue(agentId: string): AgentSession | undefined {
+    if (!this.#queued.delete(agentId)) return undefined;
+    const i = this.#uploadQueue.findIndex((q) => q.agentId === agentId);
+    if (i < 0) return undefined;
+    const [q] = this.#uploadQueue.splice(i, 1);
+    q!.resume();
+    return q;
   }
 
   #releaseUpload(agentId: string): void {
@@ -248,9 +295,13 @@ export class RoundEngine {
     while (this.#uploading.size < this.#o.maxConcurrentUploads) {
       const next = this.#uploadQueue.shift();
       if (next === undefined) break;
-      if (next.state === 'closed') continue;
-      this.#uploading.add(next.agentId);
-      next.resume();
+      this.#queued.delete(next.agentId);
+      const p = this.#pending.get(next.agentId);
+      if (next.state === 'closed' || p === undefined || this.#sessions.get(next.agentId) !== next) {
+        next.resume();
+        continue;
+      }
+      this.#admit(next, p.assignment.roundId);
     }
   }
 
@@ -316,13 +367,13 @@ export class RoundEngine {
       const records = [...byId.keys()].flatMap((id) => this.#d.registry.get(id) ?? []);
       const picked = selectClients(records, Math.min(need, records.length), this.#o.selection, this.#rng);
       for (const c of picked) this.#assign(byId.get(c.agentId)!, round);
+      if (picked.length > 0) this.#d.store.bumpRound(round.id, 'selected', picked.length);
     }
   }
 
   #assign(s: AgentSession, round: OpenRound): void {
     const a: Assignment = { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: Date.now() };
     this.#assignments.set(s.agentId, a);
-    this.#d.store.bumpRound(round.id, 'selected');
     this.#sendAssignment(s, a);
   }
 
@@ -363,7 +414,7 @@ export class RoundEngine {
     if (strategy.mode === 'sync') {
       // Stragglers' late results now meet STRATA_ERR_STALE_ROUND.
       this.#assignments.clear();
-      for (const id of [...this.#pending.keys()]) this.#forgetTransfer(id);
+      for (const id of [...this.#pending.keys()]) this.#forgetTransfer(id, true);
     }
     this.#round = undefined;
     let evaluation: Evaluation | null = null;
@@ -408,4 +459,9 @@ export class RoundEngine {
     if (this.#round?.timer) clearTimeout(this.#round.timer);
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
+}
+
+/** The round id in a weight frame's header, or undefined when the frame is too short to say. */
+function readRoundId(data: Buffer): number | undefined {
+  return data.length >= WEIGHT_FRAME_HEADER_BYTES ? data.readUInt32LE(8) : undefined;
 }

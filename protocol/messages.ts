@@ -12,6 +12,15 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
  * then a binary `update`/`delta` frame; coordinator `update-ack`.
  * Either side: `heartbeat`, `error`, `bye`.
  *
+ * Optional features are negotiated within a version: the agent lists what it
+ * supports in `hello.features`, the coordinator answers with the ones it will
+ * use in `welcome.features`, and a peer that knows nothing of them (both
+ * fields are optional) keeps the base flow. `upload-grant`: after its
+ * `result`, the agent holds its update frame until the coordinator sends
+ * `upload-grant` for that round, so the coordinator bounds the update bytes in
+ * flight without anything buffered for agents that wait; an `update-ack` or
+ * `error` for the round, a new assignment, or a closed socket withdraws the offer.
+ *
  * Unknown object keys are stripped, not rejected, so a peer may add optional
  * fields within a protocol version; anything else bumps PROTOCOL_VERSION.
  */
@@ -26,6 +35,13 @@ const agentId = z.string().regex(AGENT_ID_PATTERN);
 const name = z.string().min(1).max(128);
 const layoutHash = z.string().regex(LAYOUT_HASH_PATTERN);
 const errorCode = z.string().regex(/^STRATA_ERR_[A-Z0-9_]+$/);
+/** Unknown feature names are kept (and ignored by the other side), so new ones need no version bump. */
+const features = z.array(z.string().regex(/^[a-z0-9-]{1,64}$/)).max(32);
+
+/** Pull-based uploads: the agent sends its update frame only when granted (see `upload-grant`). */
+export const UPLOAD_GRANT_FEATURE = 'upload-grant';
+/** Features this implementation knows. */
+export const PROTOCOL_FEATURES: readonly string[] = Object.freeze([UPLOAD_GRANT_FEATURE]);
 
 export const CapabilitiesSchema = z.object({
   models: z.array(name).max(64),
@@ -43,6 +59,8 @@ export const HelloSchema = z.object({
   /** Device profile name (profiles/). */
   profile: name,
   capabilities: CapabilitiesSchema,
+  /** Optional protocol features the agent supports (PROTOCOL_FEATURES). */
+  features: features.optional(),
 });
 
 export const WireLimitsSchema = z.object({
@@ -60,6 +78,8 @@ export const WelcomeSchema = z.object({
   serverVersion: z.string().min(1).max(64),
   heartbeatMs: positiveInt,
   limits: WireLimitsSchema,
+  /** The agent's features the coordinator will use on this connection; absent = none. */
+  features: features.optional(),
 });
 
 export const TrainingConfigSchema = z.object({
@@ -126,6 +146,12 @@ export const UpdateAckSchema = z.object({
   code: errorCode.optional(),
 });
 
+/** Coordinator -> agent (feature `upload-grant`): send the update frame for this round now. */
+export const UploadGrantSchema = z.object({
+  type: z.literal('upload-grant'),
+  roundId: uint32,
+});
+
 export const HeartbeatSchema = z.object({
   type: z.literal('heartbeat'),
   /** Sender's clock (epoch ms), for RTT / skew estimates. */
@@ -152,6 +178,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
   RoundAssignmentSchema,
   ResultSchema,
   UpdateAckSchema,
+  UploadGrantSchema,
   HeartbeatSchema,
   ErrorMessageSchema,
   ByeSchema,
@@ -170,6 +197,7 @@ export type WelcomeMessage = MessageOf<'welcome'>;
 export type RoundAssignmentMessage = MessageOf<'round-assignment'>;
 export type ResultMessage = MessageOf<'result'>;
 export type UpdateAckMessage = MessageOf<'update-ack'>;
+export type UploadGrantMessage = MessageOf<'upload-grant'>;
 export type HeartbeatMessage = MessageOf<'heartbeat'>;
 export type ErrorMessage = MessageOf<'error'>;
 export type ByeMessage = MessageOf<'bye'>;

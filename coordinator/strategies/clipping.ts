@@ -16,17 +16,44 @@ export function clipScale(norm: number, clipNorm: number | undefined): number {
  * overflow float64), so the same pass is the finiteness check.
  */
 export function deltaNorm(values: Float32Array, base?: Float32Array): number {
-  let ss = 0;
+  // Four partial sums: independent add chains run about twice as fast as one.
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = values.length;
+  const n4 = n - (n % 4);
+  let i = 0;
   if (base === undefined) {
-    for (let i = 0, n = values.length; i < n; i++) {
+    for (; i < n4; i += 4) {
+      const a = values[i]!;
+      const b = values[i + 1]!;
+      const c = values[i + 2]!;
+      const d = values[i + 3]!;
+      s0 += a * a;
+      s1 += b * b;
+      s2 += c * c;
+      s3 += d * d;
+    }
+    for (; i < n; i++) {
       const v = values[i]!;
-      ss += v * v;
+      s0 += v * v;
     }
   } else {
-    for (let i = 0, n = values.length; i < n; i++) {
+    for (; i < n4; i += 4) {
+      const a = values[i]! - base[i]!;
+      const b = values[i + 1]! - base[i + 1]!;
+      const c = values[i + 2]! - base[i + 2]!;
+      const d = values[i + 3]! - base[i + 3]!;
+      s0 += a * a;
+      s1 += b * b;
+      s2 += c * c;
+      s3 += d * d;
+    }
+    for (; i < n; i++) {
       const v = values[i]! - base[i]!;
-      ss += v * v;
+      s0 += v * v;
     }
   }
-  return Math.sqrt(ss);
+  return Math.sqrt(s0 + s1 + s2 + s3);
 }

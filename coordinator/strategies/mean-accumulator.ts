@@ -31,7 +31,17 @@ export class MeanAccumulator implements UpdateAggregator {
     }
     if (!(weight > 0) || !Number.isFinite(weight)) throw new StrataError('STRATA_ERR_BAD_OPTION', `aggregation weight must be > 0 (got ${weight})`);
     const f = weight * scale;
-    for (let i = 0, n = sum.length; i < n; i++) sum[i]! += f * delta[i]!;
+    // Read once, in place (delta may be a view into the received frame); unrolled by four.
+    const n = sum.length;
+    const n4 = n - (n % 4);
+    let i = 0;
+    for (; i < n4; i += 4) {
+      sum[i]! += f * delta[i]!;
+      sum[i + 1]! += f * delta[i + 1]!;
+      sum[i + 2]! += f * delta[i + 2]!;
+      sum[i + 3]! += f * delta[i + 3]!;
+    }
+    for (; i < n; i++) sum[i]! += f * delta[i]!;
     this.#count++;
     this.#totalWeight += weight;
   }

@@ -33,7 +33,7 @@ export async function startCoordinator(options: CoordinatorOptions, numParams: n
 }
 
 /** A lightweight agent whose update is `delta = value(agent, round)` everywhere, with `samples` samples. */
-export function deterministicAgent(url: string, agentId: string, opts: { token?: string; samples: number; value: (roundId: number) => number; delayMs?: number }): AgentConnection {
+export function deterministicAgent(url: string, agentId: string, opts: { token?: string; samples: number; value: (roundId: number) => number; delayMs?: number; uploadGrants?: boolean }): AgentConnection {
   const train: TrainFn = async (a, global, signal) => {
     if (opts.delayMs) {
       await new Promise<void>((resolve, reject) => {
@@ -46,7 +46,10 @@ export function deterministicAgent(url: string, agentId: string, opts: { token?:
       metrics: { numSamples: opts.samples, loss: 0.5, accuracy: 0.5, deviceSeconds: 0.1, hostSeconds: 0.01 },
     };
   };
-  const agent = new AgentConnection({ url, agentId, token: opts.token ?? `t-${agentId}`, profile: 'test', train, logger: silentLogger, backoff: { initialMs: 50, maxMs: 500 } });
+  const agent = new AgentConnection({
+    url, agentId, token: opts.token ?? `t-${agentId}`, profile: 'test', train, logger: silentLogger, backoff: { initialMs: 50, maxMs: 500 },
+    ...(opts.uploadGrants === undefined ? {} : { uploadGrants: opts.uploadGrants }),
+  });
   agent.start();
   return agent;
 }

@@ -18,6 +18,7 @@ const hello: Message = {
   token: 's3cret-token',
   profile: 'raspberry-pi-4',
   capabilities: { models: ['mlp', 'cnn'], datasets: ['mnist'], clMethods: ['finetune', 'er', 'derpp'], maxParams: 1_000_000 },
+  features: ['upload-grant'],
 };
 
 const samples: Message[] = [
@@ -29,6 +30,7 @@ const samples: Message[] = [
     serverVersion: '0.1.0',
     heartbeatMs: 15_000,
     limits: { maxFrameBytes: 67_108_904, maxTextBytes: 65_536, maxParams: 16_777_216, messagesPerSecond: 50, messageBurst: 100 },
+    features: ['upload-grant'],
   },
   {
     type: 'round-assignment',
@@ -50,6 +52,7 @@ const samples: Message[] = [
     energySource: 'model',
   },
   { type: 'update-ack', roundId: 7, accepted: false, code: 'STRATA_ERR_NON_FINITE' },
+  { type: 'upload-grant', roundId: 7 },
   { type: 'heartbeat', sentAt: 1_700_000_000_000 },
   { type: 'heartbeat' },
   { type: 'error', code: 'STRATA_ERR_STALE_ROUND', message: 'round 3 is closed', details: { roundId: 3 }, roundId: 3 },
@@ -137,6 +140,14 @@ describe('messages', () => {
   it('strips unknown keys (optional additions within a version)', () => {
     const parsed = parseMessage(JSON.stringify({ type: 'heartbeat', sentAt: 5, future: true }));
     expect(parsed).toEqual({ type: 'heartbeat', sentAt: 5 });
+  });
+
+  it('features are optional and negotiated: a hello without them is valid, unknown names are kept for the peer to ignore', () => {
+    const { features: _features, ...base } = hello as Extract<Message, { type: 'hello' }>;
+    expect(parseMessage(JSON.stringify(base))).toEqual(base);
+    expect(parseMessage(JSON.stringify({ ...base, features: ['upload-grant', 'from-the-future'] }))).toMatchObject({ features: ['upload-grant', 'from-the-future'] });
+    expect(codeOf(() => parseMessage(JSON.stringify({ ...base, features: ['Not A Name'] })))).toBe('STRATA_ERR_BAD_FRAME');
+    expect(codeOf(() => parseMessage(JSON.stringify({ type: 'upload-grant' })))).toBe('STRATA_ERR_BAD_FRAME');
   });
 
   it('version mismatch -> STRATA_ERR_PROTOCOL_VERSION with close code 4002, before the schema', () => {
