@@ -95,6 +95,8 @@ export interface TaskTiming {
   persistedSamples: number;
   /** Stored-sample reads requested by swapping during the task. */
   swapReads: number;
+  /** Leading stream samples trained already (Miro's reused trial, see `setPretrainedPrefix`): observed and stored, not trained again. */
+  pretrainedSamples: number;
 }
 
 export interface ClRunResult extends ClMetrics {
@@ -120,6 +122,7 @@ export class ContinualLearner {
   readonly #rng: Rng;
   readonly #busy: BusyClock;
   #streamBuffer: number;
+  #pretrained = 0;
 
   constructor(trainer: Trainer, strategy: ClStrategy, memory: ReplayMemory | undefined, options: ContinualLearnerOptions) {
     this.#trainer = trainer;
@@ -138,6 +141,17 @@ export class ContinualLearner {
   /** The stream-buffer fraction for the tasks that follow. */
   setStreamBuffer(fraction: number): void {
     this.#streamBuffer = checkFraction(fraction);
+  }
+
+  /**
+   * The next task's first `n` kept stream samples were trained already (by a
+   * Miro trial whose weights the model now holds): its first epoch hands
+   * them to the memory (EM and store) without training on them again.
+   * One-shot: applies to the next `trainTask` only.
+   */
+  setPretrainedPrefix(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new StrataError('STRATA_ERR_BAD_OPTION', `pretrained prefix must be an integer >= 0, got ${n}`, { option: 'pretrained' });
+    this.#pretrained = n;
   }
 
   /** Stream samples of `task` available for training (the held-out tail excluded). */
@@ -200,7 +214,9 @@ export class ContinualLearner {
     const train = scenario.dataset.train;
     const nc = scenario.dataset.numClasses;
     strategy.beforeTask?.(task);
-    const stepsPerEpoch = Math.ceil(kept.length / batch);
+    const pretrained = Math.min(this.#pretrained, kept.length);
+    this.#pretrained = 0;
+    const stepsPerTask = Math.ceil((kept.length - pretrained) / batch) + (epochs - 1) * Math.ceil(kept.length / batch);
     const before = {
       reads: memory?.swapReads ?? 0, wait: memory?.storageWaitSeconds ?? 0, busy: memory?.storageBusySeconds ?? 0, persisted: memory?.persistedSamples ?? 0,
     };
@@ -211,8 +227,13 @@ export class ContinualLearner {
     let streamSamples = 0;
     let replaySamples = 0;
     let steps = 0;
+    // The pretrained prefix enters the memory as its training would have left it there (logits aside), untrained.
+    for (let s = 0; memory !== undefined && s < pretrained; s += batch) {
+      memory.onStreamBatch(train, kept.subarray(s, Math.min(pretrained, s + batch)), t, null, true);
+    }
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = epoch === 0 ? kept : this.#rng.shuffle(Int32Array.from(kept));
+      const order = epoch === 0 ? kept.subarray(pretrained) : this.#rng.shuffle(Int32Array.from(kept));
+      const stepsPerEpoch = Math.ceil(order.length / batch);
       for (let s = 0; s < stepsPerEpoch; s++) {
         const streamIndices = order.subarray(s * batch, Math.min(order.length, (s + 1) * batch));
         memory?.stepBoundary();
@@ -241,7 +262,7 @@ export class ContinualLearner {
         streamSamples += streamIndices.length;
         replaySamples += replaySlots.length;
         steps++;
-        this.#options.onStep?.({ task: t, tasks: scenario.tasks.length, step: steps, stepsPerTask: stepsPerEpoch * epochs, loss: result.loss });
+        this.#options.onStep?.({ task: t, tasks: scenario.tasks.length, step: steps, stepsPerTask, loss: result.loss });
       }
     }
     const trainSeconds = (performance.now() - started) / 1000;
@@ -257,6 +278,7 @@ export class ContinualLearner {
       task: t, trainSeconds, computeSeconds: Math.max(0, busySeconds - notCompute), computeClock: this.#busy.source, streamSamples, replaySamples, steps,
       streamBuffer: kept.length / Math.max(1, this.availableIndices(task).length), emCapacity, swapRatio,
       persistedSamples: (memory?.persistedSamples ?? 0) - before.persisted, swapReads: (memory?.swapReads ?? 0) - before.reads,
+      pretrainedSamples: pretrained,
     };
   }
 

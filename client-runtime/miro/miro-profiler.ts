@@ -52,6 +52,27 @@ export interface MiroOptions extends CandidateSpaceOptions {
   cutline?: number;
   /** Held-out samples per task (the tail of its stream, never trained on) the trials are scored on. Default 100. */
   validationPerTask?: number;
+  /**
+   * Profiling cadence: at most this many task boundaries from one profiled
+   * boundary to the next (from `profileFromTask` on); the boundaries between
+   * keep the previous choice. Default 1: every boundary (Miro's rule).
+   */
+  profileEvery?: number;
+  /**
+   * With `profileEvery` > 1: re-profile at a boundary that is not yet due
+   * anyway when the previous profiled boundary's choice was close, i.e. the
+   * best kept runner-up's accuracy per joule was within this fraction of the
+   * chosen one's. Default null: never (only the cadence decides).
+   */
+  reprofileMargin?: number | null;
+  /**
+   * Keep the chosen candidate's trial training (one epoch only): its trial
+   * trained the first `dataRatio` share of the next task's kept stream under
+   * that very configuration, so the main run continues from the trial's
+   * weights and does not train those samples again (their energy is counted
+   * once, as profiling). Default true.
+   */
+  reuseChosenTrial?: boolean;
 }
 
 export interface CompiledMiroOptions {
@@ -61,6 +82,9 @@ export interface CompiledMiroOptions {
   readonly navigatorFraction: number;
   readonly cutline: number;
   readonly validationPerTask: number;
+  readonly profileEvery: number;
+  readonly reprofileMargin: number | null;
+  readonly reuseChosenTrial: boolean;
   readonly memories: readonly number[];
   readonly streamBuffers: readonly number[];
   readonly swapRatios: readonly number[];
@@ -68,6 +92,7 @@ export interface CompiledMiroOptions {
 
 export const MIRO_DEFAULTS = Object.freeze({
   profileFromTask: 0, dataRatio: 0.05, navigator: 'weighted-random' as NavigatorName, navigatorFraction: 0.2, cutline: 0.3, validationPerTask: 100,
+  profileEvery: 1, reprofileMargin: null as number | null, reuseChosenTrial: true,
 });
 
 function bad(option: string, why: string, value: unknown): StrataError {
@@ -83,8 +108,12 @@ export function compileMiroOptions(options: MiroOptions = {}): CompiledMiroOptio
   if (!(o.navigatorFraction > 0 && o.navigatorFraction <= 1)) throw bad('navigatorFraction', 'must be in (0, 1]', o.navigatorFraction);
   if (!(o.cutline > 0 && o.cutline <= 1)) throw bad('cutline', 'must be in (0, 1]', o.cutline);
   if (!Number.isInteger(o.validationPerTask) || o.validationPerTask < 1) throw bad('validationPerTask', 'must be an integer >= 1', o.validationPerTask);
+  if (!Number.isInteger(o.profileEvery) || o.profileEvery < 1) throw bad('profileEvery', 'must be an integer >= 1', o.profileEvery);
+  if (o.reprofileMargin !== null && !(o.reprofileMargin >= 0 && Number.isFinite(o.reprofileMargin))) throw bad('reprofileMargin', 'must be a fraction >= 0 or null', o.reprofileMargin);
+  if (typeof o.reuseChosenTrial !== 'boolean') throw bad('reuseChosenTrial', 'must be a boolean', o.reuseChosenTrial);
   const space = buildCandidateSpace(options);
   return Object.freeze({
+    profileEvery: o.profileEvery, reprofileMargin: o.reprofileMargin, reuseChosenTrial: o.reuseChosenTrial,
     profileFromTask: o.profileFromTask, dataRatio: o.dataRatio, navigator: o.navigator, navigatorFraction: o.navigatorFraction,
     cutline: o.cutline, validationPerTask: o.validationPerTask,
     memories: space.memories, streamBuffers: space.streamBuffers, swapRatios: space.swapRatios,
@@ -125,13 +154,17 @@ export interface BoundaryRecord {
   secondsPerStep: number;
   calibration: 'main-run' | 'trials';
   validationSamples: number;
+  /** Leading stream samples of the task the chosen candidate's trial trained; the main run continued from its weights (0: not reused). */
+  reusedSamples: number;
+  /** How far the chosen candidate's accuracy per joule is above the best other kept one's, relative to it (0 when no other kept candidate differs from it in accuracy or joules: re-profiling may then be worth it). */
+  margin: number;
 }
 
 export interface MiroReport {
   options: CompiledMiroOptions;
   spaceSize: number;
   boundaries: BoundaryRecord[];
-  /** The configuration each task ran with (defaults before the first profiled boundary). */
+  /** The configuration each task ran with (defaults before the first profiled boundary; the previous choice at a boundary not profiled). */
   configPerTask: { task: number; memory: number; streamBuffer: number; swapRatio: number; profiled: boolean }[];
 }
 
@@ -178,14 +211,25 @@ export class MiroProfiler {
     this.#mainTimings.push(timing);
   }
 
-  /** Before task `index`: profile (from `profileFromTask` on) and apply the choice. */
+  /**
+   * Whether to profile before task `index`: from `profileFromTask` on, when
+   * `profileEvery` boundaries have passed since the last profiled one, or
+   * when that one's choice was within `reprofileMargin` of its runner-up.
+   */
+  shouldProfile(index: number): boolean {
+    const o = this.options;
+    if (index < o.profileFromTask) return false;
+    const last = this.#boundaries.at(-1);
+    if (last === undefined || index - last.task >= o.profileEvery) return true;
+    return o.reprofileMargin !== null && last.margin <= o.reprofileMargin;
+  }
+
+  /** Before task `index`: profile (see `shouldProfile`) and apply the choice; otherwise the current configuration stays. */
   async beforeTask(index: number): Promise<void> {
     const h = this.#ctx.hierarchy;
-    if (index >= this.options.profileFromTask) await this.#profile(index);
-    this.#configPerTask.push({
-      task: index, memory: h.memory.capacity, streamBuffer: this.#ctx.learner.streamBuffer, swapRatio: h.swapRatio,
-      profiled: index >= this.options.profileFromTask,
-    });
+    const profiled = this.shouldProfile(index);
+    if (profiled) await this.#profile(index);
+    this.#configPerTask.push({ task: index, memory: h.memory.capacity, streamBuffer: this.#ctx.learner.streamBuffer, swapRatio: h.swapRatio, profiled });
   }
 
   report(): MiroReport {
@@ -248,6 +292,9 @@ export class MiroProfiler {
     const groups = this.#trialGroups(this.#navigator.select(this.#rng), swapping, epochs, em.labels.length === 0);
     const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number }[] = [];
     const calibration = { s: 0, n: 0 };
+    // Weights after each candidate's trial prefix, to continue the main run from the chosen one's (one epoch: see reuseChosenTrial).
+    const reusable = this.options.reuseChosenTrial && epochs === 1 && !strategy.storesLogits;
+    const trained = new Map<string, { weights: Float32Array; samples: number }>();
     try {
       for (const [g, group] of groups.entries()) {
         const first = group[0]!;
@@ -280,6 +327,10 @@ export class MiroProfiler {
             const seconds = accounting.account('profiling', work);
             const trialJoules = estimateJoules(profile, work).joules.total;
             const here = group.filter((c) => c.streamBuffer === sb);
+            if (reusable) {
+              const w = getFlatWeights(model);
+              for (const c of here) trained.set(c.key, { weights: w, samples: done });
+            }
             // The cost is paid once; the first candidate at this prefix carries it, so the boundary's total is the sum.
             here.forEach((c, k) => trials.push({
               c, accuracy, trialJoules: k === 0 ? trialJoules : 0, trialSeconds: k === 0 ? seconds : 0, hostSeconds: k === 0 ? computeHostSeconds : 0,
@@ -322,7 +373,20 @@ export class MiroProfiler {
     if (filled > 0) accounting.account('training', { computeHostSeconds: 0, storage: { reads: filled, readBytes: filled * sampleBytes } });
     await hierarchy.setSwapRatio(c.swapRatio);
     learner.setStreamBuffer(c.streamBuffer);
+    const reuse = trained.get(c.key);
+    const reusedSamples = reuse?.samples ?? 0;
+    if (reuse !== undefined && reusedSamples > 0) {
+      setFlatWeights(model, reuse.weights);
+      learner.setPretrainedPrefix(reusedSamples);
+    }
     const keptSet = new Set(choice.kept);
+    // Candidates that shared the chosen one's trial and estimate (before task 0, the EM sizes) are the same choice, not a runner-up.
+    const chosenResult = results.find((r) => r.candidate.key === c.key)!;
+    const chosenUtility = utility(chosenResult);
+    const others = results
+      .filter((r) => keptSet.has(r.candidate.key) && !(r.accuracy === chosenResult.accuracy && r.joules === chosenResult.joules))
+      .map((r) => utility(r));
+    const margin = others.length === 0 || chosenUtility <= 0 ? 0 : (chosenUtility - Math.max(...others)) / chosenUtility;
     const record: BoundaryRecord = {
       task: t,
       navigator: this.options.navigator,
@@ -335,7 +399,7 @@ export class MiroProfiler {
       hostSeconds: trials.reduce((s, x) => s + x.hostSeconds, 0),
       deviceSeconds: trials.reduce((s, x) => s + x.trialSeconds, 0),
       joules: trials.reduce((s, x) => s + x.trialJoules, 0),
-      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length,
+      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length, margin, reusedSamples,
     };
     this.#boundaries.push(record);
     this.#ctx.logger?.info({ task: t, tried: results.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);

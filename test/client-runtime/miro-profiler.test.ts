@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CL_DEFAULTS, runClExperiment, type ClConfig } from '../../client-runtime/cl-experiment.js';
+import { compileMiroOptions } from '../../client-runtime/miro/miro-profiler.js';
 import { initBackend, type BackendInfo } from '../../ml/backend.js';
 import { strata } from '../cli/run-strata.js';
 
@@ -67,6 +68,50 @@ describe("Miro's online profiler", () => {
     expect(r.costEffectiveness).toBeCloseTo(r.finalAverageAccuracy / r.energy.total, 12);
     // Held-out samples are never trained on: each task trained at most (600 - 40) x its stream buffer.
     for (const t of r.tasks) expect(t.streamSamples).toBeLessThanOrEqual(Math.ceil((600 - 40) * t.streamBuffer));
+    // The chosen candidate's trial is the task's first dataRatio share of its kept stream: the main run continued from it.
+    miro.boundaries.forEach((b, t) => {
+      const kept = Math.ceil((600 - 40) * b.chosen.streamBuffer);
+      expect(b.reusedSamples).toBe(Math.ceil(0.2 * kept));
+      expect(r.tasks[t]!.pretrainedSamples).toBe(b.reusedSamples);
+      expect(r.tasks[t]!.streamSamples).toBe(kept - b.reusedSamples);
+    });
+  });
+
+  it('profiles every profileEvery-th boundary and keeps the previous choice in between', async () => {
+    const r = await runClExperiment(config({
+      memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, profileEvery: 2 },
+    }), tmp(), backend, logger);
+    const miro = r.miro!;
+    expect(miro.boundaries.map((b) => b.task)).toEqual([0, 2, 4]);
+    expect(miro.configPerTask.map((c) => c.profiled)).toEqual([true, false, true, false, true]);
+    for (const b of miro.boundaries) expect(b.margin).toBeGreaterThanOrEqual(0);
+    for (const t of [1, 3]) {
+      const { memory, streamBuffer, swapRatio } = miro.boundaries.find((b) => b.task === t - 1)!.chosen;
+      expect(miro.configPerTask[t]).toMatchObject({ memory, streamBuffer, swapRatio });
+      expect(r.tasks[t]!.emCapacity).toBe(memory);
+    }
+    expect(r.profiling.joules).toBeCloseTo(miro.boundaries.reduce((s, b) => s + b.joules, 0), 6);
+    // A margin every choice is within re-profiles at every boundary whatever the cadence.
+    const close = await runClExperiment(config({
+      memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, profileEvery: 5, reprofileMargin: 1 },
+    }), tmp(), backend, logger);
+    expect(close.miro!.boundaries.map((b) => b.task)).toEqual([0, 1, 2, 3, 4]);
+    // Without reuse every task trains its whole kept stream.
+    const fresh = await runClExperiment(config({
+      memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
+      miro: { memories: [20], streamBuffers: [0.5], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, reuseChosenTrial: false },
+    }), tmp(), backend, logger);
+    for (const b of fresh.miro!.boundaries) expect(b.reusedSamples).toBe(0);
+    for (const t of fresh.tasks) expect([t.pretrainedSamples, t.streamSamples]).toEqual([0, 280]);
+  });
+
+  it('validates the cadence options', () => {
+    expect(compileMiroOptions()).toMatchObject({ profileEvery: 1, reprofileMargin: null, reuseChosenTrial: true });
+    expect(() => compileMiroOptions({ profileEvery: 0 })).toThrow(/profileEvery/);
+    expect(() => compileMiroOptions({ profileEvery: 1.5 })).toThrow(/profileEvery/);
+    expect(() => compileMiroOptions({ reprofileMargin: -0.1 })).toThrow(/reprofileMargin/);
   });
 
   it('rejects --profiler miro with a method that has no memory', async () => {
