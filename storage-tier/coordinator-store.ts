@@ -117,6 +117,8 @@ function camel(row: Record<string, unknown>): Record<string, unknown> {
 export class CoordinatorStore {
   readonly file: string;
   readonly #db: SqliteDatabase;
+  /** Prepared statements by SQL text: the registry and round counters run per accepted update. */
+  readonly #statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
   readonly #owns: boolean;
   readonly #acceptTx: (u: AcceptedUpdateRecord, payload: Uint8Array) => void;
   readonly #completeTx: (input: CompleteRoundInput) => number;
@@ -170,25 +172,25 @@ export class CoordinatorStore {
   }
 
   getMeta(key: string): string | undefined {
-    const v = this.#db.prepare('SELECT value FROM coordinator_meta WHERE key = ?').pluck().get(key);
+    const v = this.#prepare('SELECT value FROM coordinator_meta WHERE key = ?').pluck().get(key);
     return v === undefined ? undefined : String(v);
   }
 
   setMeta(key: string, value: string): void {
-    this.#db.prepare('INSERT INTO coordinator_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#prepare('INSERT INTO coordinator_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   saveInitialModel(weights: Float32Array, layoutHash: string, at: number): void {
-    this.#db.prepare(`INSERT INTO models (version, round_id, layout_hash, weights, strategy_state, applied, created_at) VALUES (0, 0, ?, ?, NULL, 0, ?)`)
+    this.#prepare(`INSERT INTO models (version, round_id, layout_hash, weights, strategy_state, applied, created_at) VALUES (0, 0, ?, ?, NULL, 0, ?)`)
       .run(layoutHash, bytesOf(weights), at);
   }
 
   latestModel(): StoredModel | undefined {
-    return this.#model(this.#db.prepare('SELECT * FROM models ORDER BY version DESC LIMIT 1').get());
+    return this.#model(this.#prepare('SELECT * FROM models ORDER BY version DESC LIMIT 1').get());
   }
 
   model(version: number): StoredModel | undefined {
-    return this.#model(this.#db.prepare('SELECT * FROM models WHERE version = ?').get(version));
+    return this.#model(this.#prepare('SELECT * FROM models WHERE version = ?').get(version));
   }
 
   #model(row: unknown): StoredModel | undefined {
@@ -208,26 +210,26 @@ export class CoordinatorStore {
   }
 
   setModelEvaluation(version: number, accuracy: number, loss: number): void {
-    this.#db.prepare('UPDATE models SET accuracy = ?, loss = ? WHERE version = ?').run(accuracy, loss, version);
+    this.#prepare('UPDATE models SET accuracy = ?, loss = ? WHERE version = ?').run(accuracy, loss, version);
   }
 
   openRound(roundId: number, baseVersion: number, startedAt: number): void {
-    this.#db.prepare(`INSERT INTO rounds (round_id, base_version, status, started_at) VALUES (?, ?, 'open', ?)`).run(roundId, baseVersion, startedAt);
+    this.#prepare(`INSERT INTO rounds (round_id, base_version, status, started_at) VALUES (?, ?, 'open', ?)`).run(roundId, baseVersion, startedAt);
   }
 
   /** The round that was open when the process stopped, if any. */
   openRoundRow(): RoundRow | undefined {
-    const row = this.#db.prepare(`SELECT * FROM rounds WHERE status = 'open'`).get();
+    const row = this.#prepare(`SELECT * FROM rounds WHERE status = 'open'`).get();
     return row === undefined ? undefined : (camel(row as Record<string, unknown>) as unknown as RoundRow);
   }
 
   rounds(): RoundRow[] {
-    return this.#db.prepare('SELECT * FROM rounds ORDER BY round_id').all().map((r) => camel(r as Record<string, unknown>) as unknown as RoundRow);
+    return this.#prepare('SELECT * FROM rounds ORDER BY round_id').all().map((r) => camel(r as Record<string, unknown>) as unknown as RoundRow);
   }
 
   bumpRound(roundId: number, counter: RoundCounter | 'resumed', by = 1): void {
     if (!(ROUND_COUNTERS as readonly string[]).includes(counter) && counter !== 'resumed') throw new Error(`bad counter ${counter}`);
-    this.#db.prepare(`UPDATE rounds SET ${counter} = ${counter} + ? WHERE round_id = ?`).run(by, roundId);
+    this.#prepare(`UPDATE rounds SET ${counter} = ${counter} + ? WHERE round_id = ?`).run(by, roundId);
   }
 
   /** Records an accepted update and its payload atomically (the ack is sent after this returns). */
@@ -237,7 +239,8 @@ export class CoordinatorStore {
 
   /** Accepted, not yet applied updates of a round, in acceptance order (for replay after a restart). */
   *pendingUpdates(roundId: number): IterableIterator<PendingUpdate> {
-    // Streamed row by row: replay memory stays O(model), not O(updates x model).
+    // Streamed row by row: replay memory stays O(model), not O(updates x model). A statement of
+    // its own (not the cache): an iterating statement cannot run anything else until it is done.
     const stmt = this.#db.prepare(`SELECT * FROM updates WHERE round_id = ? AND status = 'accepted' ORDER BY seq`) as unknown as {
       iterate(...params: unknown[]): IterableIterator<unknown>;
     };
@@ -250,7 +253,7 @@ export class CoordinatorStore {
 
   /** Agents that already have an update logged for an assignment of `assignedRound`. */
   contributors(assignedRound: number): Set<string> {
-    return new Set(this.#db.prepare('SELECT agent_id FROM updates WHERE assigned_round = ?').pluck().all(assignedRound).map(String));
+    return new Set(this.#prepare('SELECT agent_id FROM updates WHERE assigned_round = ?').pluck().all(assignedRound).map(String));
   }
 
   /** New model version + round completed + its updates marked applied, in one transaction. Returns the applied count. */
@@ -259,21 +262,21 @@ export class CoordinatorStore {
   }
 
   updateLog(): UpdateLogRow[] {
-    return this.#db.prepare('SELECT seq, round_id, assigned_round, agent_id, model_version, num_samples, weight, scale, norm, bytes, status, applied_version, received_at FROM updates ORDER BY seq')
+    return this.#prepare('SELECT seq, round_id, assigned_round, agent_id, model_version, num_samples, weight, scale, norm, bytes, status, applied_version, received_at FROM updates ORDER BY seq')
       .all().map((r) => camel(r as Record<string, unknown>) as unknown as UpdateLogRow);
   }
 
   recordRejection(roundId: number | null, agentId: string | null, code: string, at: number): void {
-    this.#db.prepare('INSERT INTO rejections (round_id, agent_id, code, at) VALUES (?, ?, ?, ?)').run(roundId, agentId, code, at);
+    this.#prepare('INSERT INTO rejections (round_id, agent_id, code, at) VALUES (?, ?, ?, ?)').run(roundId, agentId, code, at);
   }
 
   rejections(): Array<{ roundId: number | null; agentId: string | null; code: string; at: number }> {
-    return this.#db.prepare('SELECT round_id, agent_id, code, at FROM rejections ORDER BY seq').all()
+    return this.#prepare('SELECT round_id, agent_id, code, at FROM rejections ORDER BY seq').all()
       .map((r) => camel(r as Record<string, unknown>) as unknown as { roundId: number | null; agentId: string | null; code: string; at: number });
   }
 
   saveClient(c: ClientRow): void {
-    this.#db.prepare(`INSERT INTO clients (agent_id, profile, first_seen, last_seen, rounds_done, accepted, rejected, dropped, reliability, mean_seconds)
+    this.#prepare(`INSERT INTO clients (agent_id, profile, first_seen, last_seen, rounds_done, accepted, rejected, dropped, reliability, mean_seconds)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET profile = excluded.profile, last_seen = excluded.last_seen,
       rounds_done = excluded.rounds_done, accepted = excluded.accepted, rejected = excluded.rejected, dropped = excluded.dropped,
       reliability = excluded.reliability, mean_seconds = excluded.mean_seconds`)
@@ -281,10 +284,19 @@ export class CoordinatorStore {
   }
 
   loadClients(): ClientRow[] {
-    return this.#db.prepare('SELECT * FROM clients').all().map((r) => camel(r as Record<string, unknown>) as unknown as ClientRow);
+    return this.#prepare('SELECT * FROM clients').all().map((r) => camel(r as Record<string, unknown>) as unknown as ClientRow);
   }
 
   close(): void {
     if (this.#owns && this.#db.open) this.#db.close();
+  }
+
+  #prepare(sql: string): ReturnType<SqliteDatabase['prepare']> {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
   }
 }
