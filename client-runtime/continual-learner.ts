@@ -255,10 +255,13 @@ export class ContinualLearner {
           tensors.y.dispose();
         }
         strategy.afterStep?.(composed, ctx);
-        memory?.onStreamBatch(train, streamIndices, t, result.logits, epoch === 0);
+        // Swaps are asked for before the stream is offered to the EM: a slot the reservoir then
+        // overwrites gets a new generation, so its now-stale swap is dropped, and the labels read
+        // here are still those of the samples the logits belong to.
         if (swapNow) {
-          memory.afterStep(replayedInfo(replaySlots, memory.memory.asSplit().labels, streamIndices.length, result.logits, nc), (epoch + s / stepsPerEpoch) / epochs);
+          memory.afterStep(replayedInfo(replaySlots, memSplit!.labels, streamIndices.length, result.logits, nc), (epoch + s / stepsPerEpoch) / epochs);
         }
+        memory?.onStreamBatch(train, streamIndices, t, result.logits, epoch === 0);
         streamSamples += streamIndices.length;
         replaySamples += replaySlots.length;
         steps++;

@@ -79,25 +79,25 @@ export class EpisodicMemory {
   readonly numClasses: number;
   readonly logitsSize: number;
   readonly sampling: MemorySampling;
-  #capacity: number;
+  #capacity!: number;
   #size = 0;
   /** Stream samples offered to `observe` so far (reservoir sampling's n). */
   #seen = 0;
   #rng: Rng;
-  #features: Features;
-  #labels: Uint8Array;
-  #tasks: Int32Array;
-  #logits: Float32Array;
-  #hasLogits: Uint8Array;
+  #features!: Features;
+  #labels!: Uint8Array;
+  #tasks!: Int32Array;
+  #logits!: Float32Array;
+  #hasLogits!: Uint8Array;
   /** Bumped whenever a slot gets a new sample other than a same-class swap-in. */
-  #generations: Float64Array;
+  #generations!: Float64Array;
   #nextGeneration = 1;
   // Slots of each class (grown on demand), for O(1) "a random slot of class c" and counts.
-  #classSlots: Int32Array[];
-  #classCounts: Int32Array;
-  #posInClass: Int32Array;
+  #classSlots!: Int32Array[];
+  #classCounts!: Int32Array;
+  #posInClass!: Int32Array;
   // A permutation of 0..size-1 that sampleSlots keeps shuffling in place.
-  #perm: Int32Array;
+  #perm!: Int32Array;
   #permSize = 0;
   #split: DataSplit | null = null;
 
@@ -105,8 +105,12 @@ export class EpisodicMemory {
     this.options = compileEpisodicMemoryOptions(options);
     ({ featureSize: this.featureSize, featureType: this.featureType, numClasses: this.numClasses, logitsSize: this.logitsSize, sampling: this.sampling } = this.options);
     this.#rng = new Rng(this.options.seed);
-    this.#capacity = this.options.capacity;
-    const c = this.#capacity;
+    this.#allocate(this.options.capacity);
+  }
+
+  /** Fresh, empty buffers for `c` slots (construction and resize). */
+  #allocate(c: number): void {
+    this.#capacity = c;
     this.#features = this.#newFeatures(c);
     this.#labels = new Uint8Array(c);
     this.#tasks = new Int32Array(c);
@@ -307,17 +311,7 @@ export class EpisodicMemory {
     const c = capacity;
     const f = this.featureSize;
     const l = this.logitsSize;
-    this.#capacity = c;
-    this.#features = this.#newFeatures(c);
-    this.#labels = new Uint8Array(c);
-    this.#tasks = new Int32Array(c);
-    this.#logits = new Float32Array(c * l);
-    this.#hasLogits = new Uint8Array(c);
-    this.#generations = new Float64Array(c);
-    this.#classCounts = new Int32Array(this.numClasses);
-    this.#classSlots = Array.from({ length: this.numClasses }, () => new Int32Array(0));
-    this.#posInClass = new Int32Array(c);
-    this.#perm = new Int32Array(c);
+    this.#allocate(c);
     this.#permSize = 0;
     this.#split = null;
     let to = 0;

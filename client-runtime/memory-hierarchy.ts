@@ -6,6 +6,7 @@ import type { Rng } from '../ml/rng.js';
 import type { ReplayMemory } from './continual-learner.js';
 import { EpisodicMemory, type MemorySampling } from './episodic-memory.js';
 import { SampleStore } from '../storage-tier/sample-store.js';
+import { fillClassBalanced } from './memory-fill.js';
 import { StreamWriter } from './stream-writer.js';
 import { SwapManager, type SwapMode, type SwapStats } from './swap-manager.js';
 import type { ReplayedSampleInfo, SwapPolicyName } from './swap-policy.js';
@@ -201,28 +202,10 @@ export class MemoryHierarchy implements ReplayMemory {
    */
   #fillFromStore(rng: Rng): number {
     const file = this.storeFile;
-    const free = this.memory.capacity - this.memory.size;
-    if (file === null || free <= 0) return 0;
+    if (file === null || this.memory.size >= this.memory.capacity) return 0;
     const store = SampleStore.openReadOnly(file);
     try {
-      const stored = [...store.countsByClass().entries()].filter(([, n]) => n > 0).map(([c]) => c);
-      if (stored.length === 0) return 0;
-      const counts = this.memory.countsByClass();
-      const labels: number[] = [];
-      for (let k = 0; k < free; k++) {
-        let best = stored[0]!;
-        for (const c of stored) if ((counts[c] ?? 0) < (counts[best] ?? 0)) best = c;
-        labels.push(best);
-        counts[best] = (counts[best] ?? 0) + 1;
-      }
-      const samples = store.fetchManyRandomOfClasses(labels, () => rng.next());
-      let filled = 0;
-      for (const s of samples) {
-        if (s === null) continue;
-        const l = s.logits !== null && s.logits.length === this.memory.logitsSize ? s.logits : undefined;
-        this.memory.observe(s.features, s.label, s.task, l);
-        filled++;
-      }
+      const filled = fillClassBalanced(this.memory, store, rng);
       this.#filledReads += filled;
       return filled;
     } finally {

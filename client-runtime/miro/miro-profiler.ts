@@ -14,6 +14,7 @@
  * run at 0.85). A larger candidate EM is filled from the store, as the
  * device's EM is when Miro grows it.
  */
+import { concatIndices } from '../../ml/datasets/dataset.js';
 import type { Logger } from 'pino';
 import type * as tf from '@tensorflow/tfjs';
 import { StrataError } from '../../common/strata-error.js';
@@ -282,7 +283,7 @@ export class MiroProfiler {
     const busy = this.#ctx.busyClock ?? hostBusyClock();
     const task = scenario.tasks[t]!;
     const avail = learner.availableIndices(task);
-    const validation = concat(scenario.tasks.slice(0, t + 1).map((x) => learner.holdoutIndices(x)));
+    const validation = concatIndices(scenario.tasks.slice(0, t + 1).map((x) => learner.holdoutIndices(x)));
     const swapping = t > 0 && hierarchy.options.storage !== 'none' && hierarchy.options.swap !== 'off';
     const store = t > 0 ? this.#openStore() : null;
     const weights = getFlatWeights(model);
@@ -404,14 +405,4 @@ export class MiroProfiler {
     this.#boundaries.push(record);
     this.#ctx.logger?.info({ task: t, tried: results.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);
   }
-}
-
-function concat(parts: readonly Int32Array[]): Int32Array {
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let k = 0;
-  for (const p of parts) {
-    out.set(p, k);
-    k += p.length;
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 import type { DataSplit } from '../../ml/datasets/dataset.js';
 import { Rng } from '../../ml/rng.js';
 import type { SampleStore } from '../../storage-tier/sample-store.js';
+import { fillClassBalanced } from '../memory-fill.js';
 import type { ReplayMemory } from '../continual-learner.js';
 import { hostBusyClock, type BusyClock } from '../device-accounting.js';
 import { EpisodicMemory } from '../episodic-memory.js';
@@ -91,26 +92,7 @@ export class TrialMemory implements ReplayMemory {
    * resize, rather than filling up with the new task's stream.
    */
   #fill(): number {
-    const free = this.memory.capacity - this.memory.size;
-    if (this.#store === null || free <= 0) return 0;
-    const stored = [...this.#store.countsByClass().entries()].filter(([, n]) => n > 0).map(([c]) => c);
-    if (stored.length === 0) return 0;
-    const counts = this.memory.countsByClass();
-    const labels: number[] = [];
-    for (let k = 0; k < free; k++) {
-      let best = stored[0]!;
-      for (const c of stored) if ((counts[c] ?? 0) < (counts[best] ?? 0)) best = c;
-      labels.push(best);
-      counts[best] = (counts[best] ?? 0) + 1;
-    }
-    let filled = 0;
-    for (const s of this.#store.fetchManyRandomOfClasses(labels, () => this.#rng.next())) {
-      if (s === null) continue;
-      const ls = this.memory.logitsSize;
-      this.memory.observe(s.features, s.label, s.task, s.logits !== null && s.logits.length === ls ? s.logits : undefined);
-      filled++;
-    }
-    return filled;
+    return this.#store === null ? 0 : fillClassBalanced(this.memory, this.#store, this.#rng);
   }
 
   get swapReads(): number {

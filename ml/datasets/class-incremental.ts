@@ -1,7 +1,7 @@
 import { StrataError } from '../../common/strata-error.js';
 import { Rng } from '../rng.js';
 import type { Dataset, DataSplit } from './dataset.js';
-import { indicesOfClasses } from './dataset.js';
+import { concatIndices, indicesOfClasses } from './dataset.js';
 
 /** One task of a class-incremental scenario: its classes and sample indices. */
 export interface ClTask {
@@ -58,14 +58,7 @@ export function splitClassIncremental(dataset: Dataset, options: ScenarioOptions
 
 /** Test indices of every class seen up to and including task `upTo`. */
 export function seenTestIndices(scenario: ClassIncrementalScenario, upTo: number): Int32Array {
-  const parts = scenario.tasks.slice(0, upTo + 1).map((t) => t.testIndices);
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let k = 0;
-  for (const p of parts) {
-    out.set(p, k);
-    k += p.length;
-  }
-  return out;
+  return concatIndices(scenario.tasks.slice(0, upTo + 1).map((t) => t.testIndices));
 }
 
 export type { DataSplit };

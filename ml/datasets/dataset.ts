@@ -44,3 +44,14 @@ export function subsetSplit(split: DataSplit, indices: ArrayLike<number>, featur
   }
   return { features, labels, count: n };
 }
+
+/** Index lists joined end to end. */
+export function concatIndices(parts: readonly Int32Array[]): Int32Array {
+  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let k = 0;
+  for (const p of parts) {
+    out.set(p, k);
+    k += p.length;
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 export type { Dataset, DataSplit } from './dataset.js';
-export { indicesOfClasses, subsetSplit } from './dataset.js';
+export { concatIndices, indicesOfClasses, subsetSplit } from './dataset.js';
 export { readIdxFile, type IdxArray } from './idx-format.js';
 export { loadIdxDataset } from './idx-dataset.js';
 export { syntheticDataset, type SyntheticOptions } from './synthetic.js';
