@@ -11,6 +11,7 @@ import { GlobalModel } from './global-model.js';
 import { clipScale } from './strategies/clipping.js';
 import type { FederatedStrategy, UpdateAggregator } from './strategies/strategy.js';
 import { validateUpdate } from './update-validator.js';
+import { UploadGate } from './upload-gate.js';
 
 export type EngineState = 'idle' | 'waiting' | 'open' | 'aggregating' | 'draining' | 'finished' | 'stopped';
 
@@ -56,11 +57,7 @@ export class RoundEngine {
   readonly #sessions = new Map<string, AgentSession>();
   readonly #assignments = new Map<string, Assignment>();
   readonly #pending = new Map<string, { result: ResultMessage; assignment: Assignment }>();
-  /** Agents admitted to send their update frame now (at most maxConcurrentUploads). */
-  readonly #uploading = new Set<string>();
-  /** Agents whose result arrived while every upload slot was taken, in arrival order. */
-  #uploadQueue: AgentSession[] = [];
-  readonly #queued = new Set<string>();
+  readonly #uploads: UploadGate;
   /** Admitted uploads whose round closed before the frame came: agent -> round. The late frame is dropped without blame. */
   readonly #withdrawn = new Map<string, number>();
   #state: EngineState = 'idle';
@@ -74,6 +71,7 @@ export class RoundEngine {
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
     this.#o = deps.options;
+    this.#uploads = new UploadGate(this.#o.maxConcurrentUploads);
     this.#rng = new Rng(deps.options.seed);
     this.#scratch = new Float32Array(deps.model.numParams);
   }
@@ -159,16 +157,7 @@ export class RoundEngine {
       return;
     }
     this.#pending.set(s.agentId, { result: m, assignment: a });
-    // Bound the update bytes in memory: at most maxConcurrentUploads frames in flight. An agent
-    // using upload grants holds its frame until granted; an older one is paused (its frame waits,
-    // partly read, in the socket) until a slot frees.
-    if (this.#uploading.size < this.#o.maxConcurrentUploads) {
-      this.#admit(s, a.roundId);
-    } else {
-      if (!s.uses(UPLOAD_GRANT_FEATURE)) s.pause();
-      this.#uploadQueue.push(s);
-      this.#queued.add(s.agentId);
-    }
+    this.#uploads.request(s, a.roundId);
   }
 
   onBinary(s: AgentSession, data: Buffer): void {
@@ -192,7 +181,7 @@ export class RoundEngine {
     }
     this.#pending.delete(s.agentId);
     // A paused agent's frame can still arrive from bytes read before the pause.
-    this.#dequeue(s.agentId);
+    this.#uploads.dequeue(s.agentId);
     try {
       this.#intake(s, data, p.result, p.assignment);
     } finally {
@@ -266,43 +255,20 @@ export class RoundEngine {
   #forgetTransfer(agentId: string, roundClosed = false): void {
     const p = this.#pending.get(agentId);
     this.#pending.delete(agentId);
-    if (roundClosed && p !== undefined && this.#uploading.has(agentId)) this.#withdrawn.set(agentId, p.assignment.roundId);
-    const q = this.#dequeue(agentId);
+    if (roundClosed && p !== undefined && this.#uploads.isUploading(agentId)) this.#withdrawn.set(agentId, p.assignment.roundId);
+    const q = this.#uploads.dequeue(agentId);
     if (q !== undefined && p !== undefined && roundClosed && q.uses(UPLOAD_GRANT_FEATURE)) {
       q.send({ type: 'update-ack', roundId: p.assignment.roundId, accepted: false, code: 'STRATA_ERR_STALE_ROUND' });
     }
     this.#releaseUpload(agentId);
   }
 
-  #admit(s: AgentSession, roundId: number): void {
-    this.#uploading.add(s.agentId);
-    if (s.uses(UPLOAD_GRANT_FEATURE)) s.send({ type: 'upload-grant', roundId });
-    else s.resume();
-  }
-
-  /** Take an agent out of the upload queue (resuming it if paused). */
-  #dequeue(agentId: string): AgentSession | undefined {
-    if (!this.#queued.delete(agentId)) return undefined;
-    const i = this.#uploadQueue.findIndex((q) => q.agentId === agentId);
-    if (i < 0) return undefined;
-    const [q] = this.#uploadQueue.splice(i, 1);
-    q!.resume();
-    return q;
-  }
-
   #releaseUpload(agentId: string): void {
-    if (!this.#uploading.delete(agentId)) return;
-    while (this.#uploading.size < this.#o.maxConcurrentUploads) {
-      const next = this.#uploadQueue.shift();
-      if (next === undefined) break;
-      this.#queued.delete(next.agentId);
+    this.#uploads.release(agentId, (next) => {
       const p = this.#pending.get(next.agentId);
-      if (next.state === 'closed' || p === undefined || this.#sessions.get(next.agentId) !== next) {
-        next.resume();
-        continue;
-      }
-      this.#admit(next, p.assignment.roundId);
-    }
+      const current = next.state !== 'closed' && p !== undefined && this.#sessions.get(next.agentId) === next;
+      return current ? p.assignment.roundId : undefined;
+    });
   }
 
   #newRound(id: number, aggregator: UpdateAggregator, contributors: Set<string>): OpenRound {
