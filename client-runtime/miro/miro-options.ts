@@ -1,0 +1,93 @@
+import { StrataError } from '../../common/strata-error.js';
+import { buildCandidateSpace, type CandidateSpaceOptions } from './candidate-space.js';
+import { NAVIGATORS, type NavigatorName } from './navigators.js';
+
+export interface MiroOptions extends CandidateSpaceOptions {
+  /**
+   * First task index profiled before (earlier tasks run with the defaults).
+   * Default 0: before every task, the first included. The paper's code starts
+   * later; here the first task's stream buffer is a fifth of a split-MNIST
+   * run's energy, too much to leave at a default. Trials before task 0 score
+   * the new task alone, so they choose the stream buffer; the EM size is
+   * chosen again at the next boundary (a grown EM is filled from the store).
+   */
+  profileFromTask?: number;
+  /** Fraction of the next task's stream buffer a trial trains on. Default 0.05. */
+  dataRatio?: number;
+  /** Default `weighted-random`. */
+  navigator?: NavigatorName;
+  /** Share of the candidates a random / weighted-random round tries. Default 0.2 (at least 3). */
+  navigatorFraction?: number;
+  /** Top fraction by accuracy kept before the accuracy-per-joule pick. Default 0.3. */
+  cutline?: number;
+  /** Held-out samples per task (the tail of its stream, never trained on) the trials are scored on. Default 100. */
+  validationPerTask?: number;
+  /**
+   * Profiling cadence: at most this many task boundaries from one profiled
+   * boundary to the next (from `profileFromTask` on); the boundaries between
+   * keep the previous choice. Default 1: every boundary (Miro's rule).
+   */
+  profileEvery?: number;
+  /**
+   * With `profileEvery` > 1: re-profile at a boundary that is not yet due
+   * anyway when the previous profiled boundary's choice was close, i.e. the
+   * best kept runner-up's accuracy per joule was within this fraction of the
+   * chosen one's. Default null: never (only the cadence decides).
+   */
+  reprofileMargin?: number | null;
+  /**
+   * Keep the chosen candidate's trial training (one epoch only): its trial
+   * trained the first `dataRatio` share of the next task's kept stream under
+   * that very configuration, so the main run continues from the trial's
+   * weights and does not train those samples again (their energy is counted
+   * once, as profiling). Default true.
+   */
+  reuseChosenTrial?: boolean;
+}
+
+export interface CompiledMiroOptions {
+  readonly profileFromTask: number;
+  readonly dataRatio: number;
+  readonly navigator: NavigatorName;
+  readonly navigatorFraction: number;
+  readonly cutline: number;
+  readonly validationPerTask: number;
+  readonly profileEvery: number;
+  readonly reprofileMargin: number | null;
+  readonly reuseChosenTrial: boolean;
+  readonly memories: readonly number[];
+  readonly streamBuffers: readonly number[];
+  readonly swapRatios: readonly number[];
+}
+
+export const MIRO_DEFAULTS = Object.freeze({
+  profileFromTask: 0, dataRatio: 0.05, navigator: 'weighted-random' as NavigatorName, navigatorFraction: 0.2, cutline: 0.3, validationPerTask: 100,
+  profileEvery: 1, reprofileMargin: null as number | null, reuseChosenTrial: true,
+});
+
+function bad(option: string, why: string, value: unknown): StrataError {
+  return new StrataError('STRATA_ERR_BAD_OPTION', `Miro option '${option}' ${why} (got ${JSON.stringify(value)})`, { option, value });
+}
+
+export function compileMiroOptions(options: MiroOptions = {}): CompiledMiroOptions {
+  const d = MIRO_DEFAULTS;
+  const o = { ...d, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<MiroOptions>;
+  if (!Number.isInteger(o.profileFromTask) || o.profileFromTask < 0) throw bad('profileFromTask', 'must be an integer >= 0', o.profileFromTask);
+  if (!(o.dataRatio > 0 && o.dataRatio <= 1)) throw bad('dataRatio', 'must be in (0, 1]', o.dataRatio);
+  if (!NAVIGATORS.includes(o.navigator)) throw bad('navigator', `must be one of ${NAVIGATORS.join(', ')}`, o.navigator);
+  if (!(o.navigatorFraction > 0 && o.navigatorFraction <= 1)) throw bad('navigatorFraction', 'must be in (0, 1]', o.navigatorFraction);
+  if (!(o.cutline > 0 && o.cutline <= 1)) throw bad('cutline', 'must be in (0, 1]', o.cutline);
+  if (!Number.isInteger(o.validationPerTask) || o.validationPerTask < 1) throw bad('validationPerTask', 'must be an integer >= 1', o.validationPerTask);
+  if (!Number.isInteger(o.profileEvery) || o.profileEvery < 1) throw bad('profileEvery', 'must be an integer >= 1', o.profileEvery);
+  if (o.reprofileMargin !== null && !(o.reprofileMargin >= 0 && Number.isFinite(o.reprofileMargin))) throw bad('reprofileMargin', 'must be a fraction >= 0 or null', o.reprofileMargin);
+  if (typeof o.reuseChosenTrial !== 'boolean') throw bad('reuseChosenTrial', 'must be a boolean', o.reuseChosenTrial);
+  const space = buildCandidateSpace(options);
+  return Object.freeze({
+    profileEvery: o.profileEvery, reprofileMargin: o.reprofileMargin, reuseChosenTrial: o.reuseChosenTrial,
+    profileFromTask: o.profileFromTask, dataRatio: o.dataRatio, navigator: o.navigator, navigatorFraction: o.navigatorFraction,
+    cutline: o.cutline, validationPerTask: o.validationPerTask,
+    memories: space.memories, streamBuffers: space.streamBuffers, swapRatios: space.swapRatios,
+  });
+}
+
+/** One candidate as the report shows it. */
