@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import type { ClassIncrementalScenario, ClTask } from '../ml/datasets/class-incremental.js';
-import { seenTestIndices } from '../ml/datasets/class-incremental.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
 import { Rng } from '../ml/rng.js';
 import type { Trainer } from '../ml/trainer.js';
@@ -187,7 +186,11 @@ export class ContinualLearner {
       const evalStart = performance.now();
       const row = scenario.tasks.map((other) => this.#trainer.evaluate(scenario.dataset.test, { indices: other.testIndices }).accuracy);
       R.push(row);
-      seenAcc.push(this.#trainer.evaluate(scenario.dataset.test, { indices: seenTestIndices(scenario, t) }).accuracy);
+      // Accuracy on all seen classes is the test-count-weighted mean of the row's seen tasks:
+      // derived, not a second pass over the same test samples.
+      const seen = scenario.tasks.slice(0, t + 1);
+      const seenCount = seen.reduce((n, x) => n + x.testIndices.length, 0);
+      seenAcc.push(seenCount === 0 ? 0 : seen.reduce((sum, x, j) => sum + row[j]! * x.testIndices.length, 0) / seenCount);
       evalSeconds += (performance.now() - evalStart) / 1000;
       this.#options.logger?.info({ task: t, classes: task.classes, accuracySeen: seenAcc[t], row }, `task ${t + 1}/${T} done`);
       await this.#options.onTaskBoundary?.({ finished: task, next: scenario.tasks[t + 1] });
