@@ -38,6 +38,7 @@ interface ClFlags {
   policy: ClConfig['policy']; storageLatencyMs?: number; profile?: string; profiler: 'off' | 'miro';
   streamBuffer: number; profileFromTask?: number; profileDataRatio?: number; navigator?: NavigatorName; navigatorFraction?: number;
   cutline?: number; miroMemories?: number[]; miroStreamBuffers?: number[]; miroSwapRatios?: number[]; miroValidation?: number;
+  minTrialSteps?: number; profileEvery?: number; profilingBudget?: number;
   optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; out?: string; json?: boolean;
 }
 
@@ -70,6 +71,9 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--miro-stream-buffers <list>', `Miro: candidate stream-buffer fractions (default ${MIRO_SPACE_DEFAULTS.streamBuffers.join(',')})`, listFlag('--miro-stream-buffers', (n) => n > 0 && n <= 1, 'fractions in (0, 1]'))
     .option('--miro-swap-ratios <list>', `Miro: candidate swap ratios (default ${MIRO_SPACE_DEFAULTS.swapRatios.join(',')})`, listFlag('--miro-swap-ratios', (n) => n >= 0 && n <= 1, 'fractions in [0, 1]'))
     .option('--miro-validation <n>', `Miro: held-out samples per task the trials are scored on (default ${MIRO_DEFAULTS.validationPerTask})`, intFlag('--miro-validation', 1))
+    .option('--min-trial-steps <n>', `Miro: fewest training steps a trial runs, past the new task's first transient (default ${MIRO_DEFAULTS.minTrialSteps})`, intFlag('--min-trial-steps', 1))
+    .option('--profile-every <n>', `Miro: at most one profiled boundary in this many (default ${MIRO_DEFAULTS.profileEvery})`, intFlag('--profile-every', 1))
+    .option('--profiling-budget <f>', `Miro: share of the run's energy profiling may take; 1 profiles every boundary (default ${MIRO_DEFAULTS.profilingBudget})`, numberFlag('--profiling-budget', 0, 1, true))
     .option('--optimizer <kind>', 'sgd | adam', choiceFlag('--optimizer', ['sgd', 'adam'] as const), d.optimizer)
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
@@ -111,6 +115,7 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
         profileFromTask: flags.profileFromTask, dataRatio: flags.profileDataRatio, navigator: flags.navigator,
         navigatorFraction: flags.navigatorFraction, cutline: flags.cutline, memories: flags.miroMemories,
         streamBuffers: flags.miroStreamBuffers, swapRatios: flags.miroSwapRatios, validationPerTask: flags.miroValidation,
+        minTrialSteps: flags.minTrialSteps, profileEvery: flags.profileEvery, profilingBudget: flags.profilingBudget,
       },
     } : {}),
   };

@@ -70,8 +70,10 @@ export interface BoundaryRecord {
   validationSamples: number;
   /** Leading stream samples of the task the chosen candidate's trial trained; the main run continued from its weights (0: not reused). */
   reusedSamples: number;
-  /** How far the chosen candidate's accuracy per joule is above the best other kept one's, relative to it (0 when no other kept candidate differs from it in accuracy or joules: re-profiling may then be worth it). */
+  /** How far the chosen candidate's accuracy per joule is above the best other kept one's, relative to it (0 when no other kept candidate differs from it in accuracy or joules). */
   margin: number;
+  /** Whether the trials could tell EM sizes apart (false before the first task: the EM is empty, and its size stays as it was). */
+  memoryJudged: boolean;
 }
 
 export interface MiroReport {
@@ -111,6 +113,10 @@ export class MiroProfiler {
   readonly #configPerTask: MiroReport['configPerTask'] = [];
   readonly #mainTimings: TaskTiming[] = [];
   #store: SampleStore | null | undefined;
+  /** Modelled joules of the run when the current task started (after its boundary's profiling). */
+  #joulesAtTaskStart = 0;
+  /** Modelled joules of the last task trained (0 before the first). */
+  #lastTaskJoules = 0;
 
   constructor(ctx: MiroContext, options: MiroOptions = {}) {
     this.options = compileMiroOptions(options);
@@ -126,24 +132,33 @@ export class MiroProfiler {
   }
 
   /**
-   * Whether to profile before task `index`: from `profileFromTask` on, when
-   * `profileEvery` boundaries have passed since the last profiled one, or
-   * when that one's choice was within `reprofileMargin` of its runner-up.
+   * Whether to profile before task `index`: from `profileFromTask` on, always
+   * at the first boundary and at the first one where EM sizes can be judged
+   * (a past task in memory); after that, once `profileEvery` boundaries have
+   * passed since the last profiled one and another round (costing what the
+   * last one did) keeps profiling within `profilingBudget` of the run's
+   * energy (so far, plus that round and a task like the last one).
    */
   shouldProfile(index: number): boolean {
     const o = this.options;
     if (index < o.profileFromTask) return false;
     const last = this.#boundaries.at(-1);
-    if (last === undefined || index - last.task >= o.profileEvery) return true;
-    return o.reprofileMargin !== null && last.margin <= o.reprofileMargin;
+    if (last === undefined) return true;
+    if (index > 0 && !this.#boundaries.some((b) => b.memoryJudged)) return true;
+    if (index - last.task < o.profileEvery) return false;
+    const spent = this.#boundaries.reduce((s, b) => s + b.joules, 0);
+    const total = this.#ctx.accounting.joules;
+    return spent + last.joules <= o.profilingBudget * (total + last.joules + this.#lastTaskJoules) + 1e-9;
   }
 
   /** Before task `index`: profile (see `shouldProfile`) and apply the choice; otherwise the current configuration stays. */
   async beforeTask(index: number): Promise<void> {
     const h = this.#ctx.hierarchy;
+    if (index > 0) this.#lastTaskJoules = this.#ctx.accounting.joules - this.#joulesAtTaskStart;
     const profiled = this.shouldProfile(index);
     if (profiled) await this.#profile(index);
     this.#configPerTask.push({ task: index, memory: h.memory.capacity, streamBuffer: this.#ctx.learner.streamBuffer, swapRatio: h.swapRatio, profiled });
+    this.#joulesAtTaskStart = this.#ctx.accounting.joules;
   }
 
   report(): MiroReport {
@@ -202,8 +217,13 @@ export class MiroProfiler {
     const weights = getFlatWeights(model);
     const em = snapshotMemory(hierarchy.memory);
     const sampleBytes = hierarchy.sampleBytes;
-    const trialSize = (c: MiroCandidate): number => Math.max(1, Math.min(avail.length, Math.ceil(this.options.dataRatio * c.streamBuffer * avail.length)));
-    const groups = this.#trialGroups(this.#navigator.select(this.#rng), swapping, epochs, em.labels.length === 0);
+    // A trial trains its `dataRatio` share of the candidate's kept stream, but never fewer than `minTrialSteps` steps (nor more than the kept stream).
+    const trialSize = (c: MiroCandidate): number => {
+      const kept = Math.max(1, Math.min(avail.length, Math.ceil(c.streamBuffer * avail.length)));
+      return Math.min(kept, Math.max(Math.ceil(this.options.dataRatio * kept), this.options.minTrialSteps * batch));
+    };
+    const memoryJudged = em.labels.length > 0;
+    const groups = this.#trialGroups(this.#navigator.select(this.#rng), swapping, epochs, !memoryJudged);
     const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number }[] = [];
     const calibration = { s: 0, n: 0 };
     // Weights after each candidate's trial prefix, to continue the main run from the chosen one's (one epoch: see reuseChosenTrial).
@@ -219,6 +239,7 @@ export class MiroProfiler {
           const trialLearner = new ContinualLearner(trainer, strategy, mem, { batch, epochs, seed, busyClock: busy });
           let done = 0;
           let fillReads = mem.fillReads;
+          let scored: number | undefined;
           // A group's candidates differ only in stream buffer (see #trialGroups): one pass over the largest one's slice,
           // scored at the end of each smaller one's prefix, is each smaller trial (epochs 1: the first pass keeps stream order).
           for (const sb of [...new Set(group.map((c) => c.streamBuffer))].sort((a, b) => a - b)) {
@@ -227,16 +248,22 @@ export class MiroProfiler {
             let reads = fillReads;
             fillReads = 0;
             if (n > done) {
+              scored = undefined;
               const timing = await trialLearner.trainTask(scenario, task, t, avail.subarray(done, n));
               computeHostSeconds += timing.computeSeconds;
               reads += timing.swapReads;
               calibration.s += timing.computeSeconds;
               calibration.n += timing.steps;
+              this.#ctx.logger?.debug({ task: t, group: first.key, samples: n - done, steps: timing.steps, computeSeconds: timing.computeSeconds }, 'miro: trial trained');
               done = n;
             }
-            const e0 = busy.seconds();
-            const accuracy = trainer.evaluate(scenario.dataset.train, { indices: validation }).accuracy;
-            computeHostSeconds += busy.seconds() - e0;
+            // Stream buffers whose trials are the same length (the `minTrialSteps` floor) share one score.
+            if (n > done || scored === undefined) {
+              const e0 = busy.seconds();
+              scored = trainer.evaluate(scenario.dataset.train, { indices: validation }).accuracy;
+              computeHostSeconds += busy.seconds() - e0;
+            }
+            const accuracy = scored;
             const work: DeviceWork = { computeHostSeconds, storage: { reads, readBytes: reads * sampleBytes } };
             const seconds = accounting.account('profiling', work);
             const trialJoules = estimateJoules(profile, work).joules.total;
@@ -280,7 +307,21 @@ export class MiroProfiler {
       }).joules.total;
       return { candidate: x.c, accuracy: x.accuracy, joules, trialJoules: x.trialJoules, trialSeconds: x.trialSeconds, validationSamples: validation.length };
     });
-    const choice = chooseCandidate(results, this.options.cutline);
+    // With the EM empty the trials cannot tell EM sizes apart (candidates differing only in it share one trial and one
+    // estimate): only the one nearest the EM's present size stands for them, so the cutline counts distinct
+    // configurations, not copies; the EM keeps its size and the next boundary judges it.
+    // Likewise the swap ratio before swapping starts.
+    const current = { memory: hierarchy.memory.capacity, swapRatio: hierarchy.swapRatio };
+    const distance = (r: CandidateResult): number => (memoryJudged ? 0 : Math.abs(Math.log(r.candidate.memory / current.memory)))
+      + (swapping ? 0 : Math.abs(r.candidate.swapRatio - current.swapRatio));
+    const nearest = new Map<string, CandidateResult>();
+    for (const r of results) {
+      const k = `${memoryJudged ? r.candidate.memory : '*'}/${r.candidate.streamBuffer}/${swapping ? r.candidate.swapRatio : '*'}`;
+      const n = nearest.get(k);
+      if (n === undefined || distance(r) < distance(n)) nearest.set(k, r);
+    }
+    const standing = [...nearest.values()];
+    const choice = chooseCandidate(standing, this.options.cutline);
     this.#navigator.observe(results, choice.chosen);
     const c = choice.chosen;
     const { filled } = hierarchy.resizeMemory(c.memory, this.#rng);
@@ -313,7 +354,7 @@ export class MiroProfiler {
       hostSeconds: trials.reduce((s, x) => s + x.hostSeconds, 0),
       deviceSeconds: trials.reduce((s, x) => s + x.trialSeconds, 0),
       joules: trials.reduce((s, x) => s + x.trialJoules, 0),
-      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length, margin, reusedSamples,
+      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length, margin, reusedSamples, memoryJudged,
     };
     this.#boundaries.push(record);
     this.#ctx.logger?.info({ task: t, tried: results.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);

@@ -21,7 +21,7 @@ describe("Miro's online profiler", () => {
   it('profiles at every boundary, changes the EM size, reports every candidate, and counts profiling in the totals', async () => {
     const r = await runClExperiment(config({
       memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
-      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40 },
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profilingBudget: 1 },
     }), tmp(), backend, logger);
     const miro = r.miro!;
     expect(miro.spaceSize).toBe(4);
@@ -48,6 +48,10 @@ describe("Miro's online profiler", () => {
       const all = b.candidates.find((c) => c.memory === 20 && c.streamBuffer === 1)!;
       expect(half.joules).toBeLessThan(all.joules * 0.7);
     }
+    // Before task 0 the EM is empty: its size is not judged, and the candidate nearest the flags' 100 stands for the sizes.
+    expect(miro.boundaries.map((b) => b.memoryJudged)).toEqual([false, true, true, true, true]);
+    expect(miro.boundaries[0]!.chosen.memory).toBe(40);
+    expect(miro.boundaries[0]!.candidates.filter((c) => c.kept).every((c) => c.memory === 40)).toBe(true);
     // The EM was resized from the flags' 100 to a candidate's size, and each task ran with the chosen config.
     expect([20, 40]).toContain(r.memory!.emCapacity);
     expect(miro.configPerTask.map((c) => c.memory).every((m) => m === 20 || m === 40)).toBe(true);
@@ -80,24 +84,45 @@ describe("Miro's online profiler", () => {
   it('profiles every profileEvery-th boundary and keeps the previous choice in between', async () => {
     const r = await runClExperiment(config({
       memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
-      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, profileEvery: 2 },
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profileEvery: 2, profilingBudget: 1 },
     }), tmp(), backend, logger);
     const miro = r.miro!;
-    expect(miro.boundaries.map((b) => b.task)).toEqual([0, 2, 4]);
-    expect(miro.configPerTask.map((c) => c.profiled)).toEqual([true, false, true, false, true]);
+    // Task 1 is profiled whatever the cadence: before it the EM size was never judged.
+    expect(miro.boundaries.map((b) => b.task)).toEqual([0, 1, 3]);
+    expect(miro.configPerTask.map((c) => c.profiled)).toEqual([true, true, false, true, false]);
     for (const b of miro.boundaries) expect(b.margin).toBeGreaterThanOrEqual(0);
-    for (const t of [1, 3]) {
+    for (const t of [2, 4]) {
       const { memory, streamBuffer, swapRatio } = miro.boundaries.find((b) => b.task === t - 1)!.chosen;
       expect(miro.configPerTask[t]).toMatchObject({ memory, streamBuffer, swapRatio });
       expect(r.tasks[t]!.emCapacity).toBe(memory);
     }
     expect(r.profiling.joules).toBeCloseTo(miro.boundaries.reduce((s, b) => s + b.joules, 0), 6);
-    // A margin every choice is within re-profiles at every boundary whatever the cadence.
-    const close = await runClExperiment(config({
+    // A budget no round fits in profiles only where it must: the first boundary and the first that judges EM sizes.
+    const frugal = await runClExperiment(config({
       memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
-      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, profileEvery: 5, reprofileMargin: 1 },
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profilingBudget: 0.001 },
     }), tmp(), backend, logger);
-    expect(close.miro!.boundaries.map((b) => b.task)).toEqual([0, 1, 2, 3, 4]);
+    expect(frugal.miro!.boundaries.map((b) => b.task)).toEqual([0, 1]);
+    expect(frugal.miro!.configPerTask.slice(2).map((c) => c.memory)).toEqual([0, 0, 0].map(() => frugal.miro!.boundaries[1]!.chosen.memory));
+    // At the default budget (0.1) a later boundary is profiled exactly when another round like the last keeps
+    // profiling within 10% of the run's energy (so far, plus that round and a task like the last).
+    const budgeted = await runClExperiment(config({
+      memory: 100, profile: 'jetson-nano-5w', profiler: 'miro', tasks: 5,
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1 },
+    }), tmp(), backend, logger);
+    const rounds = budgeted.miro!.boundaries;
+    expect(rounds.slice(0, 2).map((b) => b.task)).toEqual([0, 1]);
+    for (let t = 2; t < 5; t++) {
+      const before = rounds.filter((x) => x.task < t);
+      const spent = before.reduce((s, x) => s + x.joules, 0);
+      const total = spent + budgeted.energyPerTask.filter((x) => x.task < t).reduce((s, x) => s + x.joules, 0);
+      const round = before.at(-1)!.joules;
+      const lhs = spent + round;
+      const rhs = 0.1 * (total + round + budgeted.energyPerTask[t - 1]!.joules);
+      if (rounds.some((x) => x.task === t)) expect(lhs).toBeLessThanOrEqual(rhs * 1.01);
+      else expect(lhs).toBeGreaterThanOrEqual(rhs * 0.99);
+    }
+    expect(budgeted.profiling.share).toBeLessThan(0.5);
     // Without reuse every task trains its whole kept stream.
     const fresh = await runClExperiment(config({
       memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
@@ -105,13 +130,22 @@ describe("Miro's online profiler", () => {
     }), tmp(), backend, logger);
     for (const b of fresh.miro!.boundaries) expect(b.reusedSamples).toBe(0);
     for (const t of fresh.tasks) expect([t.pretrainedSamples, t.streamSamples]).toEqual([0, 280]);
+    // A trial runs at least minTrialSteps steps: 5% of the 280 kept samples is 14, the floor of 20 steps of 10 makes it 200.
+    const floored = await runClExperiment(config({
+      memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
+      miro: { memories: [20], streamBuffers: [0.5], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.05, validationPerTask: 40, minTrialSteps: 20, profilingBudget: 1 },
+    }), tmp(), backend, logger);
+    expect(floored.miro!.boundaries.map((b) => b.reusedSamples)).toEqual([200, 200, 200, 200, 200]);
+    for (const t of floored.tasks) expect([t.pretrainedSamples, t.streamSamples]).toEqual([200, 80]);
   });
 
   it('validates the cadence options', () => {
-    expect(compileMiroOptions()).toMatchObject({ profileEvery: 1, reprofileMargin: null, reuseChosenTrial: true });
+    expect(compileMiroOptions()).toMatchObject({ profileEvery: 1, profilingBudget: 0.1, minTrialSteps: 30, reuseChosenTrial: true });
     expect(() => compileMiroOptions({ profileEvery: 0 })).toThrow(/profileEvery/);
     expect(() => compileMiroOptions({ profileEvery: 1.5 })).toThrow(/profileEvery/);
-    expect(() => compileMiroOptions({ reprofileMargin: -0.1 })).toThrow(/reprofileMargin/);
+    expect(() => compileMiroOptions({ profilingBudget: 0 })).toThrow(/profilingBudget/);
+    expect(() => compileMiroOptions({ profilingBudget: 1.5 })).toThrow(/profilingBudget/);
+    expect(() => compileMiroOptions({ minTrialSteps: 0 })).toThrow(/minTrialSteps/);
   });
 
   it('rejects --profiler miro with a method that has no memory', async () => {
