@@ -42,7 +42,7 @@ const bench: Benchmark = {
       note('miro', m);
       shares.push(m.profiling.share);
       miroChoices.push(m.miro!.configPerTask.map((c) => `em${c.memory}-sb${c.streamBuffer}-sr${c.swapRatio}`));
-      log(`  seed ${seed} miro            acc ${m.finalAverageAccuracy.toFixed(4)}  ${m.energy.total.toFixed(1)} J (profiling ${m.profiling.joules.toFixed(1)} J, ${(m.profiling.share * 100).toFixed(1)}%)  CE ${(m.costEffectiveness * 1000).toFixed(3)} acc/kJ  tasks: ${miroChoices.at(-1)!.join(' ')}`);
+      log(`  seed ${seed} miro            acc ${m.finalAverageAccuracy.toFixed(4)}  ${m.energy.total.toFixed(1)} J (profiling ${m.profiling.joules.toFixed(1)} J, ${(m.profiling.share * 100).toFixed(1)}%)  CE ${(m.costEffectiveness * 1000).toFixed(3)} acc/kJ  tasks: ${miroChoices.at(-1)!.join(' ')} (profiled before tasks ${m.miro!.boundaries.map((b) => b.task + 1).join(', ')})`);
       for (const c of space.candidates) {
         const r = await clRun({ ...fixed(c), seed, profile: jetson });
         note(c.key, r);
@@ -64,7 +64,8 @@ const bench: Benchmark = {
 
     // Two devices, same seeds: every difference in the choices comes from the devices' costs (trial accuracies are the same runs' on both).
     const devices = [jetson, 'phone-lowend'] as const;
-    const space3 = { memories: [25, 100, 400], streamBuffers: [0.25, 0.5, 1], swapRatios: [0.1, 0.5] };
+    // Every boundary profiled here (budget 1), so each seed compares five choices, not only the two the default budget allows.
+    const space3 = { memories: [25, 100, 400], streamBuffers: [0.25, 0.5, 1], swapRatios: [0.1, 0.5], profilingBudget: 1 };
     const chosen: Record<string, string[][]> = { [devices[0]]: [], [devices[1]]: [] };
     let boundaries = 0;
     let differing = 0;
