@@ -49,9 +49,16 @@ export function clReportHtml(r: ClReport): string {
     + ` sensor: ${e.measured === null ? 'none on this host' : `${escapeHtml(e.measured.source)} measured ${e.measured.joules.toFixed(1)} J on this host`}.`
     + ' Metric evaluation (the accuracy matrix) is not device work and is not counted; Miro\'s trials and their evaluation are.</p>';
   const miro = r.miro;
+  const miroCadence = (m: NonNullable<typeof miro>): string => {
+    const kept = m.configPerTask.filter((c) => !c.profiled).map((c) => c.task + 1);
+    const budget = `profiling budget ${(m.options.profilingBudget * 100).toFixed(0)}% of the run's energy, trials of at least ${m.options.minTrialSteps} steps`;
+    return kept.length === 0 ? `Profiled before every task (${budget}).`
+      : `Profiled before tasks ${m.boundaries.map((b) => b.task + 1).join(', ')}; tasks ${kept.join(', ')} kept the configuration before them (${budget}).`;
+  };
   const miroSection = miro === null ? '' : `<section id="miro"><h2>Miro: candidates per task boundary (accuracy vs estimated energy of the next task)</h2>
 <p class="note">${escapeHtml(`${miro.options.navigator} navigator over ${miro.spaceSize} candidates, data ratio ${miro.options.dataRatio}, cutline ${miro.options.cutline}: keep the top ${miro.options.cutline * 100}% by held-out accuracy (at least 2, and any within the held-out set's noise of the last kept), then the highest accuracy per joule.`)}
 Filled circles are above the cutline; the star is the choice.</p>
+<p class="note">${escapeHtml(miroCadence(miro))}</p>
 <div class="grid2">${miro.boundaries.map((b) => `<div><h3>before task ${b.task + 1}: ${escapeHtml(b.chosen.key)}</h3><canvas id="miro-scatter-${b.task}" class="miro-scatter"></canvas>
 <p class="note">${b.candidates.length} candidates scored in ${b.candidates.filter((c) => c.trialJoules > 0).length} trial segments, ${b.joules.toFixed(2)} J, ${b.deviceSeconds.toFixed(1)} device s</p></div>`).join('')}</div>
 <table><tr><th>before task</th><th>candidate</th><th>accuracy</th><th>est. J</th><th>acc/kJ</th><th>trial J (0: scored on another's trial)</th><th></th></tr>

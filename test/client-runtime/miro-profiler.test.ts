@@ -160,6 +160,7 @@ describe("Miro's online profiler", () => {
     const html = readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html).toContain('<canvas id="miro-scatter-0"');
     expect(html).toContain("type: 'scatter'");
+    expect(html).toMatch(/Profiled before (every task|tasks 1, 2)/);
     const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
     expect(report.profile).toBe('phone-lowend');
     for (const k of ['hostSeconds', 'deviceSeconds', 'costEffectiveness']) expect(report[k]).toBeGreaterThan(0);
