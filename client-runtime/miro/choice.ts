@@ -27,6 +27,21 @@ export function utility(r: Pick<CandidateResult, 'accuracy' | 'joules'>): number
   return r.joules > 0 ? r.accuracy / r.joules : 0;
 }
 
+/** Joules within this fraction of each other count as the same cost. */
+const SAME_JOULES = 0.01;
+
+/**
+ * How far below `r`'s accuracy another candidate's may be and still not be
+ * known to be worse: the two accuracies are measured on `validationSamples`
+ * held-out samples, each with binomial standard error sqrt(p(1-p)/n), so
+ * their difference has sqrt(2) times that. 0 when the sample count is unknown.
+ */
+function toleranceOf(r: CandidateResult): number {
+  const n = r.validationSamples ?? 0;
+  const p = r.accuracy;
+  return n > 0 ? Math.SQRT2 * Math.sqrt(Math.max(p * (1 - p), 1 / n) / n) : 0;
+}
+
 /** Never keep fewer than this many (when there are as many): with one, the choice is "most accurate" and energy plays no part. */
 export const MIN_KEPT = 2;
 
@@ -35,7 +50,8 @@ export const MIN_KEPT = 2;
  * (at least `MIN_KEPT`, and any within one standard error of the last one
  * kept), then take the highest accuracy per joule among them. A round tries few candidates (3 of 9, say), and a cutline of 0.3
  * over 3 keeps one: the pick would then ignore energy altogether. Ties:
- * higher accuracy, then fewer joules, then the order given.
+ * higher accuracy, then fewer joules, then the order given; and a larger EM
+ * at the same joules wins over an accuracy the held-out set cannot tell apart.
  */
 export function chooseCandidate(results: readonly CandidateResult[], cutline: number): Choice {
   if (results.length === 0) throw new StrataError('STRATA_ERR_BAD_OPTION', 'Miro: no candidate results to choose from', { option: 'results' });
@@ -46,15 +62,20 @@ export function chooseCandidate(results: readonly CandidateResult[], cutline: nu
   // apart. Measured on n samples, an accuracy p has a binomial standard error sqrt(p(1-p)/n), and the difference of two
   // such measurements sqrt(2) times that: a candidate closer than that to the last one kept is not known to be worse.
   const lastResult = byAccuracy[keep - 1]!.r;
-  const last = lastResult.accuracy;
-  const n = lastResult.validationSamples ?? 0;
-  const tolerance = n > 0 ? Math.SQRT2 * Math.sqrt(Math.max(last * (1 - last), 1 / n) / n) : 0;
-  const kept = byAccuracy.filter((x, k) => k < keep || x.r.accuracy >= last - tolerance);
+  const kept = byAccuracy.filter((x, k) => k < keep || x.r.accuracy >= lastResult.accuracy - toleranceOf(lastResult));
   let best = kept[0]!;
   for (const x of kept) {
     const u = utility(x.r);
     const bu = utility(best.r);
     if (u > bu || (u === bu && (x.r.accuracy > best.r.accuracy || (x.r.accuracy === best.r.accuracy && x.r.joules < best.r.joules)))) best = x;
+  }
+  // A larger EM costs no more energy (a step replays `replay` samples whatever its size), and the forgetting it
+  // guards against grows with the tasks still to come, which a trial cannot see. So among kept candidates the
+  // held-out set cannot tell from the best in accuracy, at the best's joules (within 1%), the largest EM wins.
+  const top = best.r;
+  for (const x of kept) {
+    const same = x.r.joules <= top.joules * (1 + SAME_JOULES) && x.r.accuracy >= top.accuracy - toleranceOf(top);
+    if (same && x.r.candidate.memory > best.r.candidate.memory) best = x;
   }
   return { chosen: best.r.candidate, kept: kept.map((x) => x.r.candidate.key) };
 }

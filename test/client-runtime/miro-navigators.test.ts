@@ -137,6 +137,19 @@ describe('the choice rule', () => {
     expect(c.chosen.key).toBe(cand(400, 0.25).key);
   });
 
+  it('takes the larger EM at the same joules when the held-out set cannot tell their accuracies apart', () => {
+    const results = [result(cand(25, 0.25), 0.865, 40), result(cand(100, 0.25), 0.85, 40), result(cand(400, 0.25), 0.70, 40), result(cand(100, 1), 0.88, 160)];
+    // Exactly measured, 0.865 / 40 J is the best value.
+    expect(chooseCandidate(results, 0.5).chosen.key).toBe(cand(25, 0.25).key);
+    // On 200 held-out samples 0.85 is within sqrt(2) x sqrt(0.865 x 0.135 / 200) ~= 0.034 of 0.865: em100 at the same joules wins.
+    const measured = results.map((r) => ({ ...r, validationSamples: 200 }));
+    expect(chooseCandidate(measured, 0.5).chosen.key).toBe(cand(100, 0.25).key);
+    // On 5000 (tolerance ~= 0.007) the gap is real; and a larger EM that costs more is not taken for free.
+    expect(chooseCandidate(results.map((r) => ({ ...r, validationSamples: 5000 })), 0.5).chosen.key).toBe(cand(25, 0.25).key);
+    const dearer = [result(cand(25, 0.25), 0.865, 40), result(cand(100, 0.25), 0.86, 44)].map((r) => ({ ...r, validationSamples: 200 }));
+    expect(chooseCandidate(dearer, 1).chosen.key).toBe(cand(25, 0.25).key);
+  });
+
   it('rejects an empty list and a bad cutline', () => {
     expect(() => chooseCandidate([], 0.3)).toThrow(/no candidate/);
     expect(() => chooseCandidate([result(cand(25, 1), 1, 1)], 0)).toThrow(/cutline/);
