@@ -24,6 +24,8 @@ interface RunResult {
   clients: number;
   roundSeconds: number[];
   peakRssMB: number;
+  /** V8's young generation at the end of the run (`strata coordinator` pins it at start-up). */
+  newSpaceMB: number;
   aggregationMBps: number;
   endToEndMBps: number;
 }
@@ -110,12 +112,12 @@ async function run(clients: number, ctx: BenchContext): Promise<RunResult> {
   const code = await exited;
   for (const ws of sockets) ws.terminate();
   if (code !== 0) throw new Error(`coordinator exited with ${code}`);
-  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { status: { peakRssBytes: number; aggregationMBps: number } };
+  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { status: { peakRssBytes: number; aggregationMBps: number; newSpaceBytes: number } };
   rmSync(dir, { recursive: true, force: true });
   const updateMB = (clients * ROUNDS * PARAMS * 4) / 1e6;
   const totalSeconds = roundSeconds.reduce((a, b) => a + b, 0);
   return {
-    clients, roundSeconds, peakRssMB: report.status.peakRssBytes / 2 ** 20, aggregationMBps: report.status.aggregationMBps,
+    clients, roundSeconds, peakRssMB: report.status.peakRssBytes / 2 ** 20, newSpaceMB: report.status.newSpaceBytes / 2 ** 20, aggregationMBps: report.status.aggregationMBps,
     endToEndMBps: updateMB / totalSeconds,
   };
 }
@@ -126,18 +128,24 @@ const bench: Benchmark = {
     const small = await run(100, ctx);
     const large = await run(1000, ctx);
     const sorted = [...large.roundSeconds].sort((a, b) => a - b).map((s) => s * 1000);
+    // Flatness: what each agent beyond the first 100 adds to the coordinator's peak resident memory.
+    const growthKBPerAgent = ((large.peakRssMB - small.peakRssMB) * 1024) / (large.clients - small.clients);
     const figures = {
       aggregationMBps: Math.round(large.aggregationMBps),
       roundLatencyMsMedian: Math.round(percentile(sorted, 0.5)),
       roundLatencyMsP95: Math.round(percentile(sorted, 0.95)),
       peakRssMBAt100: Math.round(small.peakRssMB),
       peakRssMBAt1000: Math.round(large.peakRssMB),
+      rssRatio1000Over100: Math.round((large.peakRssMB / small.peakRssMB) * 100) / 100,
+      rssGrowthKBPerAgent: Math.round(growthKBPerAgent * 10) / 10,
       endToEndUpdateMBpsAt1000: Math.round(large.endToEndMBps),
       roundLatencyMsMedianAt100: Math.round(percentile([...small.roundSeconds].sort((a, b) => a - b), 0.5) * 1000),
     };
     ctx.log(`round latency (1,000 agents): median ${figures.roundLatencyMsMedian} ms, p95 ${figures.roundLatencyMsP95} ms`);
     ctx.log(`aggregation throughput: ${figures.aggregationMBps} MB/s of update bytes (validate + accumulate); end to end incl. receive + SQLite: ${figures.endToEndUpdateMBpsAt1000} MB/s`);
-    ctx.log(`coordinator peak RSS: ${figures.peakRssMBAt100} MB at 100 agents, ${figures.peakRssMBAt1000} MB at 1,000 agents${coordinatorNodeFlags.length > 0 ? ` (node ${coordinatorNodeFlags.join(' ')})` : ''}`);
+    ctx.log(`coordinator peak RSS: ${small.peakRssMB.toFixed(1)} MB at 100 agents, ${large.peakRssMB.toFixed(1)} MB at 1,000 agents${coordinatorNodeFlags.length > 0 ? ` (node ${coordinatorNodeFlags.join(' ')})` : ''}`);
+    ctx.log(`coordinator young generation: ${small.newSpaceMB} MiB at 100 agents, ${large.newSpaceMB} MiB at 1,000 agents`);
+    ctx.log(`flatness: x${figures.rssRatio1000Over100.toFixed(2)} from 100 to 1,000 agents, ${figures.rssGrowthKBPerAgent.toFixed(1)} KB of peak RSS per added agent`);
     return figures;
   },
 };

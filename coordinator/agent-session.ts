@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import {
   PROTOCOL_FEATURES,
   ProtocolError,
@@ -20,6 +20,8 @@ export type SessionState = 'handshaking' | 'ready' | 'closed';
 export interface SessionHost {
   readonly limits: ProtocolLimits;
   readonly maxErrorsPerConnection: number;
+  /** Sessions log through children of this one, made when they log (component `session`). */
+  readonly log: Logger;
   /** Token check on the raw hello fields, before anything else is looked at. */
   authenticate(agentId: unknown, token: unknown): boolean;
   welcome(session: AgentSession): Message;
@@ -27,20 +29,28 @@ export interface SessionHost {
   onMessage(session: AgentSession, message: Message): void;
   onBinary(session: AgentSession, data: Buffer): void;
   onError(session: AgentSession, err: ProtocolError): void;
-  onClosed(session: AgentSession): void;
+  /** The session is over; `wasReady` says whether it had been handed to onReady. */
+  onClosed(session: AgentSession, wasReady: boolean): void;
 }
+
+const kSession = Symbol('strata.session');
+type SessionSocket = WebSocket & { [kSession]?: AgentSession };
 
 /**
  * One agent connection: handshake (auth first, then protocol version, then
  * schema), rate limiting, validation of text frames at the boundary, coded
  * error replies; everything valid goes to the host.
+ *
+ * A coordinator holds a thousand of these for hours, so a session keeps no
+ * closures, timers or loggers of its own once its handshake is done: the
+ * socket's listeners are shared functions that find the session on the
+ * socket, and `log` makes a child logger only when something is logged.
  */
 export class AgentSession {
-  readonly #ws: WebSocket;
+  readonly #ws: SessionSocket;
   readonly #host: SessionHost;
   readonly #rate: RateLimiter;
-  readonly #handshakeTimer: NodeJS.Timeout;
-  #log: Logger;
+  #handshakeTimer: NodeJS.Timeout | undefined;
   #state: SessionState = 'handshaking';
   #errors = 0;
   #paused = false;
@@ -48,22 +58,39 @@ export class AgentSession {
   profile = '';
   capabilities: Capabilities | undefined;
   /** Optional protocol features in use on this connection: the hello's, where this side knows them. */
-  features: readonly string[] = [];
+  features: readonly string[] = NO_FEATURES;
   lastSeen = Date.now();
   readonly remote: string;
 
-  constructor(ws: WebSocket, host: SessionHost, log: Logger, remote: string) {
+  constructor(ws: WebSocket, host: SessionHost, remote: string) {
     this.#ws = ws;
     this.#host = host;
-    this.#log = log;
     this.remote = remote;
     this.#rate = RateLimiter.fromLimits(host.limits);
-    this.#handshakeTimer = setTimeout(() => {
-      this.fail(new ProtocolError('STRATA_ERR_HANDSHAKE', `no hello within ${host.limits.handshakeTimeoutMs} ms`));
-    }, host.limits.handshakeTimeoutMs);
-    ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
-    ws.on('close', () => this.#onClose());
-    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'socket error'));
+    this.#handshakeTimer = setTimeout(AgentSession.#onHandshakeTimeout, host.limits.handshakeTimeoutMs, this);
+    this.#ws[kSession] = this;
+    ws.on('message', AgentSession.#onSocketMessage);
+    ws.on('close', AgentSession.#onSocketClose);
+    ws.on('error', AgentSession.#onSocketError);
+  }
+
+  static #onSocketMessage(this: SessionSocket, data: RawData, isBinary: boolean): void {
+    const s = this[kSession];
+    if (s !== undefined) s.#onFrame(data as Buffer, isBinary);
+  }
+
+  static #onSocketClose(this: SessionSocket): void {
+    const s = this[kSession];
+    if (s !== undefined) s.#markClosed();
+  }
+
+  static #onSocketError(this: SessionSocket, err: Error): void {
+    this[kSession]?.log.debug({ err: err.message }, 'socket error');
+  }
+
+  static #onHandshakeTimeout(s: AgentSession): void {
+    s.#handshakeTimer = undefined;
+    s.fail(new ProtocolError('STRATA_ERR_HANDSHAKE', `no hello within ${s.#host.limits.handshakeTimeoutMs} ms`));
   }
 
   get state(): SessionState {
@@ -78,8 +105,9 @@ export class AgentSession {
     return this.features.includes(feature);
   }
 
+  /** A child of the host's logger bound to this connection (made per call: sessions log rarely). */
   get log(): Logger {
-    return this.#log;
+    return this.#host.log.child(this.agentId === '' ? { remote: this.remote } : { remote: this.remote, agentId: this.agentId });
   }
 
   send(message: Message): void {
@@ -190,7 +218,7 @@ export class AgentSession {
     }
     // Credentials before anything else: an unauthenticated peer learns nothing more.
     if (!this.#host.authenticate(hello['agentId'], hello['token'])) {
-      this.#log.warn({ agentId: typeof hello['agentId'] === 'string' ? hello['agentId'].slice(0, 128) : null, remote: this.remote }, 'authentication failed');
+      this.#host.log.warn({ agentId: typeof hello['agentId'] === 'string' ? hello['agentId'].slice(0, 128) : null, remote: this.remote }, 'authentication failed');
       this.fail(new ProtocolError('STRATA_ERR_AUTH', 'missing or wrong token'));
       return;
     }
@@ -205,26 +233,51 @@ export class AgentSession {
       this.#badInput(err);
       return;
     }
-    clearTimeout(this.#handshakeTimer);
+    this.#clearHandshakeTimer();
     this.agentId = message.agentId;
     this.profile = message.profile;
-    this.capabilities = message.capabilities;
-    this.features = PROTOCOL_FEATURES.filter((f) => message.features?.includes(f));
-    this.#log = this.#log.child({ agentId: this.agentId });
+    this.capabilities = shared(message.capabilities);
+    this.features = featuresOf(message.features);
     this.#state = 'ready';
     this.send(this.#host.welcome(this));
     this.#host.onReady(this);
+  }
+
+  #clearHandshakeTimer(): void {
+    if (this.#handshakeTimer === undefined) return;
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
   }
 
   #markClosed(): void {
     if (this.#state === 'closed') return;
     const wasReady = this.#state === 'ready';
     this.#state = 'closed';
-    clearTimeout(this.#handshakeTimer);
-    if (wasReady) this.#host.onClosed(this);
+    this.#clearHandshakeTimer();
+    this.#host.onClosed(this, wasReady);
   }
+}
 
-  #onClose(): void {
-    this.#markClosed();
-  }
+const NO_FEATURES: readonly string[] = Object.freeze([]);
+/** Agents of one build announce the same features and capabilities: their sessions share one frozen copy. */
+const featureSets = new Map<string, readonly string[]>();
+const capabilitySets = new Map<string, Capabilities>();
+const MAX_SHARED = 64;
+
+function featuresOf(announced: readonly string[] | undefined): readonly string[] {
+  const known = PROTOCOL_FEATURES.filter((f) => announced?.includes(f));
+  if (known.length === 0) return NO_FEATURES;
+  return intern(featureSets, known.join(','), known);
+}
+
+function shared(c: Capabilities): Capabilities {
+  for (const list of [c.models, c.datasets, c.clMethods]) Object.freeze(list);
+  return intern(capabilitySets, JSON.stringify(c), c);
+}
+
+function intern<T extends object>(cache: Map<string, T>, key: string, value: T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  if (cache.size < MAX_SHARED) cache.set(key, Object.freeze(value));
+  return value;
 }

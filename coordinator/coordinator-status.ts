@@ -2,6 +2,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { GlobalModel } from './global-model.js';
 import type { RoundEngine } from './round-engine.js';
+import { newSpaceBytes } from './young-generation.js';
 
 /** `GET /status`. */
 export interface CoordinatorStatus {
@@ -34,6 +35,8 @@ export interface CoordinatorStatus {
   heapTotalBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
+  /** V8's young generation (new space) now; the CLI daemon pins it (young-generation.ts). */
+  newSpaceBytes: number;
   uptimeSeconds: number;
 }
 
@@ -69,7 +72,10 @@ export function statusOf(
   };
 }
 
-function memoryNow(): { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number; arrayBuffersBytes: number } {
+function memoryNow(): Pick<CoordinatorStatus, 'rssBytes' | 'heapUsedBytes' | 'heapTotalBytes' | 'externalBytes' | 'arrayBuffersBytes' | 'newSpaceBytes'> {
   const m = process.memoryUsage();
-  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers };
+  return {
+    rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers,
+    newSpaceBytes: newSpaceBytes(),
+  };
 }

@@ -119,9 +119,7 @@ export class Coordinator {
         ws.close(1001, 'STRATA_ERR_SHUTTING_DOWN');
         return;
       }
-      const session = new AgentSession(ws, this.#sessionHost, this.#log.child({ component: 'session', remote }), remote);
-      this.#handshaking.add(session);
-      ws.once('close', () => this.#handshaking.delete(session));
+      this.#handshaking.add(new AgentSession(ws, this.#sessionHost, remote));
     });
     this.#http.listen(this.options.port, this.options.host);
     await Promise.race([
@@ -134,30 +132,35 @@ export class Coordinator {
   }
 
   #makeSessionHost(): SessionHost {
+    // Sessions log through this one logger with their ids as fields: no child logger per connection.
+    const log = this.#log.child({ component: 'session' });
     return {
-    limits: this.options.limits,
-    maxErrorsPerConnection: this.options.maxErrorsPerConnection,
-    authenticate: (agentId, token) => this.#auth === undefined ? typeof token === 'string' : this.#auth.verify(agentId, token),
-    welcome: (s) => ({
-      type: 'welcome', protocolVersion: PROTOCOL_VERSION, agentId: s.agentId, serverVersion: SERVER_VERSION,
-      heartbeatMs: this.options.limits.heartbeatMs, limits: toWireLimits(this.options.limits),
-      ...(s.features.length > 0 ? { features: [...s.features] } : {}),
-    }),
-    onReady: (s) => {
-      this.#handshaking.delete(s);
-      s.log.info({ profile: s.profile }, 'agent connected');
-      this.#engine!.addSession(s);
-    },
-    onMessage: (s, m) => this.#engine!.onMessage(s, m),
-    onBinary: (s, data) => this.#engine!.onBinary(s, data),
-    onError: (s, err) => {
-      this.metrics.bump(this.metrics.protocolErrors, err.code);
-      s.log.debug({ code: err.code }, 'protocol error');
-    },
-    onClosed: (s) => {
-      s.log.info('agent disconnected');
-      this.#engine!.removeSession(s);
-    },
+      limits: this.options.limits,
+      maxErrorsPerConnection: this.options.maxErrorsPerConnection,
+      log,
+      authenticate: (agentId, token) => this.#auth === undefined ? typeof token === 'string' : this.#auth.verify(agentId, token),
+      welcome: (s) => ({
+        type: 'welcome', protocolVersion: PROTOCOL_VERSION, agentId: s.agentId, serverVersion: SERVER_VERSION,
+        heartbeatMs: this.options.limits.heartbeatMs, limits: toWireLimits(this.options.limits),
+        ...(s.features.length > 0 ? { features: [...s.features] } : {}),
+      }),
+      onReady: (s) => {
+        this.#handshaking.delete(s);
+        log.info({ remote: s.remote, agentId: s.agentId, profile: s.profile }, 'agent connected');
+        this.#engine!.addSession(s);
+      },
+      onMessage: (s, m) => this.#engine!.onMessage(s, m),
+      onBinary: (s, data) => this.#engine!.onBinary(s, data),
+      onError: (s, err) => {
+        this.metrics.bump(this.metrics.protocolErrors, err.code);
+        log.debug({ remote: s.remote, ...(s.agentId === '' ? {} : { agentId: s.agentId }), code: err.code }, 'protocol error');
+      },
+      onClosed: (s, wasReady) => {
+        this.#handshaking.delete(s);
+        if (!wasReady) return;
+        log.info({ remote: s.remote, agentId: s.agentId }, 'agent disconnected');
+        this.#engine!.removeSession(s);
+      },
     };
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Rng } from '../ml/rng.js';
-import { ProtocolError, UPLOAD_GRANT_FEATURE, WEIGHT_FRAME_HEADER_BYTES, decodeWeightFrameHeader, encodeWeightFrame, type Message, type ResultMessage } from '../protocol/index.js';
+import { ProtocolError, UPLOAD_GRANT_FEATURE, WEIGHT_FRAME_HEADER_BYTES, decodeWeightFrameHeader, encodeWeightFrame, type Message } from '../protocol/index.js';
 import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import type { AgentSession } from './agent-session.js';
 import type { ClientRegistry } from './client-registry.js';
@@ -56,7 +56,8 @@ export class RoundEngine {
   readonly #rng: Rng;
   readonly #sessions = new Map<string, AgentSession>();
   readonly #assignments = new Map<string, Assignment>();
-  readonly #pending = new Map<string, { result: ResultMessage; assignment: Assignment }>();
+  /** Results whose update frame is still to come: agent -> its assignment and the loss it reported (all a result is kept for). */
+  readonly #pending = new Map<string, { loss: number; assignment: Assignment }>();
   readonly #uploads: UploadGate;
   /** Admitted uploads whose round closed before the frame came: agent -> round. The late frame is dropped without blame. */
   readonly #withdrawn = new Map<string, number>();
@@ -156,7 +157,7 @@ export class RoundEngine {
         stale ? `round ${m.roundId} is over (open round: ${current})` : 'no assignment awaits this result', { roundId: m.roundId }), m.roundId);
       return;
     }
-    this.#pending.set(s.agentId, { result: m, assignment: a });
+    this.#pending.set(s.agentId, { loss: m.metrics.loss, assignment: a });
     this.#uploads.request(s, a.roundId);
   }
 
@@ -183,14 +184,14 @@ export class RoundEngine {
     // A paused agent's frame can still arrive from bytes read before the pause.
     this.#uploads.dequeue(s.agentId);
     try {
-      this.#intake(s, data, p.result, p.assignment);
+      this.#intake(s, data, p.loss, p.assignment);
     } finally {
       // After the intake: if this update closed the round, nobody is granted an upload it no longer needs.
       this.#releaseUpload(s.agentId);
     }
   }
 
-  #intake(s: AgentSession, data: Buffer, result: ResultMessage, a: Assignment): void {
+  #intake(s: AgentSession, data: Buffer, loss: number, a: Assignment): void {
     const round = this.#round;
     const model = this.#d.model;
     const t0 = performance.now();
@@ -228,7 +229,7 @@ export class RoundEngine {
     this.#assignments.delete(s.agentId);
     this.#d.registry.accepted(s.agentId, (now - a.assignedAt) / 1000, now);
     s.send({ type: 'update-ack', roundId: a.roundId, accepted: true });
-    s.log.debug({ roundId: round.id, accepted: round.contributors.size, samples: v.header.numSamples, loss: result.metrics.loss }, 'update accepted');
+    this.#d.log.debug({ agentId: s.agentId, roundId: round.id, accepted: round.contributors.size, samples: v.header.numSamples, loss }, 'update accepted');
     this.#progress();
   }
 
@@ -300,18 +301,17 @@ export class RoundEngine {
     return Math.max(1, Math.ceil(this.#o.minCompletion * this.#o.perRound));
   }
 
-  #idleCandidates(round: OpenRound | undefined): AgentSession[] {
-    const out: AgentSession[] = [];
+  /** Ready agents with no assignment and no update in `round` yet (lazily: a connect burst asks on every connect). */
+  *#idle(round: OpenRound | undefined): Generator<AgentSession> {
     for (const s of this.#sessions.values()) {
-      if (s.state === 'ready' && !this.#assignments.has(s.agentId) && !round?.contributors.has(s.agentId)) out.push(s);
+      if (s.state === 'ready' && !this.#assignments.has(s.agentId) && !round?.contributors.has(s.agentId)) yield s;
     }
-    return out;
   }
 
   /** Called after every event: open a round when enough agents wait, top up, close when done. */
   #progress(): void {
     if (this.#state === 'waiting' && !this.#draining) {
-      if (this.#idleCandidates(undefined).length < this.#o.minClients) return;
+      if (!atLeast(this.#idle(undefined), this.#o.minClients)) return;
       const id = this.#nextRoundId++;
       this.#d.store.openRound(id, this.#d.model.version, Date.now());
       this.#round = this.#newRound(id, this.#d.strategy.createAggregator(this.#d.model.numParams), new Set());
@@ -329,7 +329,7 @@ export class RoundEngine {
     const desired = sync ? Math.ceil(this.#o.perRound * this.#o.overCommit) : Number.POSITIVE_INFINITY;
     const need = desired - round.contributors.size - this.#assignments.size;
     if (need > 0) {
-      const byId = new Map(this.#idleCandidates(round).map((s) => [s.agentId, s] as const));
+      const byId = new Map(Array.from(this.#idle(round), (s) => [s.agentId, s] as const));
       const records = [...byId.keys()].flatMap((id) => this.#d.registry.get(id) ?? []);
       const picked = selectClients(records, Math.min(need, records.length), this.#o.selection, this.#rng);
       for (const c of picked) this.#assign(byId.get(c.agentId)!, round);
@@ -425,6 +425,12 @@ export class RoundEngine {
     if (this.#round?.timer) clearTimeout(this.#round.timer);
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
+}
+
+function atLeast(items: Iterable<unknown>, n: number): boolean {
+  let count = 0;
+  for (const _ of items) if (++count >= n) return true;
+  return n <= 0;
 }
 
 /** The round id in a weight frame's header, or undefined when the frame is too short to say. */

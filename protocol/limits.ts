@@ -120,6 +120,9 @@ export interface RateLimiterOptions {
   now?: () => number;
 }
 
+/** One shared default clock: a limiter per connection, no closure per limiter. */
+const monotonicNow = (): number => performance.now();
+
 /**
  * Token bucket: `burst` messages at once, then `ratePerSecond` sustained.
  * One instance per connection; O(1) per message, no timers.
@@ -134,7 +137,7 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     this.ratePerSecond = checkPositive('ratePerSecond', options.ratePerSecond);
     this.burst = checkPositive('burst', options.burst);
-    this.#now = options.now ?? (() => performance.now());
+    this.#now = options.now ?? monotonicNow;
     this.#tokens = this.burst;
     this.#last = this.#now();
   }

@@ -2,12 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
-import { Coordinator } from '../../coordinator/coordinator.js';
 import type { CoordinatorOptions } from '../../coordinator/coordinator-options.js';
-import { createModelHost } from '../../coordinator/model-host.js';
 import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
-import { loadTokensFile } from '../../coordinator/token-auth.js';
-import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
+import { pinYoungGeneration } from '../../coordinator/young-generation.js';
 import { choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
@@ -16,7 +13,7 @@ interface CoordinatorFlags {
   dataset?: string; model?: string; rounds?: number; perRound?: number; minClients?: number; overCommit?: number; deadline?: number;
   minCompletion?: number; selection?: 'random' | 'profile-aware'; strategy?: string; serverLr?: number; mu?: number; maxStaleness?: number;
   trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; method?: string; replay?: number; seed?: number;
-  backend?: string; heartbeat?: number; drainTimeout?: number; out?: string; json?: boolean;
+  backend?: string; heartbeat?: number; maxUploads?: number; drainTimeout?: number; out?: string; json?: boolean;
 }
 
 /** `--config FILE`: JSON with the same names as the flags (camelCase: perRound, overCommit, ...); flags win. */
@@ -73,6 +70,7 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--seed <n>', 'seed (default 1)', intFlag('--seed', 0))
     .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu')
     .option('--heartbeat <ms>', 'heartbeat interval announced to agents (default 15000)', intFlag('--heartbeat'))
+    .option('--max-uploads <n>', 'update frames received at once; other agents wait for an upload grant (default 16)', intFlag('--max-uploads'))
     .option('--drain-timeout <seconds>', 'SIGTERM: wait this long for the open round (default 5)', numberFlag('--drain-timeout', 0))
     .option('--out <dir>', 'run directory for report.json (default runs/coordinator-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout')
@@ -87,6 +85,13 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promise<void> {
+  // Before the daemon's own modules load (they would grow it): the young generation stays at the
+  // few MiB the CLI needed, and resident memory stays flat as agents connect (young-generation.ts).
+  const young = pinYoungGeneration();
+  const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }] = await Promise.all([
+    import('../../coordinator/coordinator.js'), import('../../coordinator/model-host.js'), import('../../coordinator/token-auth.js'),
+    import('../../storage-tier/coordinator-store.js'),
+  ]);
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `${f.tlsCert === undefined ? '--tls-cert' : '--tls-key'}: TLS needs both --tls-cert and --tls-key`, { flag: '--tls-cert' });
   }
@@ -97,13 +102,14 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   const host = await createModelHost({ dataset: f.dataset ?? 'mnist', model: f.model ?? 'mlp', seed, backend: f.backend });
   const log = logger.child({ component: 'cli' });
   log.info({ model: host.description, ...host.info }, 'model ready');
+  log.info({ pinned: young.pinned, newSpaceMiB: young.newSpaceBytes / 2 ** 20, ...(young.reason ? { reason: young.reason } : {}) }, 'young generation');
   const options: CoordinatorOptions = {
     host: f.host ?? '127.0.0.1', port: f.port ?? 7070, seed,
     ...(tokens ? { tokens } : {}), ...(tls ? { tls } : {}),
     ...opt('rounds', f.rounds), ...opt('perRound', f.perRound), ...opt('minClients', f.minClients), ...opt('overCommit', f.overCommit),
     ...opt('roundDeadlineMs', f.deadline === undefined ? undefined : Math.round(f.deadline * 1000)), ...opt('minCompletion', f.minCompletion),
     ...opt('selection', f.selection), ...opt('strategy', f.strategy as CoordinatorOptions['strategy']),
-    ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('clipNorm', f.clipNorm),
+    ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('clipNorm', f.clipNorm), ...opt('maxConcurrentUploads', f.maxUploads),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
     strategyOptions: definedOnly({ serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim }),
     training: definedOnly({ model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, method: f.method, replay: f.replay }),
