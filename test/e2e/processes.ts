@@ -10,7 +10,7 @@ export const root = path.resolve(import.meta.dirname, '../..');
 export const bin = path.join(root, 'dist/cli/strata.js');
 
 /**
- * `npm test` runs the 5-agent end-to-end suite (~20 s); `STRATA_E2E=0` skips it.
+ * `npm test` runs the 5-agent end-to-end suite (~20 s) and the SIGTERM drain (~9 s); `STRATA_E2E=0` skips them.
  * The crash and dropout suites with real agent processes (~15-27 s each on a
  * loaded 2-core machine; in-process versions run by default in test/coordinator)
  * run with `STRATA_E2E=1`.
