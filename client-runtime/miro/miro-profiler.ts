@@ -185,9 +185,9 @@ export class MiroProfiler {
    * trial scores the stream buffers. With more epochs every candidate is its
    * own trial.
    */
-  #trialGroups(selected: readonly MiroCandidate[], swapping: boolean, epochs: number, emptyMemory: boolean): MiroCandidate[][] {
+  #trialGroups(selected: readonly MiroCandidate[], judged: Judged, epochs: number): MiroCandidate[][] {
     if (epochs !== 1) return selected.map((c) => [c]);
-    const key = (c: MiroCandidate): string => `${emptyMemory ? '*' : c.memory}/${swapping ? c.swapRatio : '*'}`;
+    const key = (c: MiroCandidate): string => judgedKey(c, judged);
     const largest = new Map<string, number>();
     for (const c of selected) largest.set(key(c), Math.max(largest.get(key(c)) ?? 0, c.streamBuffer));
     return [...largest.entries()].map(([k, sb]) => {
@@ -222,8 +222,8 @@ export class MiroProfiler {
       const kept = Math.max(1, Math.min(avail.length, Math.ceil(c.streamBuffer * avail.length)));
       return Math.min(kept, Math.max(Math.ceil(this.options.dataRatio * kept), this.options.minTrialSteps * batch));
     };
-    const memoryJudged = em.labels.length > 0;
-    const groups = this.#trialGroups(this.#navigator.select(this.#rng), swapping, epochs, !memoryJudged);
+    const judged: Judged = { memory: em.labels.length > 0, swapRatio: swapping };
+    const groups = this.#trialGroups(this.#navigator.select(this.#rng), judged, epochs);
     const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number }[] = [];
     const calibration = { s: 0, n: 0 };
     // Weights after each candidate's trial prefix, to continue the main run from the chosen one's (one epoch: see reuseChosenTrial).
@@ -258,7 +258,7 @@ export class MiroProfiler {
               done = n;
             }
             // Stream buffers whose trials are the same length (the `minTrialSteps` floor) share one score.
-            if (n > done || scored === undefined) {
+            if (scored === undefined) {
               const e0 = busy.seconds();
               scored = trainer.evaluate(scenario.dataset.train, { indices: validation }).accuracy;
               computeHostSeconds += busy.seconds() - e0;
@@ -312,16 +312,15 @@ export class MiroProfiler {
     // configurations, not copies; the EM keeps its size and the next boundary judges it.
     // Likewise the swap ratio before swapping starts.
     const current = { memory: hierarchy.memory.capacity, swapRatio: hierarchy.swapRatio };
-    const distance = (r: CandidateResult): number => (memoryJudged ? 0 : Math.abs(Math.log(r.candidate.memory / current.memory)))
-      + (swapping ? 0 : Math.abs(r.candidate.swapRatio - current.swapRatio));
+    const distance = (r: CandidateResult): number => (judged.memory ? 0 : Math.abs(Math.log(r.candidate.memory / current.memory)))
+      + (judged.swapRatio ? 0 : Math.abs(r.candidate.swapRatio - current.swapRatio));
     const nearest = new Map<string, CandidateResult>();
     for (const r of results) {
-      const k = `${memoryJudged ? r.candidate.memory : '*'}/${r.candidate.streamBuffer}/${swapping ? r.candidate.swapRatio : '*'}`;
+      const k = `${judgedKey(r.candidate, judged)}/${r.candidate.streamBuffer}`;
       const n = nearest.get(k);
       if (n === undefined || distance(r) < distance(n)) nearest.set(k, r);
     }
-    const standing = [...nearest.values()];
-    const choice = chooseCandidate(standing, this.options.cutline);
+    const choice = chooseCandidate([...nearest.values()], this.options.cutline);
     this.#navigator.observe(results, choice.chosen);
     const c = choice.chosen;
     const { filled } = hierarchy.resizeMemory(c.memory, this.#rng);
@@ -354,9 +353,20 @@ export class MiroProfiler {
       hostSeconds: trials.reduce((s, x) => s + x.hostSeconds, 0),
       deviceSeconds: trials.reduce((s, x) => s + x.trialSeconds, 0),
       joules: trials.reduce((s, x) => s + x.trialJoules, 0),
-      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length, margin, reusedSamples, memoryJudged,
+      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length, margin, reusedSamples, memoryJudged: judged.memory,
     };
     this.#boundaries.push(record);
     this.#ctx.logger?.info({ task: t, tried: results.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);
   }
+}
+
+/** Which candidate dimensions a round's trials can tell apart: EM sizes once the EM holds past samples, swap ratios once swapping runs. */
+interface Judged {
+  memory: boolean;
+  swapRatio: boolean;
+}
+
+/** A candidate's EM size and swap ratio as far as trials can judge them (`*` where they cannot): equal keys share a trial. */
+function judgedKey(c: MiroCandidate, judged: Judged): string {
+  return `${judged.memory ? c.memory : '*'}/${judged.swapRatio ? c.swapRatio : '*'}`;
 }
