@@ -1,6 +1,6 @@
 import { StrataError } from '../common/strata-error.js';
 import type { WeightsLayout } from '../protocol/index.js';
-import type { Evaluator } from './round-engine.js';
+import type { Evaluator } from './round-engine-types.js';
 
 /** What the coordinator needs of "its model": the flat layout, initial weights, and (optionally) a test-set evaluator. */
 export interface ModelHost {

@@ -1,45 +1,13 @@
-import type { Logger } from 'pino';
 import { Rng } from '../ml/rng.js';
-import { ProtocolError, UPLOAD_GRANT_FEATURE, WEIGHT_FRAME_HEADER_BYTES, decodeWeightFrameHeader, encodeWeightFrame, type Message } from '../protocol/index.js';
-import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
+import { ProtocolError, UPLOAD_GRANT_FEATURE, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type Message } from '../protocol/index.js';
 import type { AgentSession } from './agent-session.js';
-import type { ClientRegistry } from './client-registry.js';
 import { selectClients } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
-import type { CoordinatorMetrics } from './coordinator-metrics.js';
-import { GlobalModel } from './global-model.js';
 import { clipScale } from './strategies/clipping.js';
-import type { FederatedStrategy, UpdateAggregator } from './strategies/strategy.js';
+import type { UpdateAggregator } from './strategies/strategy.js';
 import { validateUpdate } from './update-validator.js';
+import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 import { UploadGate } from './upload-gate.js';
-
-export type EngineState = 'idle' | 'waiting' | 'open' | 'aggregating' | 'draining' | 'finished' | 'stopped';
-
-export interface Evaluation { accuracy: number; loss: number }
-export type Evaluator = (weights: Float32Array) => Evaluation | Promise<Evaluation>;
-
-export interface RoundSummary {
-  roundId: number; modelVersion: number; applied: number; seconds: number; accuracy: number | null; loss: number | null;
-}
-
-export interface RoundEngineDeps {
-  options: CompiledCoordinatorOptions;
-  store: CoordinatorStore;
-  registry: ClientRegistry;
-  strategy: FederatedStrategy;
-  metrics: CoordinatorMetrics;
-  model: GlobalModel;
-  log: Logger;
-  evaluate?: Evaluator | undefined;
-  onRoundCompleted?: (summary: RoundSummary) => void;
-  onFinished?: () => void;
-}
-
-interface Assignment { roundId: number; modelVersion: number; assignedAt: number }
-interface OpenRound {
-  id: number; startedAt: number; deadlineAt: number; timer: NodeJS.Timeout | undefined;
-  aggregator: UpdateAggregator; contributors: Set<string>;
-}
 
 /**
  * Runs rounds: selects K (over-committed) ready agents, sends the assignment
@@ -165,7 +133,7 @@ export class RoundEngine {
     const p = this.#pending.get(s.agentId);
     const withdrawn = this.#withdrawn.get(s.agentId);
     if (withdrawn !== undefined) this.#withdrawn.delete(s.agentId);
-    if (p === undefined && withdrawn !== undefined && readRoundId(data) === withdrawn) {
+    if (p === undefined && withdrawn !== undefined && peekWeightFrameRoundId(data) === withdrawn) {
       s.send({ type: 'update-ack', roundId: withdrawn, accepted: false, code: 'STRATA_ERR_STALE_ROUND' });
       return;
     }
@@ -311,7 +279,9 @@ export class RoundEngine {
   /** Called after every event: open a round when enough agents wait, top up, close when done. */
   #progress(): void {
     if (this.#state === 'waiting' && !this.#draining) {
-      if (!atLeast(this.#idle(undefined), this.#o.minClients)) return;
+      let idle = 0;
+      for (const _ of this.#idle(undefined)) if (++idle >= this.#o.minClients) break;
+      if (idle < this.#o.minClients) return;
       const id = this.#nextRoundId++;
       this.#d.store.openRound(id, this.#d.model.version, Date.now());
       this.#round = this.#newRound(id, this.#d.strategy.createAggregator(this.#d.model.numParams), new Set());
@@ -425,15 +395,4 @@ export class RoundEngine {
     if (this.#round?.timer) clearTimeout(this.#round.timer);
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
-}
-
-function atLeast(items: Iterable<unknown>, n: number): boolean {
-  let count = 0;
-  for (const _ of items) if (++count >= n) return true;
-  return n <= 0;
-}
-
-/** The round id in a weight frame's header, or undefined when the frame is too short to say. */
-function readRoundId(data: Buffer): number | undefined {
-  return data.length >= WEIGHT_FRAME_HEADER_BYTES ? data.readUInt32LE(8) : undefined;
 }

@@ -62,6 +62,7 @@ export {
   decodeWeightFrameHeader,
   encodeWeightFrame,
   findNonFinite,
+  peekWeightFrameRoundId,
   type DecodedWeightFrame,
   type WeightFrameData,
   type WeightFrameExpectations,

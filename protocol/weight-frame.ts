@@ -137,6 +137,14 @@ export function encodeWeightFrame(init: WeightFrameInit, weights: Float32Array):
 }
 
 /**
+ * The round id a frame's header names, unchecked (undefined when the frame is
+ * shorter than a header): enough to recognise a late frame before any checks.
+ */
+export function peekWeightFrameRoundId(data: Buffer): number | undefined {
+  return data.length >= WEIGHT_FRAME_HEADER_BYTES ? data.readUInt32LE(8) : undefined;
+}
+
+/**
  * Read and check a frame's header only (magic, version, kind, declared size
  * against the bytes present) without touching the payload: lets a receiver
  * route or reject a frame before paying for the checksum.
