@@ -38,7 +38,7 @@ interface ClFlags {
   policy: ClConfig['policy']; storageLatencyMs?: number; profile?: string; profiler: 'off' | 'miro';
   streamBuffer: number; profileFromTask?: number; profileDataRatio?: number; navigator?: NavigatorName; navigatorFraction?: number;
   cutline?: number; miroMemories?: number[]; miroStreamBuffers?: number[]; miroSwapRatios?: number[]; miroValidation?: number;
-  minTrialSteps?: number; profileEvery?: number; profilingBudget?: number;
+  minTrialSteps?: number; profileEvery?: number; profilingBudget?: number; skipMootTrials?: boolean;
   optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; out?: string; json?: boolean;
 }
 
@@ -74,6 +74,7 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--min-trial-steps <n>', `Miro: fewest training steps a trial runs, past the new task's first transient (default ${MIRO_DEFAULTS.minTrialSteps})`, intFlag('--min-trial-steps', 1))
     .option('--profile-every <n>', `Miro: at most one profiled boundary in this many (default ${MIRO_DEFAULTS.profileEvery})`, intFlag('--profile-every', 1))
     .option('--profiling-budget <f>', `Miro: share of the run's energy profiling may take; 1 profiles every boundary (default ${MIRO_DEFAULTS.profilingBudget})`, numberFlag('--profiling-budget', 0, 1, true))
+    .option('--no-skip-moot-trials', "Miro: run the round's last trial even when no accuracy it could reach would change the choice")
     .option('--optimizer <kind>', 'sgd | adam', choiceFlag('--optimizer', ['sgd', 'adam'] as const), d.optimizer)
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
@@ -115,7 +116,7 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
         profileFromTask: flags.profileFromTask, dataRatio: flags.profileDataRatio, navigator: flags.navigator,
         navigatorFraction: flags.navigatorFraction, cutline: flags.cutline, memories: flags.miroMemories,
         streamBuffers: flags.miroStreamBuffers, swapRatios: flags.miroSwapRatios, validationPerTask: flags.miroValidation,
-        minTrialSteps: flags.minTrialSteps, profileEvery: flags.profileEvery, profilingBudget: flags.profilingBudget,
+        minTrialSteps: flags.minTrialSteps, profileEvery: flags.profileEvery, profilingBudget: flags.profilingBudget, skipMootTrials: flags.skipMootTrials,
       },
     } : {}),
   };

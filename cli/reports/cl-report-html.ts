@@ -55,14 +55,19 @@ export function clReportHtml(r: ClReport): string {
     return kept.length === 0 ? `Profiled before every task (${budget}).`
       : `Profiled before tasks ${m.boundaries.map((b) => b.task + 1).join(', ')}; tasks ${kept.join(', ')} kept the configuration before them (${budget}).`;
   };
+  const miroSkipped = (b: NonNullable<typeof miro>['boundaries'][number]): string => b.skipped.length === 0 ? ''
+    : `; not trialed (moot: no accuracy it could reach changes the choice, ${b.skipped[0]!.stepsSaved} steps saved): ${escapeHtml(b.skipped.map((x) => x.key).join(', '))}`;
   const miroSection = miro === null ? '' : `<section id="miro"><h2>Miro: candidates per task boundary (accuracy vs estimated energy of the next task)</h2>
 <p class="note">${escapeHtml(`${miro.options.navigator} navigator over ${miro.spaceSize} candidates, data ratio ${miro.options.dataRatio}, cutline ${miro.options.cutline}: keep the top ${miro.options.cutline * 100}% by held-out accuracy (at least 2, and any within the held-out set's noise of the last kept), then the highest accuracy per joule.`)}
 Filled circles are above the cutline; the star is the choice.</p>
 <p class="note">${escapeHtml(miroCadence(miro))}</p>
 <div class="grid2">${miro.boundaries.map((b) => `<div><h3>before task ${b.task + 1}: ${escapeHtml(b.chosen.key)}</h3><canvas id="miro-scatter-${b.task}" class="miro-scatter"></canvas>
-<p class="note">${b.candidates.length} candidates scored in ${b.candidates.filter((c) => c.trialJoules > 0).length} trial segments, ${b.joules.toFixed(2)} J, ${b.deviceSeconds.toFixed(1)} device s</p></div>`).join('')}</div>
+<p class="note">${b.candidates.length} candidates scored in ${b.candidates.filter((c) => c.trialJoules > 0).length} trial segments, ${b.joules.toFixed(2)} J, ${b.deviceSeconds.toFixed(1)} device s${miroSkipped(b)}</p></div>`).join('')}</div>
 <table><tr><th>before task</th><th>candidate</th><th>accuracy</th><th>est. J</th><th>acc/kJ</th><th>trial J (0: scored on another's trial)</th><th></th></tr>
-${miro.boundaries.flatMap((b) => b.candidates.map((c) => `<tr><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>${c.accuracy.toFixed(3)}</td><td>${c.joules.toFixed(1)}</td><td>${(c.utility * 1000).toFixed(2)}</td><td>${c.trialJoules.toFixed(2)}</td><td>${c.chosen ? 'chosen' : c.kept ? 'kept' : ''}</td></tr>`)).join('')}</table></section>`;
+${miro.boundaries.flatMap((b) => [
+    ...b.candidates.map((c) => `<tr><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>${c.accuracy.toFixed(3)}</td><td>${c.joules.toFixed(1)}</td><td>${(c.utility * 1000).toFixed(2)}</td><td>${c.trialJoules.toFixed(2)}</td><td>${c.chosen ? 'chosen' : c.kept ? 'kept' : ''}</td></tr>`),
+    ...b.skipped.map((c) => `<tr style="color:#777"><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>not trialed</td><td>${c.joules.toFixed(1)}</td><td></td><td>0 (${c.stepsSaved} steps saved)</td><td>moot</td></tr>`),
+  ]).join('')}</table></section>`;
   const body = `<div class="cards">${cards}</div>
 <section><h2>Device time and energy</h2><div class="cards">${deviceCards}</div>${sourceNote}</section>
 ${miroSection}

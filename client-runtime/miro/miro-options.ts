@@ -56,6 +56,18 @@ export interface MiroOptions extends CandidateSpaceOptions {
    * once, as profiling). Default true.
    */
   reuseChosenTrial?: boolean;
+  /**
+   * Skip the round's last trial segment when it is moot: with every other
+   * candidate scored, each accuracy it could reach (k of the n held-out
+   * samples right, k = 0..n) gives the same choice under the cutline and
+   * accuracy-per-joule rule, so running it would spend energy and decide
+   * nothing. Typically the largest stream buffer's extension: it costs 2-4x
+   * the energy of the smaller ones, so it wins only if it keeps a cheaper
+   * candidate out of the cutline, which it cannot when the cheaper ones
+   * already tie at the top. The choice is exactly the one the trial would
+   * have led to. Default true.
+   */
+  skipMootTrials?: boolean;
 }
 
 export interface CompiledMiroOptions {
@@ -69,6 +81,7 @@ export interface CompiledMiroOptions {
   readonly profileEvery: number;
   readonly profilingBudget: number;
   readonly reuseChosenTrial: boolean;
+  readonly skipMootTrials: boolean;
   readonly memories: readonly number[];
   readonly streamBuffers: readonly number[];
   readonly swapRatios: readonly number[];
@@ -76,7 +89,7 @@ export interface CompiledMiroOptions {
 
 export const MIRO_DEFAULTS = Object.freeze({
   profileFromTask: 0, dataRatio: 0.05, minTrialSteps: 30, navigator: 'weighted-random' as NavigatorName, navigatorFraction: 0.2, cutline: 0.3, validationPerTask: 100,
-  profileEvery: 1, profilingBudget: 0.1, reuseChosenTrial: true,
+  profileEvery: 1, profilingBudget: 0.1, reuseChosenTrial: true, skipMootTrials: true,
 });
 
 function bad(option: string, why: string, value: unknown): StrataError {
@@ -96,9 +109,10 @@ export function compileMiroOptions(options: MiroOptions = {}): CompiledMiroOptio
   if (!Number.isInteger(o.profileEvery) || o.profileEvery < 1) throw bad('profileEvery', 'must be an integer >= 1', o.profileEvery);
   if (!(o.profilingBudget > 0 && o.profilingBudget <= 1)) throw bad('profilingBudget', 'must be a fraction in (0, 1]', o.profilingBudget);
   if (typeof o.reuseChosenTrial !== 'boolean') throw bad('reuseChosenTrial', 'must be a boolean', o.reuseChosenTrial);
+  if (typeof o.skipMootTrials !== 'boolean') throw bad('skipMootTrials', 'must be a boolean', o.skipMootTrials);
   const space = buildCandidateSpace(options);
   return Object.freeze({
-    profileEvery: o.profileEvery, profilingBudget: o.profilingBudget, reuseChosenTrial: o.reuseChosenTrial,
+    profileEvery: o.profileEvery, profilingBudget: o.profilingBudget, reuseChosenTrial: o.reuseChosenTrial, skipMootTrials: o.skipMootTrials,
     profileFromTask: o.profileFromTask, dataRatio: o.dataRatio, minTrialSteps: o.minTrialSteps, navigator: o.navigator, navigatorFraction: o.navigatorFraction,
     cutline: o.cutline, validationPerTask: o.validationPerTask,
     memories: space.memories, streamBuffers: space.streamBuffers, swapRatios: space.swapRatios,

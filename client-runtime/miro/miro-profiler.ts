@@ -28,7 +28,8 @@ import { ContinualLearner, type TaskTiming } from '../continual-learner.js';
 import { estimateJoules, hostBusyClock, type BusyClock, type DeviceAccounting, type DeviceWork } from '../device-accounting.js';
 import type { MemoryHierarchy } from '../memory-hierarchy.js';
 import { buildCandidateSpace, candidateKey, type CandidateSpace, type MiroCandidate } from './candidate-space.js';
-import { chooseCandidate, utility, type CandidateResult } from './choice.js';
+import { utility, type CandidateResult } from './choice.js';
+import { decide, judgedKey, scoreCanChangeChoice, type Judged } from './decision.js';
 import { createNavigator, type Navigator, type NavigatorName } from './navigators.js';
 import { snapshotMemory, TrialMemory } from './trial-memory.js';
 import { compileMiroOptions, type CompiledMiroOptions, type MiroOptions } from './miro-options.js';
@@ -74,6 +75,22 @@ export interface BoundaryRecord {
   margin: number;
   /** Whether the trials could tell EM sizes apart (false before the first task: the EM is empty, and its size stays as it was). */
   memoryJudged: boolean;
+  /** Of `joules`: deciding whether the round's last trial was moot (see `skipped`). */
+  checkJoules: number;
+  /** Candidates the navigator selected whose trial was not run: no accuracy it could reach would have changed the choice (see `skipMootTrials`). */
+  skipped: SkippedCandidate[];
+}
+
+/** A selected candidate whose trial was moot. */
+export interface SkippedCandidate {
+  key: string;
+  memory: number;
+  streamBuffer: number;
+  swapRatio: number;
+  /** Estimated joules of the next task under it (device model, full scale). */
+  joules: number;
+  /** Training steps its trial would have run beyond the prefix already scored. */
+  stepsSaved: number;
 }
 
 export interface MiroReport {
@@ -183,19 +200,22 @@ export class MiroProfiler {
    * replayed, which 100 held-out samples of two classes cannot resolve, and
    * the EM size is chosen again at the next boundary. So before task 0 one
    * trial scores the stream buffers. With more epochs every candidate is its
-   * own trial.
+   * own trial. The group with the longest trial runs last: that trial is the
+   * one most worth skipping when no score it could reach changes the choice.
    */
-  #trialGroups(selected: readonly MiroCandidate[], judged: Judged, epochs: number): MiroCandidate[][] {
-    if (epochs !== 1) return selected.map((c) => [c]);
+  #trialGroups(selected: readonly MiroCandidate[], judged: Judged, epochs: number, trialSize: (c: MiroCandidate) => number): MiroCandidate[][] {
     const key = (c: MiroCandidate): string => judgedKey(c, judged);
     const largest = new Map<string, number>();
     for (const c of selected) largest.set(key(c), Math.max(largest.get(key(c)) ?? 0, c.streamBuffer));
-    return [...largest.entries()].map(([k, sb]) => {
+    const groups = epochs !== 1 ? selected.map((c) => [c]) : [...largest.entries()].map(([k, sb]) => {
       const group = this.space.candidates.filter((c) => key(c) === k && c.streamBuffer <= sb);
       // The navigator's own pick leads, so the trial memory takes its swap ratio.
       const lead = selected.find((c) => key(c) === k)!;
       return [lead, ...group.filter((c) => c.key !== lead.key)];
     });
+    // The longest trial runs last, where it is skipped if moot (see `skipMootTrials`).
+    const longest = (g: MiroCandidate[]): number => Math.max(...g.map(trialSize));
+    return groups.map((g, i) => ({ g, i })).sort((a, b) => longest(a.g) - longest(b.g) || a.i - b.i).map((x) => x.g);
   }
 
   #openStore(): SampleStore | null {
@@ -217,15 +237,41 @@ export class MiroProfiler {
     const weights = getFlatWeights(model);
     const em = snapshotMemory(hierarchy.memory);
     const sampleBytes = hierarchy.sampleBytes;
+    const present = { memory: hierarchy.memory.capacity, swapRatio: hierarchy.swapRatio };
+    const kept = (c: MiroCandidate): number => Math.max(1, Math.min(avail.length, Math.ceil(c.streamBuffer * avail.length)));
     // A trial trains its `dataRatio` share of the candidate's kept stream, but never fewer than `minTrialSteps` steps (nor more than the kept stream).
-    const trialSize = (c: MiroCandidate): number => {
-      const kept = Math.max(1, Math.min(avail.length, Math.ceil(c.streamBuffer * avail.length)));
-      return Math.min(kept, Math.max(Math.ceil(this.options.dataRatio * kept), this.options.minTrialSteps * batch));
-    };
+    const trialSize = (c: MiroCandidate): number => Math.min(kept(c), Math.max(Math.ceil(this.options.dataRatio * kept(c)), this.options.minTrialSteps * batch));
     const judged: Judged = { memory: em.labels.length > 0, swapRatio: swapping };
-    const groups = this.#trialGroups(this.#navigator.select(this.#rng), judged, epochs);
+    const groups = this.#trialGroups(this.#navigator.select(this.#rng), judged, epochs, trialSize);
     const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number }[] = [];
+    const skipped: SkippedCandidate[] = [];
+    const moot: CandidateResult[] = [];
+    const check = { hostSeconds: 0, seconds: 0, joules: 0 };
     const calibration = { s: 0, n: 0 };
+    const main = this.#mainTimings.reduce((a, x) => ({ s: a.s + x.computeSeconds, n: a.n + x.steps }), { s: 0, n: 0 });
+    // Host busy seconds per training step for the full-scale estimates: the main run's once there is one, else the trials' so far.
+    const secondsPerStep = (): number => {
+      const cal = main.n > 0 ? main : calibration;
+      return cal.n > 0 ? cal.s / cal.n : 0;
+    };
+    // Full-scale estimate: steps the next task would train x busy seconds per step, plus its storage I/O. A step's cost
+    // hardly depends on the EM size (replay is `replay` samples whatever the size), so the estimate is a device-model
+    // figure, not a noisy measurement per candidate. It is known before the candidate's trial runs.
+    const persist = hierarchy.options.storage !== 'none';
+    const joulesOf = (c: MiroCandidate): number => {
+      const steps = Math.ceil(kept(c) / batch) * epochs;
+      const reads = swapping ? steps * Math.ceil(c.swapRatio * strategy.replayCount(batch, c.memory)) : 0;
+      return estimateJoules(profile, {
+        computeHostSeconds: steps * secondsPerStep(),
+        storage: {
+          reads, readBytes: reads * sampleBytes,
+          writes: persist ? Math.ceil(kept(c) / 1024) : 0, writeBytes: persist ? kept(c) * sampleBytes : 0,
+        },
+      }).joules.total;
+    };
+    const resultsSoFar = (): CandidateResult[] => trials.map((x) => ({
+      candidate: x.c, accuracy: x.accuracy, joules: joulesOf(x.c), trialJoules: x.trialJoules, trialSeconds: x.trialSeconds, validationSamples: validation.length,
+    }));
     // Weights after each candidate's trial prefix, to continue the main run from the chosen one's (one epoch: see reuseChosenTrial).
     const reusable = this.options.reuseChosenTrial && epochs === 1 && !strategy.storesLogits;
     const trained = new Map<string, { weights: Float32Array; samples: number }>();
@@ -242,8 +288,32 @@ export class MiroProfiler {
           let scored: number | undefined;
           // A group's candidates differ only in stream buffer (see #trialGroups): one pass over the largest one's slice,
           // scored at the end of each smaller one's prefix, is each smaller trial (epochs 1: the first pass keeps stream order).
-          for (const sb of [...new Set(group.map((c) => c.streamBuffer))].sort((a, b) => a - b)) {
+          const prefixes = [...new Set(group.map((c) => c.streamBuffer))].sort((a, b) => a - b);
+          for (const sb of prefixes) {
             const n = trialSize(group.find((c) => c.streamBuffer === sb)!);
+            const here = group.filter((c) => c.streamBuffer === sb);
+            // The round's last trial segment, everything else scored: run it only if its score could change the choice
+            // (once a step's cost is known, from the main run or a trial, so that the candidates' joules are).
+            if (n > done && this.options.skipMootTrials && g === groups.length - 1 && sb === prefixes.at(-1) && secondsPerStep() > 0) {
+              const c0 = busy.seconds();
+              const pending = { candidates: here.map((c) => ({ candidate: c, joules: joulesOf(c), trialJoules: 0, trialSeconds: 0, validationSamples: validation.length })) };
+              const canChange = scoreCanChangeChoice(resultsSoFar(), pending, validation.length, judged, present, this.options.cutline);
+              // A new group's memory was filled from the store before the check: those reads were made either way.
+              const work: DeviceWork = { computeHostSeconds: busy.seconds() - c0, storage: { reads: fillReads, readBytes: fillReads * sampleBytes } };
+              fillReads = 0;
+              check.hostSeconds += work.computeHostSeconds;
+              check.seconds += accounting.account('profiling', work);
+              check.joules += estimateJoules(profile, work).joules.total;
+              if (!canChange) {
+                const stepsSaved = Math.ceil((n - done) / batch);
+                for (const x of pending.candidates) {
+                  moot.push({ ...x, accuracy: 0 });
+                  skipped.push({ key: x.candidate.key, memory: x.candidate.memory, streamBuffer: x.candidate.streamBuffer, swapRatio: x.candidate.swapRatio, joules: x.joules, stepsSaved });
+                }
+                this.#ctx.logger?.debug({ task: t, skipped: here.map((c) => c.key), stepsSaved }, 'miro: trial moot, not run');
+                break;
+              }
+            }
             let computeHostSeconds = 0;
             let reads = fillReads;
             fillReads = 0;
@@ -267,7 +337,6 @@ export class MiroProfiler {
             const work: DeviceWork = { computeHostSeconds, storage: { reads, readBytes: reads * sampleBytes } };
             const seconds = accounting.account('profiling', work);
             const trialJoules = estimateJoules(profile, work).joules.total;
-            const here = group.filter((c) => c.streamBuffer === sb);
             if (reusable) {
               const w = getFlatWeights(model);
               for (const c of here) trained.set(c.key, { weights: w, samples: done });
@@ -285,42 +354,10 @@ export class MiroProfiler {
     } finally {
       setFlatWeights(model, weights);
     }
-    // Full-scale estimates: steps the next task would train x measured busy seconds per step (of the main run once there
-    // is one, else of these trials), plus its storage I/O. A step's cost hardly depends on the EM size (replay is
-    // `replay` samples whatever the size), so the estimate is a device-model figure, not a noisy measurement per candidate.
-    const main = this.#mainTimings.reduce((a, x) => ({ s: a.s + x.computeSeconds, n: a.n + x.steps }), { s: 0, n: 0 });
-    const calibrationSource = main.n > 0 ? 'main-run' as const : 'trials' as const;
-    const cal = main.n > 0 ? main : calibration;
-    const secondsPerStep = cal.n > 0 ? cal.s / cal.n : 0;
-    const persist = hierarchy.options.storage !== 'none';
-    const results: CandidateResult[] = trials.map((x) => {
-      const kept = Math.max(1, Math.min(avail.length, Math.ceil(x.c.streamBuffer * avail.length)));
-      const steps = Math.ceil(kept / batch) * epochs;
-      const replay = strategy.replayCount(batch, x.c.memory);
-      const reads = swapping ? steps * Math.ceil(x.c.swapRatio * replay) : 0;
-      const joules = estimateJoules(profile, {
-        computeHostSeconds: steps * secondsPerStep,
-        storage: {
-          reads, readBytes: reads * sampleBytes,
-          writes: persist ? Math.ceil(kept / 1024) : 0, writeBytes: persist ? kept * sampleBytes : 0,
-        },
-      }).joules.total;
-      return { candidate: x.c, accuracy: x.accuracy, joules, trialJoules: x.trialJoules, trialSeconds: x.trialSeconds, validationSamples: validation.length };
-    });
-    // With the EM empty the trials cannot tell EM sizes apart (candidates differing only in it share one trial and one
-    // estimate): only the one nearest the EM's present size stands for them, so the cutline counts distinct
-    // configurations, not copies; the EM keeps its size and the next boundary judges it.
-    // Likewise the swap ratio before swapping starts.
-    const current = { memory: hierarchy.memory.capacity, swapRatio: hierarchy.swapRatio };
-    const distance = (r: CandidateResult): number => (judged.memory ? 0 : Math.abs(Math.log(r.candidate.memory / current.memory)))
-      + (judged.swapRatio ? 0 : Math.abs(r.candidate.swapRatio - current.swapRatio));
-    const nearest = new Map<string, CandidateResult>();
-    for (const r of results) {
-      const k = `${judgedKey(r.candidate, judged)}/${r.candidate.streamBuffer}`;
-      const n = nearest.get(k);
-      if (n === undefined || distance(r) < distance(n)) nearest.set(k, r);
-    }
-    const choice = chooseCandidate([...nearest.values()], this.options.cutline);
+    const results = resultsSoFar();
+    // The choice is Miro's rule over one stand-in per configuration the trials can tell apart (see decision.ts). A moot
+    // trial's candidates enter at any accuracy (0 here): by `scoreCanChangeChoice`, every accuracy gives the same choice.
+    const choice = decide([...results, ...moot], judged, present, this.options.cutline);
     this.#navigator.observe(results, choice.chosen);
     const c = choice.chosen;
     const { filled } = hierarchy.resizeMemory(c.memory, this.#rng);
@@ -335,10 +372,10 @@ export class MiroProfiler {
     }
     const keptSet = new Set(choice.kept);
     // Candidates that shared the chosen one's trial and estimate (before task 0, the EM sizes) are the same choice, not a runner-up.
-    const chosenResult = results.find((r) => r.candidate.key === c.key)!;
-    const chosenUtility = utility(chosenResult);
+    const chosenResult = results.find((r) => r.candidate.key === c.key);
+    const chosenUtility = chosenResult === undefined ? 0 : utility(chosenResult);
     const others = results
-      .filter((r) => keptSet.has(r.candidate.key) && !(r.accuracy === chosenResult.accuracy && r.joules === chosenResult.joules))
+      .filter((r) => keptSet.has(r.candidate.key) && !(r.accuracy === chosenResult?.accuracy && r.joules === chosenResult.joules))
       .map((r) => utility(r));
     const margin = others.length === 0 || chosenUtility <= 0 ? 0 : (chosenUtility - Math.max(...others)) / chosenUtility;
     const record: BoundaryRecord = {
@@ -350,23 +387,14 @@ export class MiroProfiler {
         kept: keptSet.has(r.candidate.key), chosen: r.candidate.key === c.key,
       })),
       chosen: { key: candidateKey(c), memory: c.memory, streamBuffer: c.streamBuffer, swapRatio: c.swapRatio },
-      hostSeconds: trials.reduce((s, x) => s + x.hostSeconds, 0),
-      deviceSeconds: trials.reduce((s, x) => s + x.trialSeconds, 0),
-      joules: trials.reduce((s, x) => s + x.trialJoules, 0),
-      secondsPerStep, calibration: calibrationSource, validationSamples: validation.length, margin, reusedSamples, memoryJudged: judged.memory,
+      hostSeconds: trials.reduce((s, x) => s + x.hostSeconds, 0) + check.hostSeconds,
+      deviceSeconds: trials.reduce((s, x) => s + x.trialSeconds, 0) + check.seconds,
+      joules: trials.reduce((s, x) => s + x.trialJoules, 0) + check.joules,
+      checkJoules: check.joules,
+      secondsPerStep: secondsPerStep(), calibration: main.n > 0 ? 'main-run' : 'trials', validationSamples: validation.length, margin, reusedSamples,
+      memoryJudged: judged.memory, skipped,
     };
     this.#boundaries.push(record);
-    this.#ctx.logger?.info({ task: t, tried: results.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);
+    this.#ctx.logger?.info({ task: t, tried: results.length, skipped: skipped.length, chosen: record.chosen.key, joules: record.joules }, `miro: task ${t + 1} runs with ${record.chosen.key}`);
   }
-}
-
-/** Which candidate dimensions a round's trials can tell apart: EM sizes once the EM holds past samples, swap ratios once swapping runs. */
-interface Judged {
-  memory: boolean;
-  swapRatio: boolean;
-}
-
-/** A candidate's EM size and swap ratio as far as trials can judge them (`*` where they cannot): equal keys share a trial. */
-function judgedKey(c: MiroCandidate, judged: Judged): string {
-  return `${judged.memory ? c.memory : '*'}/${judged.swapRatio ? c.swapRatio : '*'}`;
 }

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CL_DEFAULTS, runClExperiment, type ClConfig } from '../../client-runtime/cl-experiment.js';
 import { compileMiroOptions } from '../../client-runtime/miro/miro-profiler.js';
 import { initBackend, type BackendInfo } from '../../ml/backend.js';
+import { clReportHtml } from '../../cli/reports/cl-report-html.js';
 import { strata } from '../cli/run-strata.js';
 
 const logger = pino({ level: 'silent' });
@@ -21,10 +22,11 @@ describe("Miro's online profiler", () => {
   it('profiles at every boundary, changes the EM size, reports every candidate, and counts profiling in the totals', async () => {
     const r = await runClExperiment(config({
       memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
-      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profilingBudget: 1 },
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profilingBudget: 1, skipMootTrials: false },
     }), tmp(), backend, logger);
     const miro = r.miro!;
     expect(miro.spaceSize).toBe(4);
+    for (const b of miro.boundaries) expect(b.skipped).toEqual([]);
     expect(miro.boundaries.map((b) => b.task)).toEqual([0, 1, 2, 3, 4]);
     for (const b of miro.boundaries) {
       expect(b.candidates).toHaveLength(4); // grid
@@ -133,14 +135,53 @@ describe("Miro's online profiler", () => {
     // A trial runs at least minTrialSteps steps: 5% of the 280 kept samples is 14, the floor of 20 steps of 10 makes it 200.
     const floored = await runClExperiment(config({
       memory: 100, profile: 'jetson-nano-5w', profiler: 'miro',
-      miro: { memories: [20], streamBuffers: [0.5], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.05, validationPerTask: 40, minTrialSteps: 20, profilingBudget: 1 },
+      miro: { memories: [20], streamBuffers: [0.5], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.05, validationPerTask: 40, minTrialSteps: 20, profilingBudget: 1, skipMootTrials: false },
     }), tmp(), backend, logger);
     expect(floored.miro!.boundaries.map((b) => b.reusedSamples)).toEqual([200, 200, 200, 200, 200]);
     for (const t of floored.tasks) expect([t.pretrainedSamples, t.streamSamples]).toEqual([200, 80]);
   });
 
+  it('skips a moot last trial: the same choices as running it, for less profiling energy', async () => {
+    // No storage: the joules estimates are then steps x the measured seconds per step, so their ratios, and the
+    // choices, do not depend on this machine's timing, and both runs train the same trials but the skipped ones.
+    const run = (skipMootTrials: boolean) => runClExperiment(config({
+      memory: 100, storage: 'none', swap: 'off', profile: 'jetson-nano-5w', profiler: 'miro',
+      miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profilingBudget: 1, skipMootTrials },
+    }), tmp(), backend, logger);
+    const full = await run(false);
+    const all = full.miro!;
+    const r = await run(true);
+    const some = r.miro!;
+    expect(some.boundaries.map((b) => b.chosen.key)).toEqual(all.boundaries.map((b) => b.chosen.key));
+    // Before task 0 the two stream buffers share one trial; the larger one's extension costs twice the energy for the
+    // next task, and with both kept it cannot win unless it doubles the smaller one's accuracy: moot.
+    expect(some.boundaries[0]!.skipped.map((x) => x.streamBuffer)).toEqual([1, 1]);
+    let saved = 0;
+    some.boundaries.forEach((b, t) => {
+      const full = all.boundaries[t]!;
+      // Every candidate is either scored, with the accuracy the full round measured, or skipped.
+      expect([...b.candidates.map((c) => c.key), ...b.skipped.map((x) => x.key)].sort()).toEqual(full.candidates.map((c) => c.key).sort());
+      for (const c of b.candidates) expect(c.accuracy).toBe(full.candidates.find((x) => x.key === c.key)!.accuracy);
+      for (const x of b.skipped) {
+        expect(x.stepsSaved).toBeGreaterThan(0);
+        expect(x.joules).toBeGreaterThan(0);
+      }
+      saved += b.skipped[0]?.stepsSaved ?? 0;
+      expect(b.joules).toBeCloseTo(b.candidates.reduce((s, c) => s + c.trialJoules, 0) + b.checkJoules, 9);
+      if (b.skipped.length === 0) expect(b.checkJoules).toBeGreaterThanOrEqual(0);
+    });
+    expect(saved).toBeGreaterThan(0);
+    // Same choices, same reused trial weights: the same run.
+    expect(r.finalAverageAccuracy).toBeCloseTo(full.finalAverageAccuracy, 6);
+    expect(r.profiling.joules).toBeLessThan(full.profiling.joules);
+    // The report lists what was not trialed.
+    const html = clReportHtml(r);
+    expect(html).toContain('not trialed');
+  });
+
   it('validates the cadence options', () => {
-    expect(compileMiroOptions()).toMatchObject({ profileEvery: 1, profilingBudget: 0.1, minTrialSteps: 30, reuseChosenTrial: true });
+    expect(compileMiroOptions()).toMatchObject({ profileEvery: 1, profilingBudget: 0.1, minTrialSteps: 30, reuseChosenTrial: true, skipMootTrials: true });
+    expect(() => compileMiroOptions({ skipMootTrials: 'yes' as unknown as boolean })).toThrow(/skipMootTrials/);
     expect(() => compileMiroOptions({ profileEvery: 0 })).toThrow(/profileEvery/);
     expect(() => compileMiroOptions({ profileEvery: 1.5 })).toThrow(/profileEvery/);
     expect(() => compileMiroOptions({ profilingBudget: 0 })).toThrow(/profilingBudget/);
@@ -166,7 +207,7 @@ describe("Miro's online profiler", () => {
     for (const k of ['hostSeconds', 'deviceSeconds', 'costEffectiveness']) expect(report[k]).toBeGreaterThan(0);
     expect(Object.keys(report.energy)).toEqual(expect.arrayContaining(['compute', 'storage', 'radio', 'idle', 'total', 'source']));
     expect(report.profiling.share).toBeGreaterThan(0);
-    expect(report.miro.boundaries[0].candidates.length).toBeGreaterThanOrEqual(3);
+    expect(report.miro.boundaries[0].candidates.length + report.miro.boundaries[0].skipped.length).toBeGreaterThanOrEqual(3);
     expect(existsSync(path.join(out, 'report.json'))).toBe(true);
   });
 
