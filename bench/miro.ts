@@ -9,7 +9,7 @@ import { clRun, mean } from './cl-runs.js';
  * against the largest and smallest fixed configuration of its candidate set
  * and the best fixed one found by running every candidate to the end (the
  * oracle). Runs are sequential (2 cores), interleaved by seed so machine
- * load drifts over all configurations alike. Then the same Miro runs on a
+ * load drifts over all configurations alike. Then the same Miro (grid navigator: every candidate tried on both) runs on a
  * Jetson and on a low-end phone, with swap ratio as a third dimension (the
  * one where the two devices' costs differ: by the profiles, a stored-sample
  * read costs ~1.2 mJ on the Jetson's SD card (0.67 ms request latency at
@@ -78,8 +78,11 @@ const bench: Benchmark = {
 
     // Two devices, same seeds: every difference in the choices comes from the devices' costs (trial accuracies are the same runs' on both).
     const devices = [jetson, 'phone-lowend'] as const;
-    // Every boundary profiled here (budget 1), so each seed compares five choices, not only the two the default budget allows.
-    const space3 = { memories: [25, 100, 400], streamBuffers: [0.25, 0.5, 1], swapRatios: [0.1, 0.5], profilingBudget: 1 };
+    // Every boundary profiled here (budget 1), so each seed compares five choices, not only the two the default budget
+    // allows; and every candidate tried on both devices (grid navigator): a sampling navigator would try different
+    // candidates on each (its weights follow the device's costs), and which pair of close candidates a round happens to
+    // sample would decide whether the choices can differ at all.
+    const space3 = { memories: [25, 100, 400], streamBuffers: [0.25, 0.5, 1], swapRatios: [0.1, 0.5], profilingBudget: 1, navigator: 'grid' as const };
     const chosen: Record<string, string[][]> = { [devices[0]]: [], [devices[1]]: [] };
     let boundaries = 0;
     let differing = 0;
