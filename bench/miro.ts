@@ -101,8 +101,13 @@ const bench: Benchmark = {
         boundaries++;
         if (ba.chosen.key === bb.chosen.key) return;
         differing++;
-        const show = (x: typeof ba): string => x.candidates.filter((c) => c.kept).map((c) => `${c.key} acc ${c.accuracy.toFixed(3)} ${c.joules.toFixed(1)} J`).join('; ');
-        const line = `    seed ${seed} before task ${ba.task + 1}: ${devices[0]} kept [${show(ba)}] -> ${ba.chosen.key}; ${devices[1]} kept [${show(bb)}] -> ${bb.chosen.key}`;
+        // Each device's choice against the other's, as this device scored and priced both.
+        const show = (x: typeof ba, key: string): string => {
+          const c = x.candidates.find((y) => y.key === key);
+          return c === undefined ? `${key} (not trialed here)` : `${key} (acc ${c.accuracy.toFixed(3)}, ${c.joules.toFixed(1)} J, ${(c.utility * 1000).toFixed(2)} acc/kJ${c.kept ? '' : ', below the cutline'})`;
+        };
+        const line = `    seed ${seed} before task ${ba.task + 1}: ${devices[0]} chose ${show(ba, ba.chosen.key)} over ${show(ba, bb.chosen.key)}; `
+          + `${devices[1]} chose ${show(bb, bb.chosen.key)} over ${show(bb, ba.chosen.key)}`;
         why.push(line);
         log(line);
       });

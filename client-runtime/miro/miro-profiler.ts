@@ -30,6 +30,7 @@ import type { MemoryHierarchy } from '../memory-hierarchy.js';
 import { buildCandidateSpace, candidateKey, type CandidateSpace, type MiroCandidate } from './candidate-space.js';
 import { utility, type CandidateResult } from './choice.js';
 import { decide, judgedKey, scoreCanChangeChoice, type Judged } from './decision.js';
+import { keptSamples, nextTaskJoules } from './next-task-energy.js';
 import { createNavigator, type Navigator, type NavigatorName } from './navigators.js';
 import { snapshotMemory, TrialMemory } from './trial-memory.js';
 import { compileMiroOptions, type CompiledMiroOptions, type MiroOptions } from './miro-options.js';
@@ -238,7 +239,7 @@ export class MiroProfiler {
     const em = snapshotMemory(hierarchy.memory);
     const sampleBytes = hierarchy.sampleBytes;
     const present = { memory: hierarchy.memory.capacity, swapRatio: hierarchy.swapRatio };
-    const kept = (c: MiroCandidate): number => Math.max(1, Math.min(avail.length, Math.ceil(c.streamBuffer * avail.length)));
+    const kept = (c: MiroCandidate): number => keptSamples(avail.length, c.streamBuffer);
     // A trial trains its `dataRatio` share of the candidate's kept stream, but never fewer than `minTrialSteps` steps (nor more than the kept stream).
     const trialSize = (c: MiroCandidate): number => Math.min(kept(c), Math.max(Math.ceil(this.options.dataRatio * kept(c)), this.options.minTrialSteps * batch));
     const judged: Judged = { memory: em.labels.length > 0, swapRatio: swapping };
@@ -254,21 +255,11 @@ export class MiroProfiler {
       const cal = main.n > 0 ? main : calibration;
       return cal.n > 0 ? cal.s / cal.n : 0;
     };
-    // Full-scale estimate: steps the next task would train x busy seconds per step, plus its storage I/O. A step's cost
-    // hardly depends on the EM size (replay is `replay` samples whatever the size), so the estimate is a device-model
-    // figure, not a noisy measurement per candidate. It is known before the candidate's trial runs.
     const persist = hierarchy.options.storage !== 'none';
-    const joulesOf = (c: MiroCandidate): number => {
-      const steps = Math.ceil(kept(c) / batch) * epochs;
-      const reads = swapping ? steps * Math.ceil(c.swapRatio * strategy.replayCount(batch, c.memory)) : 0;
-      return estimateJoules(profile, {
-        computeHostSeconds: steps * secondsPerStep(),
-        storage: {
-          reads, readBytes: reads * sampleBytes,
-          writes: persist ? Math.ceil(kept(c) / 1024) : 0, writeBytes: persist ? kept(c) * sampleBytes : 0,
-        },
-      }).joules.total;
-    };
+    const replayCount = (b: number, m: number): number => strategy.replayCount(b, m);
+    const joulesOf = (c: MiroCandidate): number => nextTaskJoules(c, {
+      profile, availableSamples: avail.length, batch, epochs, secondsPerStep: secondsPerStep(), swapping, persist, sampleBytes, replayCount,
+    });
     const resultsSoFar = (): CandidateResult[] => trials.map((x) => ({
       candidate: x.c, accuracy: x.accuracy, joules: joulesOf(x.c), trialJoules: x.trialJoules, trialSeconds: x.trialSeconds, validationSamples: validation.length,
     }));
