@@ -142,6 +142,10 @@ const bench: Benchmark = {
  * the idle power over it) by (mean step time / its main run's step time)
  * removes that drift and keeps every difference in work: steps trained,
  * trials, storage I/O. Miro's trials are rescaled with its own main run.
+ * One approximation: task 0's steps replay nothing (10 samples, not 20), so
+ * a run whose stream buffer differs on task 0 has a different mix of light
+ * and full steps; Miro runs sb 0.25 on task 0 like the configurations it is
+ * compared with here, so the mix matches them.
  */
 function hostSpeedNormalized(runs: readonly { key: string; r: ClReport }[]): { ce: Map<string, number>; cv: number; minSecondsPerStep: number; maxSecondsPerStep: number } {
   const perStep = runs.map(({ r }) => {

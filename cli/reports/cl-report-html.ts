@@ -66,7 +66,7 @@ Filled circles are above the cutline; the star is the choice.</p>
 <table><tr><th>before task</th><th>candidate</th><th>accuracy</th><th>est. J</th><th>acc/kJ</th><th>trial J (0: scored on another's trial)</th><th></th></tr>
 ${miro.boundaries.flatMap((b) => [
     ...b.candidates.map((c) => `<tr><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>${c.accuracy.toFixed(3)}</td><td>${c.joules.toFixed(1)}</td><td>${(c.utility * 1000).toFixed(2)}</td><td>${c.trialJoules.toFixed(2)}</td><td>${c.chosen ? 'chosen' : c.kept ? 'kept' : ''}</td></tr>`),
-    ...b.skipped.map((c) => `<tr style="color:#777"><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>not trialed</td><td>${c.joules.toFixed(1)}</td><td></td><td>0 (${c.stepsSaved} steps saved)</td><td>moot</td></tr>`),
+    ...b.skipped.map((c) => `<tr style="color:#777"><td>${b.task + 1}</td><td>${escapeHtml(c.key)}</td><td>not trialed</td><td>${c.joules.toFixed(1)}</td><td></td><td>0 (${c.stepsSaved} steps saved)</td><td>${c.chosen ? 'chosen (moot: every score led to it)' : 'moot'}</td></tr>`),
   ]).join('')}</table></section>`;
   const body = `<div class="cards">${cards}</div>
 <section><h2>Device time and energy</h2><div class="cards">${deviceCards}</div>${sourceNote}</section>

@@ -51,7 +51,7 @@ export interface CandidateRecord {
   /** What the trial cost (profiling). */
   trialJoules: number;
   trialSeconds: number;
-  /** Above the accuracy cutline. */
+  /** Above the accuracy cutline (moot candidates, see `skipped`, counted at accuracy 0: any score gives the same choice, not always the same cut). */
   kept: boolean;
   chosen: boolean;
 }
@@ -92,6 +92,8 @@ export interface SkippedCandidate {
   joules: number;
   /** Training steps its trial would have run beyond the prefix already scored. */
   stepsSaved: number;
+  /** The round chose it all the same (every accuracy it could score led to it: e.g. the only configuration left to pick). */
+  chosen: boolean;
 }
 
 export interface MiroReport {
@@ -215,6 +217,7 @@ export class MiroProfiler {
       return [lead, ...group.filter((c) => c.key !== lead.key)];
     });
     // The longest trial runs last, where it is skipped if moot (see `skipMootTrials`).
+    if (!this.options.skipMootTrials) return groups;
     const longest = (g: MiroCandidate[]): number => Math.max(...g.map(trialSize));
     return groups.map((g, i) => ({ g, i })).sort((a, b) => longest(a.g) - longest(b.g) || a.i - b.i).map((x) => x.g);
   }
@@ -296,10 +299,10 @@ export class MiroProfiler {
               check.seconds += accounting.account('profiling', work);
               check.joules += estimateJoules(profile, work).joules.total;
               if (!canChange) {
-                const stepsSaved = Math.ceil((n - done) / batch);
+                const stepsSaved = Math.ceil((n - done) / batch) * epochs;
                 for (const x of pending.candidates) {
                   moot.push({ ...x, accuracy: 0 });
-                  skipped.push({ key: x.candidate.key, memory: x.candidate.memory, streamBuffer: x.candidate.streamBuffer, swapRatio: x.candidate.swapRatio, joules: x.joules, stepsSaved });
+                  skipped.push({ key: x.candidate.key, memory: x.candidate.memory, streamBuffer: x.candidate.streamBuffer, swapRatio: x.candidate.swapRatio, joules: x.joules, stepsSaved, chosen: false });
                 }
                 this.#ctx.logger?.debug({ task: t, skipped: here.map((c) => c.key), stepsSaved }, 'miro: trial moot, not run');
                 break;
@@ -351,6 +354,7 @@ export class MiroProfiler {
     const choice = decide([...results, ...moot], judged, present, this.options.cutline);
     this.#navigator.observe(results, choice.chosen);
     const c = choice.chosen;
+    for (const x of skipped) x.chosen = x.key === c.key;
     const { filled } = hierarchy.resizeMemory(c.memory, this.#rng);
     if (filled > 0) accounting.account('training', { computeHostSeconds: 0, storage: { reads: filled, readBytes: filled * sampleBytes } });
     await hierarchy.setSwapRatio(c.swapRatio);

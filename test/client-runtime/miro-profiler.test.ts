@@ -163,6 +163,7 @@ describe("Miro's online profiler", () => {
       expect([...b.candidates.map((c) => c.key), ...b.skipped.map((x) => x.key)].sort()).toEqual(full.candidates.map((c) => c.key).sort());
       for (const c of b.candidates) expect(c.accuracy).toBe(full.candidates.find((x) => x.key === c.key)!.accuracy);
       for (const x of b.skipped) {
+        expect(x.chosen).toBe(x.key === b.chosen.key);
         expect(x.stepsSaved).toBeGreaterThan(0);
         expect(x.joules).toBeGreaterThan(0);
       }
