@@ -248,8 +248,8 @@ export class MiroProfiler {
     const judged: Judged = { memory: em.labels.length > 0, swapRatio: swapping };
     const groups = this.#trialGroups(this.#navigator.select(this.#rng), judged, epochs, trialSize);
     const trials: { c: MiroCandidate; accuracy: number; trialJoules: number; trialSeconds: number; hostSeconds: number }[] = [];
-    const skipped: SkippedCandidate[] = [];
-    const moot: CandidateResult[] = [];
+    // The round's last trial segment when it was moot (see skipMootTrials): its candidates, priced, and the steps it would have trained.
+    let mootSegment: { candidates: Omit<CandidateResult, 'accuracy'>[]; stepsSaved: number } | undefined;
     const check = { hostSeconds: 0, seconds: 0, joules: 0 };
     const calibration = { s: 0, n: 0 };
     const main = this.#mainTimings.reduce((a, x) => ({ s: a.s + x.computeSeconds, n: a.n + x.steps }), { s: 0, n: 0 });
@@ -259,13 +259,24 @@ export class MiroProfiler {
       return cal.n > 0 ? cal.s / cal.n : 0;
     };
     const persist = hierarchy.options.storage !== 'none';
-    const replayCount = (b: number, m: number): number => strategy.replayCount(b, m);
     const joulesOf = (c: MiroCandidate): number => nextTaskJoules(c, {
-      profile, availableSamples: avail.length, batch, epochs, secondsPerStep: secondsPerStep(), swapping, persist, sampleBytes, replayCount,
+      profile, availableSamples: avail.length, batch, epochs, secondsPerStep: secondsPerStep(), swapping, persist, sampleBytes, strategy,
     });
     const resultsSoFar = (): CandidateResult[] => trials.map((x) => ({
       candidate: x.c, accuracy: x.accuracy, joules: joulesOf(x.c), trialJoules: x.trialJoules, trialSeconds: x.trialSeconds, validationSamples: validation.length,
     }));
+    const unscored = (c: MiroCandidate): Omit<CandidateResult, 'accuracy'> => ({ candidate: c, joules: joulesOf(c), trialJoules: 0, trialSeconds: 0, validationSamples: validation.length });
+    // Whether a segment's score could still change the choice, everything else scored. The check is device work, counted as
+    // profiling, with the store reads that filled the segment's trial memory (made either way).
+    const couldChangeChoice = (here: readonly MiroCandidate[], fillReads: number): boolean => {
+      const c0 = busy.seconds();
+      const canChange = scoreCanChangeChoice(resultsSoFar(), { candidates: here.map(unscored) }, validation.length, judged, present, this.options.cutline);
+      const work: DeviceWork = { computeHostSeconds: busy.seconds() - c0, storage: { reads: fillReads, readBytes: fillReads * sampleBytes } };
+      check.hostSeconds += work.computeHostSeconds;
+      check.seconds += accounting.account('profiling', work);
+      check.joules += estimateJoules(profile, work).joules.total;
+      return canChange;
+    };
     // Weights after each candidate's trial prefix, to continue the main run from the chosen one's (one epoch: see reuseChosenTrial).
     const reusable = this.options.reuseChosenTrial && epochs === 1 && !strategy.storesLogits;
     const trained = new Map<string, { weights: Float32Array; samples: number }>();
@@ -289,22 +300,11 @@ export class MiroProfiler {
             // The round's last trial segment, everything else scored: run it only if its score could change the choice
             // (once a step's cost is known, from the main run or a trial, so that the candidates' joules are).
             if (n > done && this.options.skipMootTrials && g === groups.length - 1 && sb === prefixes.at(-1) && secondsPerStep() > 0) {
-              const c0 = busy.seconds();
-              const pending = { candidates: here.map((c) => ({ candidate: c, joules: joulesOf(c), trialJoules: 0, trialSeconds: 0, validationSamples: validation.length })) };
-              const canChange = scoreCanChangeChoice(resultsSoFar(), pending, validation.length, judged, present, this.options.cutline);
-              // A new group's memory was filled from the store before the check: those reads were made either way.
-              const work: DeviceWork = { computeHostSeconds: busy.seconds() - c0, storage: { reads: fillReads, readBytes: fillReads * sampleBytes } };
+              const moot = !couldChangeChoice(here, fillReads);
               fillReads = 0;
-              check.hostSeconds += work.computeHostSeconds;
-              check.seconds += accounting.account('profiling', work);
-              check.joules += estimateJoules(profile, work).joules.total;
-              if (!canChange) {
-                const stepsSaved = Math.ceil((n - done) / batch) * epochs;
-                for (const x of pending.candidates) {
-                  moot.push({ ...x, accuracy: 0 });
-                  skipped.push({ key: x.candidate.key, memory: x.candidate.memory, streamBuffer: x.candidate.streamBuffer, swapRatio: x.candidate.swapRatio, joules: x.joules, stepsSaved, chosen: false });
-                }
-                this.#ctx.logger?.debug({ task: t, skipped: here.map((c) => c.key), stepsSaved }, 'miro: trial moot, not run');
+              if (moot) {
+                mootSegment = { candidates: here.map(unscored), stepsSaved: Math.ceil((n - done) / batch) * epochs };
+                this.#ctx.logger?.debug({ task: t, skipped: here.map((c) => c.key), stepsSaved: mootSegment.stepsSaved }, 'miro: trial moot, not run');
                 break;
               }
             }
@@ -351,10 +351,13 @@ export class MiroProfiler {
     const results = resultsSoFar();
     // The choice is Miro's rule over one stand-in per configuration the trials can tell apart (see decision.ts). A moot
     // trial's candidates enter at any accuracy (0 here): by `scoreCanChangeChoice`, every accuracy gives the same choice.
-    const choice = decide([...results, ...moot], judged, present, this.options.cutline);
+    const moot = mootSegment?.candidates ?? [];
+    const choice = decide([...results, ...moot.map((x) => ({ ...x, accuracy: 0 }))], judged, present, this.options.cutline);
     this.#navigator.observe(results, choice.chosen);
     const c = choice.chosen;
-    for (const x of skipped) x.chosen = x.key === c.key;
+    const skipped: SkippedCandidate[] = moot.map(({ candidate: x, joules }) => ({
+      key: x.key, memory: x.memory, streamBuffer: x.streamBuffer, swapRatio: x.swapRatio, joules, stepsSaved: mootSegment!.stepsSaved, chosen: x.key === c.key,
+    }));
     const { filled } = hierarchy.resizeMemory(c.memory, this.#rng);
     if (filled > 0) accounting.account('training', { computeHostSeconds: 0, storage: { reads: filled, readBytes: filled * sampleBytes } });
     await hierarchy.setSwapRatio(c.swapRatio);

@@ -7,6 +7,7 @@
  * candidate, and it is known before the candidate's trial runs.
  */
 import type { DeviceProfile } from '../../profiles/device-profile.js';
+import type { ClStrategy } from '../cl-strategies/cl-strategy.js';
 import { estimateJoules } from '../device-accounting.js';
 import type { MiroCandidate } from './candidate-space.js';
 
@@ -23,8 +24,8 @@ export interface NextTask {
   /** Whether its stream is written to the store. */
   persist: boolean;
   sampleBytes: number;
-  /** Replayed samples per step for a stream batch and an EM size (the CL strategy's). */
-  replayCount: (batch: number, memory: number) => number;
+  /** The CL strategy: how many samples a step replays for a stream batch and an EM size. */
+  strategy: Pick<ClStrategy, 'replayCount'>;
 }
 
 /** Stream samples the task keeps under a stream buffer: at least one, at most all. */
@@ -35,7 +36,7 @@ export function keptSamples(availableSamples: number, streamBuffer: number): num
 export function nextTaskJoules(c: MiroCandidate, next: NextTask): number {
   const kept = keptSamples(next.availableSamples, c.streamBuffer);
   const steps = Math.ceil(kept / next.batch) * next.epochs;
-  const reads = next.swapping ? steps * Math.ceil(c.swapRatio * next.replayCount(next.batch, c.memory)) : 0;
+  const reads = next.swapping ? steps * Math.ceil(c.swapRatio * next.strategy.replayCount(next.batch, c.memory)) : 0;
   return estimateJoules(next.profile, {
     computeHostSeconds: steps * next.secondsPerStep,
     storage: {
