@@ -298,8 +298,8 @@ export class MiroProfiler {
             const n = trialSize(group.find((c) => c.streamBuffer === sb)!);
             const here = group.filter((c) => c.streamBuffer === sb);
             // The round's last trial segment, everything else scored: run it only if its score could change the choice
-            // (once a step's cost is known, from the main run or a trial, so that the candidates' joules are).
-            if (n > done && this.options.skipMootTrials && g === groups.length - 1 && sb === prefixes.at(-1) && secondsPerStep() > 0) {
+            // (once steps have been timed, by the main run or a trial, so that the candidates' joules are estimates).
+            if (n > done && this.options.skipMootTrials && g === groups.length - 1 && sb === prefixes.at(-1) && main.n + calibration.n > 0) {
               const moot = !couldChangeChoice(here, fillReads);
               fillReads = 0;
               if (moot) {

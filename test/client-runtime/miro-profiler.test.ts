@@ -174,7 +174,9 @@ describe("Miro's online profiler", () => {
     expect(saved).toBeGreaterThan(0);
     // Same choices, same reused trial weights: the same run.
     expect(r.finalAverageAccuracy).toBeCloseTo(full.finalAverageAccuracy, 6);
-    expect(r.profiling.joules).toBeLessThan(full.profiling.joules);
+    // Less profiling work: fewer candidates trained a trial (joules are measured CPU time, too noisy to compare run to run).
+    const trialed = (m: typeof all): number => m.boundaries.reduce((n, b) => n + b.candidates.length, 0);
+    expect(trialed(some)).toBeLessThan(trialed(all));
     // The report lists what was not trialed.
     const html = clReportHtml(r);
     expect(html).toContain('not trialed');
