@@ -17,10 +17,10 @@ import { AgentConnection, type TrainOutcome } from './agent-connection.js';
 import { createClStrategy } from './cl-strategies/index.js';
 import { ContinualLearner } from './continual-learner.js';
 import { labelSkewedShard, wholeShard, type LocalShard, type ShardSpec } from './local-shard.js';
-import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './memory-hierarchy.js';
+import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import { proximalTerm, withExtraLoss } from './proximal-term.js';
-import type { SwapMode } from './swap-manager.js';
-import type { SwapPolicyName } from './swap-policy.js';
+import type { SwapMode } from './carm/swap-manager.js';
+import type { SwapPolicyName } from './carm/swap-policy.js';
 
 /** Options of a device agent; defaults in `compileDeviceAgentOptions`. */
 export interface DeviceAgentOptions {

@@ -10,10 +10,10 @@ import { loadProfile } from '../profiles/profile-loader.js';
 import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
 import { ContinualLearner, type ClRunResult, type TaskTiming } from './continual-learner.js';
 import { DeviceAccounting, hostBusyClock, type DeviceAccountingReport, type EnergyBreakdown } from './device-accounting.js';
-import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './memory-hierarchy.js';
+import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import { compileMiroOptions, MiroProfiler, type MiroOptions, type MiroReport } from './miro/miro-profiler.js';
-import type { SwapMode } from './swap-manager.js';
-import type { SwapPolicyName } from './swap-policy.js';
+import type { SwapMode } from './carm/swap-manager.js';
+import type { SwapPolicyName } from './carm/swap-policy.js';
 
 /** Everything a `strata cl` run is configured by (the report's `config`). */
 export interface ClConfig {

@@ -7,8 +7,8 @@ import type { Trainer } from '../ml/trainer.js';
 import type { ClStrategy, ComposedBatch, StepContext } from './cl-strategies/cl-strategy.js';
 import { clMetrics, type ClMetrics } from './cl-metrics.js';
 import { hostBusyClock, type BusyClock } from './device-accounting.js';
-import type { EpisodicMemory } from './episodic-memory.js';
-import type { ReplayedSampleInfo } from './swap-policy.js';
+import type { EpisodicMemory } from './carm/episodic-memory.js';
+import type { ReplayedSampleInfo } from './carm/swap-policy.js';
 
 /**
  * What the loop needs of its memory plugin: CarM's `MemoryHierarchy`, or

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
 import { DeviceAgent, type AgentReport } from '../../client-runtime/agent.js';
 import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard.js';
-import type { StorageBudget } from '../../client-runtime/memory-hierarchy.js';
+import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { AGENT_ID_PATTERN } from '../../protocol/index.js';

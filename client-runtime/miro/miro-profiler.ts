@@ -26,7 +26,7 @@ import { SampleStore } from '../../storage-tier/sample-store.js';
 import type { ClStrategy } from '../cl-strategies/cl-strategy.js';
 import { ContinualLearner, type TaskTiming } from '../continual-learner.js';
 import { estimateJoules, hostBusyClock, type BusyClock, type DeviceAccounting, type DeviceWork } from '../device-accounting.js';
-import type { MemoryHierarchy } from '../memory-hierarchy.js';
+import type { MemoryHierarchy } from '../carm/memory-hierarchy.js';
 import { buildCandidateSpace, candidateKey, type CandidateSpace, type MiroCandidate } from './candidate-space.js';
 import { utility, type CandidateResult } from './choice.js';
 import { decide, judgedKey, scoreCanChangeChoice, type Judged } from './decision.js';

@@ -1,11 +1,11 @@
 import type { DataSplit } from '../../ml/datasets/dataset.js';
 import { Rng } from '../../ml/rng.js';
 import type { SampleStore } from '../../storage-tier/sample-store.js';
-import { fillClassBalanced } from '../memory-fill.js';
+import { fillClassBalanced } from '../carm/memory-fill.js';
 import type { ReplayMemory } from '../continual-learner.js';
 import { hostBusyClock, type BusyClock } from '../device-accounting.js';
-import { EpisodicMemory } from '../episodic-memory.js';
-import type { ReplayedSampleInfo } from '../swap-policy.js';
+import { EpisodicMemory } from '../carm/episodic-memory.js';
+import type { ReplayedSampleInfo } from '../carm/swap-policy.js';
 
 /** A frozen copy of an EM's samples, taken once per task boundary. */
 export interface MemorySnapshot {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { createClStrategy } from '../../client-runtime/cl-strategies/index.js';
 import { ContinualLearner } from '../../client-runtime/continual-learner.js';
-import { MemoryHierarchy } from '../../client-runtime/memory-hierarchy.js';
+import { MemoryHierarchy } from '../../client-runtime/carm/memory-hierarchy.js';
 import type { ClassIncrementalScenario, ClTask } from '../../ml/datasets/class-incremental.js';
 import type { Dataset } from '../../ml/datasets/dataset.js';
 import { Trainer } from '../../ml/trainer.js';

@@ -5,9 +5,9 @@
  * a per-slot generation lets it tell a slot it asked about from one the
  * stream (or a resize) has refilled since.
  */
-import { StrataError } from '../common/strata-error.js';
-import type { DataSplit } from '../ml/datasets/dataset.js';
-import { Rng } from '../ml/rng.js';
+import { StrataError } from '../../common/strata-error.js';
+import type { DataSplit } from '../../ml/datasets/dataset.js';
+import { Rng } from '../../ml/rng.js';
 import {
   compileEpisodicMemoryOptions, intOption, type CompiledEpisodicMemoryOptions, type EpisodicMemoryOptions, type MemoryFeatureType, type MemorySampling,
 } from './episodic-memory-options.js';

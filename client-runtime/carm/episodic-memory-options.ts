@@ -1,4 +1,4 @@
-import { StrataError } from '../common/strata-error.js';
+import { StrataError } from '../../common/strata-error.js';
 
 export type MemorySampling = 'reservoir' | 'class-balanced';
 export type MemoryFeatureType = 'uint8' | 'float32';

@@ -5,10 +5,10 @@
  * on the next turn of its event loop, or at once on flush/close.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SampleStore } from '../storage-tier/sample-store.js';
-import type { SampleInput } from '../storage-tier/sample-codec.js';
+import { SampleStore } from '../../storage-tier/sample-store.js';
+import type { SampleInput } from '../../storage-tier/sample-codec.js';
 import type { StreamFlushResult, StreamWriterWorkerData, WriteMessage, WriterReply, WriterRequest } from './stream-writer.js';
-import { serializeError, type SerializedError } from '../common/worker-error.js';
+import { serializeError, type SerializedError } from '../../common/worker-error.js';
 
 function run(data: StreamWriterWorkerData): void {
   const port = parentPort!;

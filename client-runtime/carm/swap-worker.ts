@@ -8,12 +8,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { StrataError } from '../common/strata-error.js';
-import { Rng } from '../ml/rng.js';
-import type { StoredSample } from '../storage-tier/sample-codec.js';
-import { SampleStore } from '../storage-tier/sample-store.js';
-import { sleepSync } from './sleep.js';
-import { serializeError } from '../common/worker-error.js';
+import { StrataError } from '../../common/strata-error.js';
+import { Rng } from '../../ml/rng.js';
+import type { StoredSample } from '../../storage-tier/sample-codec.js';
+import { SampleStore } from '../../storage-tier/sample-store.js';
+import { sleepSync } from '../sleep.js';
+import { serializeError } from '../../common/worker-error.js';
 import { CTRL, CTRL_ERR_OFFSET, CTRL_F64, REQ_FIELDS, RES_HEADER, RES_STATUS, WORKER_STATUS, type SwapWorkerData } from './swap-mailbox.js';
 
 /** Requests taken per read transaction when there is no latency to wait. */

@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EpisodicMemory } from '../../client-runtime/episodic-memory.js';
-import { StreamWriter, type StreamSample, type StreamWriterOptions } from '../../client-runtime/stream-writer.js';
-import { SwapManager } from '../../client-runtime/swap-manager.js';
-import { isStrataError } from '../../common/strata-error.js';
-import { SampleStore } from '../../storage-tier/index.js';
-import { tempDir, type TempDir } from '../storage-tier/helpers.js';
+import { EpisodicMemory } from '../../../client-runtime/carm/episodic-memory.js';
+import { StreamWriter, type StreamSample, type StreamWriterOptions } from '../../../client-runtime/carm/stream-writer.js';
+import { SwapManager } from '../../../client-runtime/carm/swap-manager.js';
+import { isStrataError } from '../../../common/strata-error.js';
+import { SampleStore } from '../../../storage-tier/index.js';
+import { tempDir, type TempDir } from '../../storage-tier/helpers.js';
 
 let tmp: TempDir;
 beforeAll(() => {

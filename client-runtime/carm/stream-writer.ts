@@ -8,10 +8,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { runtimeFile } from '../common/runtime-file.js';
-import { StrataError } from '../common/strata-error.js';
-import type { StorageCapacity } from '../storage-tier/sample-store-options.js';
-import { reviveError, type SerializedError } from '../common/worker-error.js';
+import { runtimeFile } from '../../common/runtime-file.js';
+import { StrataError } from '../../common/strata-error.js';
+import type { StorageCapacity } from '../../storage-tier/sample-store-options.js';
+import { reviveError, type SerializedError } from '../../common/worker-error.js';
 
 export type StreamWriterState = 'running' | 'closing' | 'closed' | 'failed';
 

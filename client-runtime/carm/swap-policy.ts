@@ -2,8 +2,8 @@
  * CarM's swap policies: which EM slots, among the ones just replayed, to
  * swap out for other stored samples of the same class.
  */
-import { StrataError } from '../common/strata-error.js';
-import type { Rng } from '../ml/rng.js';
+import { StrataError } from '../../common/strata-error.js';
+import type { Rng } from '../../ml/rng.js';
 
 export type SwapPolicyName = 'random' | 'hybrid' | 'dynamic';
 export const SWAP_POLICIES: readonly SwapPolicyName[] = Object.freeze(['random', 'hybrid', 'dynamic']);

@@ -1,4 +1,4 @@
-import { StrataError } from '../common/strata-error.js';
+import { StrataError } from '../../common/strata-error.js';
 import { EpisodicMemory } from './episodic-memory.js';
 import { isSwapPolicyName, type SwapPolicyName } from './swap-policy.js';
 

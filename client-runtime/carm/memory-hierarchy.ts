@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { StrataError } from '../common/strata-error.js';
-import type { DataSplit } from '../ml/datasets/dataset.js';
-import type { Rng } from '../ml/rng.js';
-import type { ReplayMemory } from './continual-learner.js';
+import { StrataError } from '../../common/strata-error.js';
+import type { DataSplit } from '../../ml/datasets/dataset.js';
+import type { Rng } from '../../ml/rng.js';
+import type { ReplayMemory } from '../continual-learner.js';
 import { EpisodicMemory, type MemorySampling } from './episodic-memory.js';
-import { SampleStore } from '../storage-tier/sample-store.js';
+import { SampleStore } from '../../storage-tier/sample-store.js';
 import { fillClassBalanced } from './memory-fill.js';
 import { StreamWriter } from './stream-writer.js';
 import { SwapManager, type SwapMode, type SwapStats } from './swap-manager.js';

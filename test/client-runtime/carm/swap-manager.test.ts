@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EpisodicMemory } from '../../client-runtime/episodic-memory.js';
-import { SwapManager, type SwapManagerOptions } from '../../client-runtime/swap-manager.js';
-import type { ReplayedSampleInfo } from '../../client-runtime/swap-policy.js';
-import { isStrataError } from '../../common/strata-error.js';
-import { Rng } from '../../ml/rng.js';
-import { SampleStore, type SampleInput } from '../../storage-tier/index.js';
-import { tempDir, type TempDir } from '../storage-tier/helpers.js';
+import { EpisodicMemory } from '../../../client-runtime/carm/episodic-memory.js';
+import { SwapManager, type SwapManagerOptions } from '../../../client-runtime/carm/swap-manager.js';
+import type { ReplayedSampleInfo } from '../../../client-runtime/carm/swap-policy.js';
+import { isStrataError } from '../../../common/strata-error.js';
+import { Rng } from '../../../ml/rng.js';
+import { SampleStore, type SampleInput } from '../../../storage-tier/index.js';
+import { tempDir, type TempDir } from '../../storage-tier/helpers.js';
 
 const F = 64;
 const CLASSES = 5;

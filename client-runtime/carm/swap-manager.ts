@@ -17,13 +17,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { runtimeFile } from '../common/runtime-file.js';
-import { StrataError } from '../common/strata-error.js';
-import { Rng } from '../ml/rng.js';
-import { SampleStore } from '../storage-tier/sample-store.js';
+import { runtimeFile } from '../../common/runtime-file.js';
+import { StrataError } from '../../common/strata-error.js';
+import { Rng } from '../../ml/rng.js';
+import { SampleStore } from '../../storage-tier/sample-store.js';
 import { EpisodicMemory } from './episodic-memory.js';
-import { reviveError, type SerializedError } from '../common/worker-error.js';
-import { sleep, sleepSync } from './sleep.js';
+import { reviveError, type SerializedError } from '../../common/worker-error.js';
+import { sleep, sleepSync } from '../sleep.js';
 import {
   CTRL, CTRL_BYTES, CTRL_ERR_OFFSET, CTRL_F64, CTRL_F64_OFFSET, CTRL_F64S, CTRL_INT32S, REQ_FIELDS, RES_HEADER, RES_STATUS, WORKER_STATUS,
   swapMailboxLayout, type SwapMailboxLayout, type SwapWorkerData,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { EpisodicMemory, type EpisodicMemoryOptions } from '../../client-runtime/episodic-memory.js';
-import { isStrataError } from '../../common/strata-error.js';
-import { Rng } from '../../ml/rng.js';
+import { EpisodicMemory, type EpisodicMemoryOptions } from '../../../client-runtime/carm/episodic-memory.js';
+import { isStrataError } from '../../../common/strata-error.js';
+import { Rng } from '../../../ml/rng.js';
 
 const F = 16;
 

@@ -1,5 +1,5 @@
-import type { Rng } from '../ml/rng.js';
-import type { SampleStore } from '../storage-tier/sample-store.js';
+import type { Rng } from '../../ml/rng.js';
+import type { SampleStore } from '../../storage-tier/sample-store.js';
 import type { EpisodicMemory } from './episodic-memory.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { selectSwapSlots, swapCount, type ReplayedSampleInfo } from '../../client-runtime/swap-policy.js';
-import { isStrataError } from '../../common/strata-error.js';
-import { Rng } from '../../ml/rng.js';
+import { selectSwapSlots, swapCount, type ReplayedSampleInfo } from '../../../client-runtime/carm/swap-policy.js';
+import { isStrataError } from '../../../common/strata-error.js';
+import { Rng } from '../../../ml/rng.js';
 
 function replayedOf(n: number, classes: number, seed = 1): ReplayedSampleInfo[] {
   const rng = new Rng(seed);
