@@ -5,3 +5,7 @@ export { Trainer, evaluateModel, type TrainerOptions, type EpochOptions, type Fi
 export { BatchBuilder } from './batches.js';
 export { Rng, permutation } from './rng.js';
 export * from './datasets/index.js';
+export {
+  countModelWork, inferenceFlops, optimizerStepFlops, trainingFlops, trainingWork, ACTIVATION_FLOPS, COUNTED_LAYER_CLASSES, OPTIMIZER_FLOPS_PER_PARAM,
+  type LayerWork, type ModelWork, type TrainingWork,
+} from './work-count.js';
