@@ -17,6 +17,7 @@ import { z } from 'zod';
 export const PROFILE_NUMBER_FIELDS = [
   'compute.speedFactor',
   'compute.cpuShare',
+  'compute.gflops',
   'memory.learningRamMB',
   'storage.readMBps',
   'storage.writeMBps',
@@ -33,8 +34,21 @@ export const PROFILE_NUMBER_FIELDS = [
 ] as const;
 export type ProfileNumberField = (typeof PROFILE_NUMBER_FIELDS)[number];
 
-/** Fields a profile computes itself, so they need no citation. */
-const DERIVED_FIELDS: ReadonlySet<ProfileNumberField> = new Set(['compute.cpuShare']);
+/** Fields a profile computes itself when the file leaves them out, so they need no citation. */
+const DERIVED_FIELDS: ReadonlySet<ProfileNumberField> = new Set(['compute.cpuShare', 'compute.gflops']);
+
+/**
+ * Effective training GFLOP/s of the reference host (one core of this VM):
+ * counted training FLOPs (see `ml/work-count.ts`) per second of Strata's
+ * MLP trainer. `profiles/devices/reference-host.json` states it with its
+ * measurement; a profile without `compute.gflops` gets `speedFactor x` this.
+ */
+export const REFERENCE_HOST_GFLOPS = 12;
+
+/** A profile's compute throughput when its file does not state one: `speedFactor x REFERENCE_HOST_GFLOPS`. */
+export function gflopsFor(speedFactor: number): number {
+  return Math.round(speedFactor * REFERENCE_HOST_GFLOPS * 1e6) / 1e6;
+}
 
 /** The smallest compute budget a simulation can enforce (cgroup quotas bottom out near 1%). */
 export const MIN_CPU_SHARE = 0.01;
@@ -53,10 +67,20 @@ const positive = () => z.number().finite().positive();
 const nonNegative = () => z.number().finite().nonnegative();
 
 const computeSchema = z.strictObject({
-  /** Training throughput relative to the reference host; < 1 is slower. */
+  /**
+   * Training throughput relative to the reference host; < 1 is slower. Sets
+   * the simulation's CPU budget (`cpuShare`) and, when `gflops` is absent,
+   * the price of compute.
+   */
   speedFactor: positive(),
   /** Optional in the file; derived from `speedFactor` when absent (see `cpuShareFor`). */
   cpuShare: positive().max(1).optional(),
+  /**
+   * Effective training throughput in GFLOP/s (10^9 counted FLOPs per second,
+   * see `ml/work-count.ts`): what prices a step's compute. Optional in the
+   * file; derived as `speedFactor x REFERENCE_HOST_GFLOPS` when absent.
+   */
+  gflops: positive().optional(),
 });
 
 const memorySchema = z.strictObject({
@@ -130,13 +154,17 @@ export const deviceProfileFileSchema = z
     const { $schema: _ignored, ...rest } = p;
     return {
       ...rest,
-      compute: { speedFactor: p.compute.speedFactor, cpuShare: p.compute.cpuShare ?? cpuShareFor(p.compute.speedFactor) },
+      compute: {
+        speedFactor: p.compute.speedFactor,
+        cpuShare: p.compute.cpuShare ?? cpuShareFor(p.compute.speedFactor),
+        gflops: p.compute.gflops ?? gflopsFor(p.compute.speedFactor),
+      },
     };
   });
 
 type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? DeepReadonly<T[K]> : T[K] };
 
-/** A validated, frozen device profile (`cpuShare` always filled in). */
+/** A validated, frozen device profile (`cpuShare` and `gflops` always filled in). */
 export type DeviceProfile = DeepReadonly<z.output<typeof deviceProfileFileSchema>>;
 export type DeviceProfileInput = z.input<typeof deviceProfileFileSchema>;
 export type PowerModel = DeviceProfile['power'];

@@ -1,5 +1,7 @@
 export {
   cpuShareFor,
+  gflopsFor,
+  REFERENCE_HOST_GFLOPS,
   deviceProfileFileSchema,
   missingSources,
   profileNumber,
@@ -63,4 +65,5 @@ export {
   type SensorEnergy,
   type SensorSource,
 } from './power-sensors.js';
-export { formatProfileTable } from './profile-table.js';
+export { formatPriceTable, formatProfileTable } from './profile-table.js';
+export { priceList, type PriceList } from './price-list.js';

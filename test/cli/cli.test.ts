@@ -59,6 +59,11 @@ describe('the strata command', () => {
     const r = strata('profiles');
     expect(r.code).toBe(0);
     for (const name of ['jetson-nano-5w', 'raspberry-pi-4', 'phone-lowend']) expect(r.stdout).toContain(name);
+    // The price list: what counted work costs each device.
+    expect(r.stdout).toMatch(/price list/);
+    expect(r.stdout).toMatch(/GFLOP\/s\s+J\/GFLOP/);
+    const json = JSON.parse(strata('profiles', '--json').stdout) as { name: string; compute: { gflops: number }; priceList: { compute: { flopsPerSecond: number } } }[];
+    for (const p of json) expect(p.priceList.compute.flopsPerSecond).toBeCloseTo(p.compute.gflops * 1e9, 0);
     const bad = strata('profiles', 'toaster');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseProfile, type DeviceProfile } from '../../profiles/index.js';
 
-/** A profile with round numbers, so expected seconds and joules are easy to compute by hand. */
+/** A profile with round numbers, so expected seconds and joules are easy to compute by hand (2 GFLOP/s: 12e9 FLOPs take 6 s). */
 export function roundProfile(): DeviceProfile {
   return parseProfile({
     name: 'round-numbers',
     description: 'Round numbers for hand-computed tests.',
-    compute: { speedFactor: 0.25 },
+    compute: { speedFactor: 0.25, gflops: 2 },
     memory: { learningRamMB: 256 },
     storage: { readMBps: 100, writeMBps: 50, latencyMs: 2 },
     network: { upMbps: 8, downMbps: 16, rttMs: 50 },

@@ -5,7 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isStrataError, StrataError } from '../../common/strata-error.js';
 import {
   cpuShareFor,
+  formatPriceTable,
   formatProfileTable,
+  gflopsFor,
+  priceList,
+  REFERENCE_HOST_GFLOPS,
   listProfiles,
   loadProfile,
   missingSources,
@@ -85,6 +89,48 @@ describe('shipped profiles', () => {
     const nano = lines.find((l) => l.startsWith('jetson-nano-5w'));
     expect(nano).toMatch(/0\.12x/);
     expect(nano).toMatch(/80\/25/);
+  });
+});
+
+describe('the price list', () => {
+  it('reference-host states the reference FLOP/s with a citation; other profiles derive theirs from the speed factor', () => {
+    const byName = new Map(listProfiles().map((p) => [p.name, p]));
+    const ref = byName.get('reference-host')!;
+    expect(ref.compute.gflops).toBe(REFERENCE_HOST_GFLOPS);
+    expect(ref.sources['compute.gflops']).toMatch(/measured/);
+    const nano = byName.get('jetson-nano-5w')!;
+    expect(nano.compute.gflops).toBeCloseTo(0.12 * REFERENCE_HOST_GFLOPS, 9);
+    expect(gflopsFor(0.5)).toBeCloseTo(0.5 * REFERENCE_HOST_GFLOPS, 9);
+  });
+
+  it('prices compute per FLOP and storage and radio per byte and per request, from the profile fields', () => {
+    const nano = loadProfile('jetson-nano-5w');
+    const l = priceList(nano);
+    const flops = nano.compute.gflops * 1e9;
+    expect(l.compute.flopsPerSecond).toBeCloseTo(flops, 0);
+    expect(l.compute.joulesPerFlop).toBeCloseTo(nano.power.computeW / flops, 20);
+    expect(l.compute.joulesPerFlopWithIdle).toBeCloseTo((nano.power.computeW + nano.power.idleW) / flops, 20);
+    // 0.5 W storage at 80 MB/s read, 25 MB/s write, 0.67 ms a request.
+    expect(l.storage.readJoulesPerByte).toBeCloseTo(0.5 / 80e6, 18);
+    expect(l.storage.writeJoulesPerByte).toBeCloseTo(0.5 / 25e6, 18);
+    expect(l.storage.latencySeconds).toBeCloseTo(0.00067, 12);
+    expect(l.storage.joulesPerRequest).toBeCloseTo(0.5 * 0.00067, 12);
+    // 1 W transmit over 20 Mbit/s up, 0.5 W receive over 50 Mbit/s down, 30 ms round trips heard at 0.5 W.
+    expect(l.network.upJoulesPerByte).toBeCloseTo((1 * 8) / 20e6, 15);
+    expect(l.network.downJoulesPerByte).toBeCloseTo((0.5 * 8) / 50e6, 15);
+    expect(l.network.joulesPerRoundTrip).toBeCloseTo(0.5 * 0.03, 12);
+    expect(l.idleW).toBe(1.25);
+    const lines = formatPriceTable(listProfiles());
+    expect(lines[0]).toMatch(/^name\s+GFLOP\/s\s+J\/GFLOP/);
+    expect(lines.find((x) => x.startsWith('jetson-nano-5w'))).toBeDefined();
+  });
+
+  it('a profile file may state its own GFLOP/s', () => {
+    const json = nanoJson();
+    (json.compute as Record<string, unknown>).gflops = 3.5;
+    const file = path.join(tmp, 'jetson-nano-5w-measured.json');
+    writeFileSync(file, JSON.stringify({ ...json, name: 'jetson-nano-5w-measured' }));
+    expect(loadProfile(file).compute.gflops).toBe(3.5);
   });
 });
 
