@@ -4,7 +4,6 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
-import type { ClTask, ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
 import type { Dataset } from '../ml/datasets/dataset.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { createModel, parseModelKind } from '../ml/models.js';
@@ -15,6 +14,7 @@ import { EnergyMeter } from '../profiles/energy-meter.js';
 import { WEIGHT_FRAME_HEADER_BYTES, computeLayoutHash, type RoundAssignmentMessage, type UpdateAckMessage } from '../protocol/index.js';
 import { AgentConnection, type TrainOutcome } from './agent-connection.js';
 import { createClStrategy } from './cl-strategies/index.js';
+import type { ClTaskRows } from './cl-plugin.js';
 import { ContinualLearner } from './continual-learner.js';
 import { labelSkewedShard, wholeShard, type LocalShard, type ShardSpec } from './local-shard.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
@@ -48,8 +48,6 @@ export interface DeviceAgentOptions {
   swapRatio?: number;
   /** Default `random`. */
   policy?: SwapPolicyName;
-  /** Host throughput / reference host throughput, for device time. Default 1. */
-  hostSpeedFactor?: number;
   /** tfjs backend request. Default auto. */
   backend?: string;
   /** Seeds the shard deal (same on every device) and local sampling. Default 1. */
@@ -79,7 +77,6 @@ export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
     swap: storage === 'none' ? 'off' : o.swap ?? 'async',
     swapRatio: o.swapRatio ?? 0.5,
     policy: o.policy ?? 'random',
-    hostSpeedFactor: o.hostSpeedFactor ?? 1,
     seed: o.seed ?? 1,
     reconnectMaxMs: o.reconnectMaxMs ?? 30_000,
   });
@@ -148,7 +145,7 @@ export class DeviceAgent {
   constructor(options: DeviceAgentOptions) {
     this.options = compileDeviceAgentOptions(options);
     this.#log = options.logger.child({ component: 'agent', agentId: options.agentId });
-    this.#meter = new EnergyMeter(this.options.profile, { sampleIntervalMs: 0, clock: { hostSpeedFactor: this.options.hostSpeedFactor } });
+    this.#meter = new EnergyMeter(this.options.profile, { sampleIntervalMs: 0 });
   }
 
   get state(): DeviceAgentState { return this.#state; }
@@ -227,23 +224,19 @@ export class DeviceAgent {
     const strategy = prox ? withExtraLoss(method, prox.term) : method;
     const trainer = new Trainer(m.model, { optimizer: 'sgd', learningRate: cfg.learningRate, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale });
     const task = this.#nextTask();
-    const scenario: ClassIncrementalScenario = {
-      name: `${ds.name}-shard`, classOrder: [], tasks: [task],
-      dataset: { ...ds, train: shard.train, test: { features: new Uint8Array(0), labels: new Uint8Array(0), count: 0 } },
-    };
     let lossSum = 0;
     let steps = 0;
     const fetchedBefore = this.#hierarchy?.stats().swap?.fetched ?? 0;
     try {
       const learner = new ContinualLearner(trainer, strategy, hierarchy, {
-        batch: cfg.batchSize, epochs: cfg.epochs, seed: (cfg.seed ^ hashId(this.options.agentId)) >>> 0,
-        onStep: ({ loss }) => { lossSum += loss; steps++; },
+        batch: cfg.batchSize, epochs: cfg.epochs, seed: (cfg.seed ^ hashId(this.options.agentId)) >>> 0, optimizer: 'sgd',
+        plugins: [{ name: 'round-loss', afterStep: ({ loss }) => { lossSum += loss; steps++; } }],
       });
-      const timing = await learner.trainTask(scenario, task, this.#persisted.roundsTrained);
+      const timing = await learner.trainTask(shard.train, task, this.#persisted.roundsTrained);
       if (signal.aborted) throw new StrataError('STRATA_ERR_ABORTED', 'training aborted');
-      const local = trainer.evaluate(shard.train, { indices: task.trainIndices });
+      const local = trainer.evaluate(shard.train, { indices: task.indices });
       const weights = getFlatWeights(m.model);
-      this.#persisted = { cursor: (this.#persisted.cursor + task.trainIndices.length) % shard.train.count, roundsTrained: this.#persisted.roundsTrained + 1 };
+      this.#persisted = { cursor: (this.#persisted.cursor + task.indices.length) % shard.train.count, roundsTrained: this.#persisted.roundsTrained + 1 };
       this.#saveState();
       const hostSeconds = (performance.now() - started) / 1000;
       const stats = hierarchy?.stats();
@@ -252,7 +245,7 @@ export class DeviceAgent {
       const frameBytes = WEIGHT_FRAME_HEADER_BYTES + m.numParams * 4;
       const clock = this.#meter.clock;
       clock.reset();
-      clock.compute(timing.trainSeconds);
+      clock.compute({ flops: timing.flops, hostSeconds: timing.computeSeconds });
       if (hierarchy) clock.storage({ writeBytes: timing.streamSamples * sampleBytes, writes: 1, readBytes: fetched * sampleBytes, reads: fetched });
       clock.network({ downBytes: frameBytes, upBytes: frameBytes, roundTrips: 1 });
       const energy = this.#meter.report();
@@ -282,13 +275,13 @@ export class DeviceAgent {
   }
 
   /** The next `samplesPerRound` samples of the device's stream (wrapping round its shard) as one CL task. */
-  #nextTask(): ClTask {
+  #nextTask(): ClTaskRows {
     const shard = this.#shard!;
     const n = Math.min(this.options.samplesPerRound, shard.train.count);
     const start = this.#persisted.cursor % shard.train.count;
     const indices = Int32Array.from({ length: n }, (_, k) => (start + k) % shard.train.count);
     const classes = [...new Set(Array.from(indices, (i) => shard.train.labels[i]!))].sort((x, y) => x - y);
-    return { id: this.#persisted.roundsTrained, classes, trainIndices: indices, testIndices: new Int32Array(0) };
+    return { id: this.#persisted.roundsTrained, classes, indices };
   }
 
   /** The local model for an assignment; its layout must be the coordinator's. */

@@ -6,14 +6,20 @@ import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { createModel, type ModelKind } from '../ml/models.js';
 import { Trainer, type OptimizerKind } from '../ml/trainer.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
+import { priceList, type PriceList } from '../profiles/price-list.js';
 import { loadProfile } from '../profiles/profile-loader.js';
-import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
-import { ContinualLearner, type ClRunResult, type TaskTiming } from './continual-learner.js';
-import { DeviceAccounting, hostBusyClock, type DeviceAccountingReport, type EnergyBreakdown } from './device-accounting.js';
+import { hostBusyClock } from './busy-clock.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
-import { compileMiroOptions, MiroProfiler, type MiroOptions, type MiroReport } from './miro/miro-profiler.js';
 import type { SwapMode } from './carm/swap-manager.js';
 import type { SwapPolicyName } from './carm/swap-policy.js';
+import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
+import type { ClPlugin } from './cl-plugin.js';
+import { ContinualLearner, type ClRunResult } from './continual-learner.js';
+import { DeviceAccountingPlugin, type TaskEnergy } from './device-accounting-plugin.js';
+import { DeviceAccounting, type DeviceAccountingReport, type EnergyBreakdown } from './device-accounting.js';
+import { compileMiroOptions, MiroPlugin, type MiroOptions, type MiroReport } from './miro/miro-plugin.js';
+
+export type { TaskEnergy } from './device-accounting-plugin.js';
 
 /** Everything a `strata cl` run is configured by (the report's `config`). */
 export interface ClConfig {
@@ -49,12 +55,13 @@ export const CL_DEFAULTS: Omit<ClConfig, 'dataset'> = {
   streamBuffer: 1, profile: 'reference-host', profiler: 'off',
 };
 
-/** Device time and energy of one task's training (profiling before it not included). */
-export interface TaskEnergy {
-  task: number;
-  hostSeconds: number;
-  deviceSeconds: number;
-  joules: number;
+/** What the run's model costs per sample and its optimizer per step, in counted FLOPs (see `ml/work-count.ts`). */
+export interface ModelWorkSummary {
+  forwardFlopsPerSample: number;
+  trainingFlopsPerSample: number;
+  trainableParams: number;
+  optimizer: OptimizerKind;
+  optimizerFlopsPerStep: number;
 }
 
 export interface ClReport extends ClRunResult {
@@ -72,9 +79,13 @@ export interface ClReport extends ClRunResult {
   /** The device profile's name. */
   profile: string;
   deviceProfile: Pick<DeviceProfile, 'name' | 'description' | 'compute' | 'storage' | 'power'>;
-  /** Host seconds of the accounted device work (training + profiling compute; metric evaluation is not device work). */
+  /** What counted work costs the profiled device. */
+  priceList: PriceList;
+  /** The counted work of the model and optimizer the run trains. */
+  modelWork: ModelWorkSummary;
+  /** Host seconds of the accounted device work (training + profiling compute; metric evaluation is not device work): a diagnostic. */
   hostSeconds: number;
-  /** The same work on the profiled device (model; see `deviceTime.source`). */
+  /** The counted work on the profiled device (model; see `deviceTime.source`). */
   deviceSeconds: number;
   deviceTime: DeviceAccountingReport['deviceTime'];
   /** Joules per component on the profiled device; `source` says model or sensor. */
@@ -89,7 +100,8 @@ export interface ClReport extends ClRunResult {
 }
 
 export interface ClHooks {
-  onStep?: ConstructorParameters<typeof ContinualLearner>[3]['onStep'];
+  /** After every training step (progress bars). */
+  onStep?: (p: { task: number; tasks: number; step: number; stepsPerTask: number; loss: number }) => void;
 }
 
 /** Bytes of one stored sample: features (and logits with DER++). */
@@ -128,40 +140,29 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
       storageLatencyMs: config.storageLatencyMs, dir, seed: config.seed, logger: logger.child({ component: 'memory' }),
     })
     : undefined;
-  // Compute is timed as busy CPU time, so load from other processes does not inflate device seconds and joules.
+  // The host compute diagnostic is busy CPU time; device seconds and joules come from counted work alone.
   const busyClock = hostBusyClock(backend.name);
   const accounting = new DeviceAccounting(profile, { computeClock: busyClock.source });
-  const energyPerTask: TaskEnergy[] = [];
-  let miro: MiroProfiler | undefined;
+  const accountingPlugin = new DeviceAccountingPlugin(accounting, { sampleBytes: bytesPerSample });
+  let miro: MiroPlugin | undefined;
   try {
     accounting.start();
-    const onTaskTrained = (timing: TaskTiming): void => {
-      const j0 = accounting.joules;
-      const seconds = accounting.account('training', {
-        computeHostSeconds: timing.computeSeconds,
-        storage: {
-          writeBytes: timing.persistedSamples * bytesPerSample,
-          // The background writer commits in batches of up to 1024 samples: one synced write each.
-          writes: Math.ceil(timing.persistedSamples / 1024),
-          readBytes: timing.swapReads * bytesPerSample,
-          reads: timing.swapReads,
-        },
-      });
-      energyPerTask.push({ task: timing.task, hostSeconds: timing.computeSeconds, deviceSeconds: seconds, joules: accounting.joules - j0 });
-      miro?.noteTaskTrained(timing);
-    };
-    const learner: ContinualLearner = new ContinualLearner(trainer, strategy, hierarchy, {
-      batch: config.batch, epochs: config.epochs, seed: config.seed, logger, onStep: hooks.onStep, onTaskTrained,
-      streamBuffer: config.streamBuffer, busyClock,
-      holdoutPerTask: miroOptions?.validationPerTask ?? 0,
-      beforeTask: miroOptions === undefined ? undefined : async ({ index }) => miro!.beforeTask(index),
-    });
     if (miroOptions !== undefined) {
-      miro = new MiroProfiler({
-        scenario, learner, hierarchy: hierarchy!, strategy, model, makeTrainer: () => new Trainer(model, trainerOptions),
-        profile, accounting, batch: config.batch, epochs: config.epochs, seed: config.seed, busyClock, logger: logger.child({ component: 'miro' }),
+      miro = new MiroPlugin({
+        knobs: hierarchy!, strategy, model, makeTrainer: () => new Trainer(model, trainerOptions), optimizer: config.optimizer,
+        accounting, batch: config.batch, epochs: config.epochs, seed: config.seed, busyClock, logger: logger.child({ component: 'miro' }),
       }, miroOptions);
     }
+    const progress: ClPlugin = {
+      name: 'progress',
+      afterStep: (s) => hooks.onStep?.({ task: s.index, tasks: config.tasks, step: s.step, stepsPerTask: s.steps, loss: s.loss }),
+    };
+    const learner: ContinualLearner = new ContinualLearner(trainer, strategy, hierarchy, {
+      batch: config.batch, epochs: config.epochs, seed: config.seed, optimizer: config.optimizer, logger,
+      plugins: [...(miro === undefined ? [] : [miro]), accountingPlugin, progress],
+      streamBuffer: config.streamBuffer, busyClock,
+      holdoutPerTask: miroOptions?.validationPerTask ?? 0,
+    });
     const result = await learner.run(scenario);
     const memory = hierarchy?.stats() ?? null;
     const device = accounting.finish();
@@ -180,13 +181,18 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
       startedAt,
       profile: profile.name,
       deviceProfile: { name: profile.name, description: profile.description, compute: profile.compute, storage: profile.storage, power: profile.power },
+      priceList: priceList(profile),
+      modelWork: {
+        forwardFlopsPerSample: learner.work.model.forwardFlopsPerSample, trainingFlopsPerSample: learner.work.model.trainingFlopsPerSample,
+        trainableParams: learner.work.model.trainableParams, optimizer: config.optimizer, optimizerFlopsPerStep: learner.work.optimizerFlopsPerStep,
+      },
       hostSeconds: device.hostSeconds,
       deviceSeconds: device.deviceSeconds,
       deviceTime: device.deviceTime,
       energy: device.energy,
       costEffectiveness: device.energy.total > 0 ? result.finalAverageAccuracy / device.energy.total : 0,
       profiling: device.profiling,
-      energyPerTask,
+      energyPerTask: [...accountingPlugin.perTask],
       miro: miro?.report() ?? null,
     };
   } finally {

@@ -1,14 +1,18 @@
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
-import type { ClassIncrementalScenario, ClTask } from '../ml/datasets/class-incremental.js';
-import type { DataSplit } from '../ml/datasets/dataset.js';
+import type { ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
+import { concatIndices, type DataSplit } from '../ml/datasets/dataset.js';
 import { Rng } from '../ml/rng.js';
-import type { Trainer } from '../ml/trainer.js';
-import type { ClStrategy, ComposedBatch, StepContext } from './cl-strategies/cl-strategy.js';
-import { clMetrics, type ClMetrics } from './cl-metrics.js';
-import { hostBusyClock, type BusyClock } from './device-accounting.js';
+import type { OptimizerKind, Trainer } from '../ml/trainer.js';
+import { trainingFlops, trainingWork, type TrainingWork } from '../ml/work-count.js';
+import { hostBusyClock, type BusyClock } from './busy-clock.js';
 import type { EpisodicMemory } from './carm/episodic-memory.js';
 import type { ReplayedSampleInfo } from './carm/swap-policy.js';
+import type { ClStrategy, ComposedBatch, StepContext } from './cl-strategies/cl-strategy.js';
+import { clMetrics, type ClMetrics } from './cl-metrics.js';
+import type { ClLoopControl, ClPlugin, ClTaskRows, TaskTiming } from './cl-plugin.js';
+
+export type { ClLoopControl, ClPlugin, ClTaskRows, StepReport, TaskStart, TaskTiming } from './cl-plugin.js';
 
 /**
  * What the loop needs of its memory plugin: CarM's `MemoryHierarchy`, or
@@ -24,14 +28,21 @@ export interface ReplayMemory {
   onStreamBatch(split: DataSplit, indices: ArrayLike<number>, task: number, logits: Float32Array | null, persist: boolean): void;
   afterStep(replayed: readonly ReplayedSampleInfo[], epochProgress: number): void;
   endTask(): Promise<void>;
-  /** Stored-sample reads requested by swapping so far. */
+  /**
+   * Stored-sample reads the swap policy asked for so far: what the device
+   * reads. (CarM's async worker on this host may skip some when more than
+   * its in-flight limit are pending, see `SwapStats.skipped`: a host
+   * artefact that must not change the device's counted work.)
+   */
   readonly swapReads: number;
+  /** Stored-sample reads that filled a grown EM so far. */
+  readonly fillReads: number;
   /** Seconds the training loop waited on storage so far (sync swapping). */
   readonly storageWaitSeconds: number;
   /**
    * Busy-clock seconds the loop itself spent reading storage inline so far
-   * (Miro's trial memory), excluded from compute; absent when reads run
-   * elsewhere (the swap worker) or only block (sync waits use no CPU).
+   * (Miro's trial memory), excluded from the compute diagnostic; absent when
+   * reads run elsewhere (the swap worker) or only block (sync waits use no CPU).
    */
   readonly storageBusySeconds?: number;
   /** Stream samples handed to the store so far. */
@@ -43,59 +54,40 @@ export interface ReplayMemory {
 export interface ContinualLearnerOptions {
   /** Stream samples per batch. */
   batch: number;
-  /** Epochs over each task's stream. */
+  /** Epochs over each call's stream rows. */
   epochs: number;
   seed: number;
+  /** The trainer's optimizer: its FLOPs per step are part of the counted work. */
+  optimizer: OptimizerKind;
   logger?: Logger;
-  /** Called after every step (progress bars). */
-  onStep?: (p: { task: number; tasks: number; step: number; stepsPerTask: number; loss: number }) => void;
-  /** Called at each task boundary, before the next task (Miro's profiler hooks here). */
-  onTaskBoundary?: (p: { finished: ClTask; next: ClTask | undefined }) => Promise<void> | void;
-  /** Called when a task's training is done (device accounting hooks here). */
-  onTaskTrained?: (timing: TaskTiming) => void;
-  /** Called before each task's training, the first task included (Miro can profile before task 0). */
-  beforeTask?: (p: { task: ClTask; index: number }) => Promise<void> | void;
+  /** Plugins, called in this order at each hook (device accounting, Miro, progress, ...). */
+  plugins?: readonly ClPlugin[];
   /**
-   * Stream buffer: the fraction of each task's stream the device keeps and
-   * trains on, in (0, 1]; the rest is dropped (not trained, stored or
+   * Stream buffer: the fraction of each call's stream rows the device keeps
+   * and trains on, in (0, 1]; the rest is dropped (not trained, stored or
    * remembered). Default 1. Changed between tasks with `setStreamBuffer`.
    */
   streamBuffer?: number;
   /**
-   * Samples at the end of each task's stream held out from training (a
-   * validation set the device keeps, e.g. for Miro's trials). Default 0.
+   * `run` only: samples at the end of each task's stream held out from
+   * training (a validation set the device keeps, e.g. for Miro's trials).
+   * Default 0.
    */
   holdoutPerTask?: number;
-  /** How compute is timed (see `BusyClock`). Default: this thread's CPU time where the OS exposes it. */
+  /** How the host compute diagnostic is timed (see `BusyClock`). Default: this thread's CPU time where the OS exposes it. */
   busyClock?: BusyClock;
 }
 
-export interface TaskTiming {
-  task: number;
-  trainSeconds: number;
+/** How a `trainTask` call relates to the device's task sequence. */
+export interface TrainTaskOptions {
   /**
-   * The compute part of training, on the busy clock (`computeClock`): CPU
-   * time of the training loop, without time descheduled by other load,
-   * storage waits, or inline storage reads.
+   * Whether the call starts the task (a boundary: the strategy's and the
+   * plugins' `beforeTask` run, e.g. Miro profiles) or continues it (a further
+   * chunk of the same task, e.g. the next federated round). Default true.
    */
-  computeSeconds: number;
-  /** The clock `computeSeconds` was measured on. */
-  computeClock: BusyClock['source'];
-  streamSamples: number;
-  replaySamples: number;
-  steps: number;
-  /** Stream-buffer fraction in force for the task. */
-  streamBuffer: number;
-  /** EM capacity during the task (0 without a memory). */
-  emCapacity: number;
-  /** Swap ratio during the task (0 without swapping). */
-  swapRatio: number;
-  /** Stream samples handed to the store during the task. */
-  persistedSamples: number;
-  /** Stored-sample reads requested by swapping during the task. */
-  swapReads: number;
-  /** Leading stream samples trained already (Miro's reused trial, see `setPretrainedPrefix`): observed and stored, not trained again. */
-  pretrainedSamples: number;
+  boundary?: boolean;
+  /** Held-out rows of the split for every task seen so far, this one included (the plugins' validation set). Default none. */
+  validation?: Int32Array;
 }
 
 export interface ClRunResult extends ClMetrics {
@@ -108,18 +100,31 @@ export interface ClRunResult extends ClMetrics {
   tasks: TaskTiming[];
 }
 
+/** A task's stream rows split into the rows trained on and the held-out tail (at most half of them). */
+export function splitHoldout(rows: Int32Array, holdout: number): { available: Int32Array; heldOut: Int32Array } {
+  const h = Math.min(Math.max(0, holdout), Math.floor(rows.length / 2));
+  return { available: rows.subarray(0, rows.length - h), heldOut: rows.subarray(rows.length - h) };
+}
+
 /**
  * The continual-learning loop: tasks arrive one after another; each step
  * trains on `batch` stream samples plus whatever the strategy replays from
- * the memory hierarchy; after each task the model is tested on every task.
+ * the memory hierarchy. `trainTask` trains one task (or one chunk of one)
+ * from a data split and the task's rows; `run` goes through a whole
+ * class-incremental scenario and tests the model on every task after each.
+ * Plugins (`ClPlugin`) hook into task boundaries, steps and task ends.
  */
-export class ContinualLearner {
+export class ContinualLearner implements ClLoopControl {
   readonly #trainer: Trainer;
   readonly #strategy: ClStrategy;
   readonly #memory: ReplayMemory | undefined;
   readonly #options: Readonly<ContinualLearnerOptions>;
   readonly #rng: Rng;
   readonly #busy: BusyClock;
+  readonly #plugins: readonly ClPlugin[];
+  readonly #numClasses: number;
+  /** What training costs in counted FLOPs: the model's per-sample work and the optimizer's per step. */
+  readonly work: TrainingWork;
   #streamBuffer: number;
   #pretrained = 0;
 
@@ -131,6 +136,9 @@ export class ContinualLearner {
     this.#rng = new Rng(options.seed * 7919 + 13);
     this.#streamBuffer = checkFraction(options.streamBuffer ?? 1);
     this.#busy = options.busyClock ?? hostBusyClock();
+    this.#plugins = Object.freeze([...(options.plugins ?? [])]);
+    this.work = trainingWork(trainer.model, options.optimizer);
+    this.#numClasses = trainer.model.outputs[0]?.shape.at(-1) ?? 0;
   }
 
   get streamBuffer(): number {
@@ -143,7 +151,7 @@ export class ContinualLearner {
   }
 
   /**
-   * The next task's first `n` kept stream samples were trained already (by a
+   * The next call's first `n` kept stream samples were trained already (by a
    * Miro trial whose weights the model now holds): its first epoch hands
    * them to the memory (EM and store) without training on them again.
    * One-shot: applies to the next `trainTask` only.
@@ -153,36 +161,31 @@ export class ContinualLearner {
     this.#pretrained = n;
   }
 
-  /** Stream samples of `task` available for training (the held-out tail excluded). */
-  availableIndices(task: ClTask): Int32Array {
-    const n = task.trainIndices.length;
-    const h = Math.min(this.#options.holdoutPerTask ?? 0, Math.floor(n / 2));
-    return task.trainIndices.subarray(0, n - h);
+  /** The stream rows the device keeps of `rows` under stream-buffer fraction `fraction` (at least one). */
+  keptIndices(rows: Int32Array, fraction = this.#streamBuffer): Int32Array {
+    return rows.subarray(0, Math.max(1, Math.min(rows.length, Math.ceil(fraction * rows.length))));
   }
 
-  /** The held-out tail of `task`'s stream (never trained on). */
-  holdoutIndices(task: ClTask): Int32Array {
-    return task.trainIndices.subarray(this.availableIndices(task).length);
-  }
-
-  /** The stream samples the device keeps of `task` under stream-buffer fraction `fraction`. */
-  keptIndices(task: ClTask, fraction = this.#streamBuffer): Int32Array {
-    const avail = this.availableIndices(task);
-    return avail.subarray(0, Math.max(1, Math.min(avail.length, Math.ceil(fraction * avail.length))));
-  }
-
+  /**
+   * A whole class-incremental scenario: each task's stream, its last
+   * `holdoutPerTask` rows held out (the plugins' validation set), then the
+   * accuracy matrix row on every task's test samples.
+   */
   async run(scenario: ClassIncrementalScenario): Promise<ClRunResult> {
     const T = scenario.tasks.length;
     const R: number[][] = [];
     const seenAcc: number[] = [];
     const timings: TaskTiming[] = [];
+    const heldOut: Int32Array[] = [];
     let evalSeconds = 0;
     for (let t = 0; t < T; t++) {
       const task = scenario.tasks[t]!;
-      await this.#options.beforeTask?.({ task, index: t });
-      const timing = await this.trainTask(scenario, task, t);
+      const rows = splitHoldout(task.trainIndices, this.#options.holdoutPerTask ?? 0);
+      heldOut.push(rows.heldOut);
+      const timing = await this.trainTask(scenario.dataset.train, { id: task.id, classes: task.classes, indices: rows.available }, t, {
+        boundary: true, validation: concatIndices(heldOut),
+      });
       timings.push(timing);
-      this.#options.onTaskTrained?.(timing);
       const evalStart = performance.now();
       const row = scenario.tasks.map((other) => this.#trainer.evaluate(scenario.dataset.test, { indices: other.testIndices }).accuracy);
       R.push(row);
@@ -193,7 +196,6 @@ export class ContinualLearner {
       seenAcc.push(seenCount === 0 ? 0 : seen.reduce((sum, x, j) => sum + row[j]! * x.testIndices.length, 0) / seenCount);
       evalSeconds += (performance.now() - evalStart) / 1000;
       this.#options.logger?.info({ task: t, classes: task.classes, accuracySeen: seenAcc[t], row }, `task ${t + 1}/${T} done`);
-      await this.#options.onTaskBoundary?.({ finished: task, next: scenario.tasks[t + 1] });
     }
     const trainSeconds = timings.reduce((s, x) => s + x.trainSeconds, 0);
     const streamSamples = timings.reduce((s, x) => s + x.streamSamples, 0);
@@ -209,20 +211,35 @@ export class ContinualLearner {
     };
   }
 
-  /** Trains one task's stream; returns its timing. */
-  async trainTask(scenario: ClassIncrementalScenario, task: ClTask, t: number, kept: Int32Array = this.keptIndices(task)): Promise<TaskTiming> {
+  /**
+   * Trains the rows `task.indices` of `split` (a whole task, or one chunk of
+   * one) as task number `index` of the device's sequence (swaps start from
+   * index 1). A boundary call (the default) first runs the strategy's and the
+   * plugins' `beforeTask`, which may reconfigure the loop and the memory; the
+   * stream buffer then keeps the leading share of the rows. Returns the
+   * call's counted work and its host diagnostics, after the plugins'
+   * `afterTask` have seen it.
+   */
+  async trainTask(split: DataSplit, task: ClTaskRows, index: number, options: TrainTaskOptions = {}): Promise<TaskTiming> {
     const { batch, epochs } = this.#options;
+    const boundary = options.boundary ?? true;
     const strategy = this.#strategy;
     const memory = strategy.usesMemory ? this.#memory : undefined;
-    const train = scenario.dataset.train;
-    const nc = scenario.dataset.numClasses;
-    strategy.beforeTask?.(task);
+    const nc = this.#numClasses;
+    // Taken before the boundary hooks, so that EM fills they cause (Miro's resize) count as this task's work.
+    const before = {
+      reads: memory?.swapReads ?? 0, fills: memory?.fillReads ?? 0, wait: memory?.storageWaitSeconds ?? 0,
+      busy: memory?.storageBusySeconds ?? 0, persisted: memory?.persistedSamples ?? 0,
+    };
+    if (boundary) {
+      strategy.beforeTask?.(task);
+      const validation = options.validation ?? new Int32Array(0);
+      for (const p of this.#plugins) await p.beforeTask?.({ loop: this, split, task, index, validation });
+    }
+    const kept = this.keptIndices(task.indices);
     const pretrained = Math.min(this.#pretrained, kept.length);
     this.#pretrained = 0;
-    const stepsPerTask = Math.ceil((kept.length - pretrained) / batch) + (epochs - 1) * Math.ceil(kept.length / batch);
-    const before = {
-      reads: memory?.swapReads ?? 0, wait: memory?.storageWaitSeconds ?? 0, busy: memory?.storageBusySeconds ?? 0, persisted: memory?.persistedSamples ?? 0,
-    };
+    const stepsPlanned = Math.ceil((kept.length - pretrained) / batch) + (epochs - 1) * Math.ceil(kept.length / batch);
     const emCapacity = memory?.memory.capacity ?? 0;
     const swapRatio = memory?.swapping === true ? memory.swapRatio : 0;
     const started = performance.now();
@@ -232,7 +249,7 @@ export class ContinualLearner {
     let steps = 0;
     // The pretrained prefix enters the memory as its training would have left it there (logits aside), untrained.
     for (let s = 0; memory !== undefined && s < pretrained; s += batch) {
-      memory.onStreamBatch(train, kept.subarray(s, Math.min(pretrained, s + batch)), t, null, true);
+      memory.onStreamBatch(split, kept.subarray(s, Math.min(pretrained, s + batch)), index, null, true);
     }
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = epoch === 0 ? kept.subarray(pretrained) : this.#rng.shuffle(Int32Array.from(kept));
@@ -245,9 +262,9 @@ export class ContinualLearner {
         const replaySlots = r > 0 ? memory!.memory.sampleSlots(r, this.#rng) : new Int32Array(0);
         const composed: ComposedBatch = { streamIndices, replaySlots };
         const ctx: StepContext = { task, epoch, epochs, replayLogits: strategy.storesLogits ? this.#gatherLogits(memory, replaySlots, nc) : null };
-        const swapNow = memory !== undefined && memory.swapping && t > 0 && replaySlots.length > 0;
+        const swapNow = memory !== undefined && memory.swapping && index > 0 && replaySlots.length > 0;
         const needLogits = strategy.storesLogits || (swapNow && memory.policyNeedsPredictions);
-        const parts = [{ split: train, indices: streamIndices }];
+        const parts = [{ split, indices: streamIndices }];
         if (replaySlots.length > 0) parts.push({ split: memSplit!, indices: replaySlots });
         const tensors = this.#trainer.batchBuilder.buildMixed(parts);
         let result: { loss: number; logits: Float32Array | null };
@@ -264,11 +281,13 @@ export class ContinualLearner {
         if (swapNow) {
           memory.afterStep(replayedInfo(replaySlots, memSplit!.labels, streamIndices.length, result.logits, nc), (epoch + s / stepsPerEpoch) / epochs);
         }
-        memory?.onStreamBatch(train, streamIndices, t, result.logits, epoch === 0);
+        memory?.onStreamBatch(split, streamIndices, index, result.logits, epoch === 0);
         streamSamples += streamIndices.length;
         replaySamples += replaySlots.length;
         steps++;
-        this.#options.onStep?.({ task: t, tasks: scenario.tasks.length, step: steps, stepsPerTask, loss: result.loss });
+        for (const p of this.#plugins) {
+          p.afterStep?.({ index, step: steps, steps: stepsPlanned, loss: result.loss, streamSamples: streamIndices.length, replaySamples: replaySlots.length });
+        }
       }
     }
     const trainSeconds = (performance.now() - started) / 1000;
@@ -280,12 +299,15 @@ export class ContinualLearner {
     // Committing the task's samples is the background writer's job; waiting for it is not training time.
     await memory?.endTask();
     strategy.afterTask?.(task);
-    return {
-      task: t, trainSeconds, computeSeconds: Math.max(0, busySeconds - notCompute), computeClock: this.#busy.source, streamSamples, replaySamples, steps,
-      streamBuffer: kept.length / Math.max(1, this.availableIndices(task).length), emCapacity, swapRatio,
+    const timing: TaskTiming = {
+      task: index, boundary, flops: trainingFlops(this.work, streamSamples + replaySamples, steps),
+      trainSeconds, computeSeconds: Math.max(0, busySeconds - notCompute), computeClock: this.#busy.source, streamSamples, replaySamples, steps,
+      streamBuffer: kept.length / Math.max(1, task.indices.length), emCapacity, swapRatio,
       persistedSamples: (memory?.persistedSamples ?? 0) - before.persisted, swapReads: (memory?.swapReads ?? 0) - before.reads,
-      pretrainedSamples: pretrained,
+      fillReads: (memory?.fillReads ?? 0) - before.fills, pretrainedSamples: pretrained,
     };
+    for (const p of this.#plugins) await p.afterTask?.(timing);
+    return timing;
   }
 
   #gatherLogits(memory: ReplayMemory | undefined, slots: Int32Array, nc: number): Float32Array | null {

@@ -1,77 +1,31 @@
 /**
- * Device time and energy of a continual-learning run on a profiled device.
- * Every piece of work the device would do is accounted here: training
- * compute (host seconds measured here, scaled by the profile's speed factor),
- * the background writer's stream writes and the swap reads (at the profile's
- * storage bandwidth and per-request latency), and Miro's profiling trials.
- * Profiling is accounted in the run's totals and, separately, on its own clock.
+ * Device time and energy of a continual-learning run on a profiled device,
+ * from counted work priced by the profile (its price list): training and
+ * profiling compute as FLOPs (see `ml/work-count.ts`) over the device's
+ * FLOP/s, the background writer's stream writes, swap reads and EM fills at
+ * the profile's storage bandwidth and per-request latency. Nothing measured
+ * on this host is priced, so a run costs the same device seconds and joules
+ * on any host and under any load; host seconds are kept beside as a
+ * diagnostic. Profiling is accounted in the run's totals and, separately,
+ * on its own clock.
  */
-import { readFileSync } from 'node:fs';
 import { DeviceClock, type StorageWork } from '../profiles/device-clock.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { EnergyMeter, modelEnergy, type ComponentJoules, type MeasuredEnergy } from '../profiles/energy-meter.js';
 import type { EnergySource, PowerSensorOptions } from '../profiles/power-sensors.js';
+import type { BusyClockSource } from './busy-clock.js';
 
-/**
- * How compute is timed on this host. Wall time counts the time the process
- * sat descheduled while other work ran on the machine, so on a loaded host it
- * inflates device seconds and joules at random (a 2-core box at load 9 ran
- * the same training 1.3-4x slower in wall time). The device clock's contract
- * is "host time of the work x speed factor": the work is the CPU time it
- * used, so busy CPU time is measured instead.
- * - `thread-cpu`: CPU time of the calling thread (Linux
- *   `/proc/thread-self/schedstat`, ns). The wasm and cpu backends train on the
- *   main thread; the swap worker and the stream writer are other threads,
- *   accounted as storage by the device model, so they are left out.
- * - `process-cpu`: user + system CPU of every thread (`process.cpuUsage()`),
- *   for tfjs-node, whose kernels run on TensorFlow's own thread pool.
- * - `wall`: `performance.now()`, where neither is available.
- */
-export type BusyClockSource = 'thread-cpu' | 'process-cpu' | 'wall';
+export { hostBusyClock, type BusyClock, type BusyClockSource } from './busy-clock.js';
 
-export interface BusyClock {
-  readonly source: BusyClockSource;
-  /** Monotonic seconds of busy time so far (only differences mean anything). */
-  seconds(): number;
-}
+/** Samples the background writer commits per synced write (one storage request each). */
+export const WRITE_BATCH_SAMPLES = 1024;
 
-const SCHEDSTAT = '/proc/thread-self/schedstat';
-
-function threadCpuSeconds(): number {
-  return Number(readFileSync(SCHEDSTAT, 'utf8').split(' ', 1)[0]) / 1e9;
-}
-
-function threadCpuAvailable(): boolean {
-  try {
-    return Number.isFinite(threadCpuSeconds());
-  } catch {
-    return false;
-  }
-}
-
-/** The busy clock for work done by `backend` (the tfjs backend's name), best available first. */
-export function hostBusyClock(backend: string = 'wasm', prefer?: BusyClockSource): BusyClock {
-  const source: BusyClockSource = prefer ?? (backend === 'tfjs-node' ? 'process-cpu' : threadCpuAvailable() ? 'thread-cpu' : 'process-cpu');
-  switch (source) {
-    case 'thread-cpu':
-      return Object.freeze({ source, seconds: threadCpuSeconds });
-    case 'process-cpu':
-      return Object.freeze({
-        source,
-        seconds: () => {
-          const u = process.cpuUsage();
-          return (u.user + u.system) / 1e6;
-        },
-      });
-    default:
-      return Object.freeze({ source: 'wall' as const, seconds: () => performance.now() / 1000 });
-  }
-}
-
-/** One piece of device work: compute measured on this host plus storage I/O. */
+/** One piece of counted device work: compute FLOPs plus storage I/O. */
 export interface DeviceWork {
-  /** Host seconds of computation (training steps, evaluation), storage waits excluded. */
-  computeHostSeconds: number;
+  /** Counted FLOPs: training steps, Miro's trials and their validation passes. */
+  flops: number;
+  /** Seconds the work took on this host: a diagnostic, never priced. Default 0. */
+  hostSeconds?: number;
   storage?: StorageWork;
 }
 
@@ -93,8 +47,10 @@ export interface EnergyBreakdown {
 }
 
 export interface ProfilingCost {
-  /** Host seconds of profiling work measured here. */
+  /** Host seconds of profiling work measured here (diagnostic). */
   hostSeconds: number;
+  /** Counted FLOPs of profiling (trials and their validation passes). */
+  flops: number;
   /** Device seconds of profiling (compute + storage). */
   seconds: number;
   joules: number;
@@ -106,7 +62,7 @@ export interface ProfilingCost {
 
 export interface DeviceAccountingReport {
   profile: string;
-  /** Host seconds of the accounted work (training + profiling compute; metric evaluation excluded). */
+  /** Host seconds of the accounted work (training + profiling compute; metric evaluation excluded): a diagnostic. */
   hostSeconds: number;
   /** Seconds the same work takes on the profiled device (serial model: compute + storage). */
   deviceSeconds: number;
@@ -115,6 +71,12 @@ export interface DeviceAccountingReport {
     storageReadSeconds: number;
     storageWriteSeconds: number;
     storage: { readBytes: number; writeBytes: number; reads: number; writes: number };
+    /** Counted FLOPs priced as compute (training and profiling). */
+    flops: number;
+    /** The device's compute price: counted GFLOP/s. */
+    gflops: number;
+    /** How the host seconds (the diagnostic) were measured. */
+    hostClock: BusyClockSource;
     /** How device seconds are derived. */
     source: string;
   };
@@ -123,16 +85,14 @@ export interface DeviceAccountingReport {
 }
 
 export interface DeviceAccountingOptions extends PowerSensorOptions {
-  /** Host throughput / reference-host throughput. Default 1 (this machine is the reference host). */
-  hostSpeedFactor?: number;
-  /** How the compute seconds handed to `account` were measured, for the report. Default `wall`. */
+  /** How the host seconds handed to `account` were measured, for the report. Default `wall`. */
   computeClock?: BusyClockSource;
 }
 
-/** The modelled joules of `work` on `profile`, on a throwaway clock (Miro's estimates). */
-export function estimateJoules(profile: DeviceProfile, work: DeviceWork, hostSpeedFactor = 1): { deviceSeconds: number; joules: ComponentJoules } {
-  const clock = new DeviceClock(profile, { hostSpeedFactor });
-  clock.compute(Math.max(0, work.computeHostSeconds));
+/** The modelled device seconds and joules of `work` on `profile`, on a throwaway clock (Miro's estimates). */
+export function estimateJoules(profile: DeviceProfile, work: DeviceWork): { deviceSeconds: number; joules: ComponentJoules } {
+  const clock = new DeviceClock(profile);
+  clock.compute({ flops: work.flops });
   if (work.storage !== undefined) clock.storage(work.storage);
   const time = clock.snapshot();
   return { deviceSeconds: time.deviceSeconds, joules: modelEnergy(time, profile.power) };
@@ -150,9 +110,8 @@ export class DeviceAccounting {
 
   constructor(profile: DeviceProfile, options: DeviceAccountingOptions = {}) {
     this.profile = profile;
-    const clock = { hostSpeedFactor: options.hostSpeedFactor ?? 1 };
-    this.meter = new EnergyMeter(profile, { ...options, clock, sampleIntervalMs: 1000 });
-    this.#profilingClock = new DeviceClock(profile, clock);
+    this.meter = new EnergyMeter(profile, { ...options, sampleIntervalMs: 1000 });
+    this.#profilingClock = new DeviceClock(profile);
     this.#computeClock = options.computeClock ?? 'wall';
   }
 
@@ -170,7 +129,7 @@ export class DeviceAccounting {
     const clocks = phase === 'profiling' ? [this.meter.clock, this.#profilingClock] : [this.meter.clock];
     let added = 0;
     for (const [i, clock] of clocks.entries()) {
-      let s = clock.compute(Math.max(0, work.computeHostSeconds));
+      let s = clock.compute({ flops: work.flops, hostSeconds: Math.max(0, work.hostSeconds ?? 0) });
       if (work.storage !== undefined) s += clock.storage(work.storage);
       if (i === 0) added = s;
     }
@@ -182,12 +141,18 @@ export class DeviceAccounting {
     return modelEnergy(this.meter.clock.snapshot(), this.profile.power).total;
   }
 
+  /** Modelled joules of profiling so far. */
+  get profilingJoules(): number {
+    return modelEnergy(this.#profilingClock.snapshot(), this.profile.power).total;
+  }
+
   report(): DeviceAccountingReport {
     const r = this.meter.report();
     const time = this.meter.clock.snapshot();
     const p = this.#profilingClock.snapshot();
     const pj = modelEnergy(p, this.profile.power).total;
     const c = r.components;
+    const gflops = this.meter.clock.options.gflops;
     return {
       profile: this.profile.name,
       hostSeconds: time.hostSeconds,
@@ -197,8 +162,11 @@ export class DeviceAccounting {
         storageReadSeconds: time.storage.readSeconds,
         storageWriteSeconds: time.storage.writeSeconds,
         storage: { readBytes: time.storage.readBytes, writeBytes: time.storage.writeBytes, reads: time.storage.reads, writes: time.storage.writes },
-        source: `model: host compute seconds (${this.#computeClock}) x ${this.meter.clock.options.hostSpeedFactor} / speedFactor ${this.meter.clock.options.speedFactor}`
-          + ' + bytes / storage MB/s + requests x storage latency (serial)',
+        flops: time.compute.flops,
+        gflops,
+        hostClock: this.#computeClock,
+        source: `model: counted FLOPs / ${gflops} GFLOP/s + bytes / storage MB/s + requests x storage latency (serial);`
+          + ` host seconds (${this.#computeClock}) are a diagnostic, not priced`,
       },
       energy: {
         compute: c.compute.joules, storage: c.storage.joules, radio: c.radio.joules, idle: c.idle.joules,
@@ -208,6 +176,7 @@ export class DeviceAccounting {
       },
       profiling: {
         hostSeconds: p.hostSeconds,
+        flops: p.compute.flops,
         seconds: p.deviceSeconds,
         joules: pj,
         share: r.modelledJoules > 0 ? pj / r.modelledJoules : 0,

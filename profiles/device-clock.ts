@@ -1,35 +1,31 @@
 import { StrataError } from '../common/strata-error.js';
 import type { DeviceProfile } from './device-profile.js';
+import { BITS_PER_MBIT, BYTES_PER_MB } from './units.js';
 
-/** Bytes per MB and bits per Mbit: profiles use decimal units. */
-export const BYTES_PER_MB = 1e6;
-export const BITS_PER_MBIT = 1e6;
+export { BITS_PER_MBIT, BYTES_PER_MB } from './units.js';
 
 export interface DeviceClockOptions {
-  /**
-   * How fast the machine this runs on is relative to the reference host
-   * (host throughput / reference throughput). Measured host seconds are first
-   * turned into reference seconds with it. Default `1` (this is the reference host).
-   */
-  hostSpeedFactor?: number;
-  /** Override of the profile's `compute.speedFactor`, e.g. after calibration. Default: the profile's. */
-  speedFactor?: number;
+  /** Override of the profile's `compute.gflops` (counted training GFLOP/s). Default: the profile's. */
+  gflops?: number;
 }
 
 export interface CompiledDeviceClockOptions {
-  readonly hostSpeedFactor: number;
-  readonly speedFactor: number;
+  readonly gflops: number;
 }
 
 export function compileDeviceClockOptions(profile: DeviceProfile, options: DeviceClockOptions = {}): CompiledDeviceClockOptions {
-  const hostSpeedFactor = options.hostSpeedFactor ?? 1;
-  const speedFactor = options.speedFactor ?? profile.compute.speedFactor;
-  for (const [name, v] of [['hostSpeedFactor', hostSpeedFactor], ['speedFactor', speedFactor]] as const) {
-    if (!Number.isFinite(v) || v <= 0) {
-      throw new StrataError('STRATA_ERR_BAD_OPTION', `DeviceClock option ${name} must be a positive number, got ${String(v)}`, { option: name });
-    }
+  const gflops = options.gflops ?? profile.compute.gflops;
+  if (!Number.isFinite(gflops) || gflops <= 0) {
+    throw new StrataError('STRATA_ERR_BAD_OPTION', `DeviceClock option gflops must be a positive number, got ${String(gflops)}`, { option: 'gflops' });
   }
-  return Object.freeze({ hostSpeedFactor, speedFactor });
+  return Object.freeze({ gflops });
+}
+
+/** Compute work to account: counted FLOPs (see `ml/work-count.ts`). */
+export interface ComputeWork {
+  flops: number;
+  /** Seconds the work took on this host: a diagnostic, never priced. Default 0. */
+  hostSeconds?: number;
 }
 
 /** Storage work to account: bytes moved and I/O requests made. */
@@ -40,7 +36,7 @@ export interface StorageWork {
   reads?: number;
   /** Synced write requests; each pays `storage.latencyMs`. Default 0. */
   writes?: number;
-  /** Seconds the work took on this host, added to host time. Default 0. */
+  /** Seconds the work took on this host (diagnostic, never priced). Default 0. */
   hostSeconds?: number;
 }
 
@@ -50,17 +46,17 @@ export interface NetworkWork {
   downBytes?: number;
   /** Request/response round trips; each pays `network.rttMs`. Default 0. */
   roundTrips?: number;
-  /** Seconds the work took on this host, added to host time. Default 0. */
+  /** Seconds the work took on this host (diagnostic, never priced). Default 0. */
   hostSeconds?: number;
 }
 
 /** Everything a clock has accumulated, in seconds and bytes. */
 export interface DeviceTime {
-  /** Seconds measured on this host (compute plus any host time given for I/O). */
+  /** Seconds measured on this host for the same work (a diagnostic: never priced). */
   readonly hostSeconds: number;
-  /** Seconds the same work would take on the device: the sum of the parts below. */
+  /** Seconds the work takes on the device: the sum of the parts below. */
   readonly deviceSeconds: number;
-  readonly compute: { readonly hostSeconds: number; readonly deviceSeconds: number };
+  readonly compute: { readonly hostSeconds: number; readonly deviceSeconds: number; readonly flops: number };
   readonly storage: {
     readonly readSeconds: number;
     readonly writeSeconds: number;
@@ -93,19 +89,21 @@ function nonNegative(name: string, v: number | undefined): number {
 }
 
 /**
- * Turns work measured on this host into the time it would take on a profiled
- * device:
- * - compute: `hostSeconds x hostSpeedFactor / speedFactor`;
+ * Prices counted work at a profiled device's rates (its price list):
+ * - compute: `FLOPs / (gflops x 1e9)`;
  * - storage: `bytes / MB/s + requests x latency`;
  * - network: `bytes / Mbit/s + round trips x RTT`.
- * Host seconds and device seconds accumulate separately; the parts are serial
- * (no overlap of compute and I/O), which is what a single training thread does.
+ * Nothing measured on this host is priced, so the same work costs the same
+ * device seconds on any host and under any load. Host seconds handed in with
+ * the work accumulate beside, as a diagnostic. The parts are serial (no
+ * overlap of compute and I/O), which is what a single training thread does.
  */
 export class DeviceClock {
   readonly profile: DeviceProfile;
   readonly options: CompiledDeviceClockOptions;
   #computeHost = 0;
   #computeDevice = 0;
+  #flops = 0;
   #ioHost = 0;
   #storage = { readSeconds: 0, writeSeconds: 0, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 };
   #network = { upSeconds: 0, downSeconds: 0, rttSeconds: 0, upBytes: 0, downBytes: 0, roundTrips: 0 };
@@ -116,23 +114,14 @@ export class DeviceClock {
     this.options = compileDeviceClockOptions(profile, options);
   }
 
-  /** Accounts compute measured on this host; returns the device seconds it adds. */
-  compute(hostSeconds: number): number {
-    const host = nonNegative('hostSeconds', hostSeconds);
-    const device = (host * this.options.hostSpeedFactor) / this.options.speedFactor;
-    this.#computeHost += host;
+  /** Accounts counted compute; returns the device seconds it adds. */
+  compute(work: ComputeWork): number {
+    const flops = nonNegative('flops', work.flops);
+    const device = flops / (this.options.gflops * 1e9);
+    this.#flops += flops;
+    this.#computeHost += nonNegative('hostSeconds', work.hostSeconds);
     this.#computeDevice += device;
     return device;
-  }
-
-  /** Runs `fn`, measures its wall time on this host, and accounts it as compute. */
-  async measure<T>(fn: () => T | Promise<T>): Promise<T> {
-    const start = performance.now();
-    try {
-      return await fn();
-    } finally {
-      this.compute((performance.now() - start) / 1000);
-    }
   }
 
   /** Accounts storage I/O; returns the device seconds it adds. */
@@ -202,7 +191,7 @@ export class DeviceClock {
     return Object.freeze({
       hostSeconds: this.hostSeconds,
       deviceSeconds,
-      compute: Object.freeze({ hostSeconds: this.#computeHost, deviceSeconds: this.#computeDevice }),
+      compute: Object.freeze({ hostSeconds: this.#computeHost, deviceSeconds: this.#computeDevice, flops: this.#flops }),
       storage: Object.freeze(st),
       network: Object.freeze(nt),
       waitSeconds: this.#wait,
@@ -213,6 +202,7 @@ export class DeviceClock {
   reset(): void {
     this.#computeHost = 0;
     this.#computeDevice = 0;
+    this.#flops = 0;
     this.#ioHost = 0;
     this.#storage = { readSeconds: 0, writeSeconds: 0, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 };
     this.#network = { upSeconds: 0, downSeconds: 0, rttSeconds: 0, upBytes: 0, downBytes: 0, roundTrips: 0 };

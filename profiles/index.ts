@@ -27,6 +27,7 @@ export {
   compileDeviceClockOptions,
   DeviceClock,
   type CompiledDeviceClockOptions,
+  type ComputeWork,
   type DeviceClockOptions,
   type DeviceTime,
   type NetworkWork,

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
 import { DeviceAgent, type AgentReport } from '../../client-runtime/agent.js';
@@ -15,7 +15,7 @@ import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 interface AgentFlags {
   url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; skew: number; db: string; agentId?: string;
   samplesPerRound: number; memory: number; storage: StorageBudget; swap: 'async' | 'sync' | 'off'; swapRatio: number;
-  policy: 'random' | 'hybrid' | 'dynamic'; hostSpeedFactor: number; reconnectMax: number; caFile?: string; seed: number; backend?: string;
+  policy: 'random' | 'hybrid' | 'dynamic'; hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string;
   out?: string; json?: boolean;
 }
 
@@ -56,7 +56,8 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--swap <mode>', 'async | sync | off', choiceFlag('--swap', ['async', 'sync', 'off'] as const), 'async')
     .option('--swap-ratio <r>', 'fraction of replayed EM samples swapped per step', numberFlag('--swap-ratio', 0, 1), 0.5)
     .option('--policy <name>', 'random | hybrid | dynamic', choiceFlag('--policy', ['random', 'hybrid', 'dynamic'] as const), 'random')
-    .option('--host-speed-factor <x>', 'this host\'s speed relative to the reference host (device time)', numberFlag('--host-speed-factor', 0, 1e6, true), 1)
+    .addOption(new Option('--host-speed-factor <x>', 'no effect (device time comes from counted work priced by the profile); accepted so old commands still run')
+      .argParser(numberFlag('--host-speed-factor', 0, 1e6, true)).hideHelp())
     .option('--reconnect-max <seconds>', 'cap of the reconnect backoff', numberFlag('--reconnect-max', 0, 3600, true), 30)
     .option('--ca-file <file>', 'extra CA certificate (PEM) for wss:// with a private certificate')
     .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
@@ -75,10 +76,13 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   const agentId = f.agentId ?? `${os.hostname()}-${f.shard?.index ?? 0}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
   if (!AGENT_ID_PATTERN.test(agentId)) throw badFlag('--agent-id', agentId, 'letters, digits and . _ : - (1..128)');
   const profile = loadProfile(f.profile);
+  if (f.hostSpeedFactor !== undefined) {
+    logger.warn({ flag: '--host-speed-factor' }, '--host-speed-factor has no effect: device seconds and joules come from counted work (FLOPs, bytes, requests) priced by the device profile');
+  }
   const agent = new DeviceAgent({
     url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, shardDominance: f.skew,
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
-    hostSpeedFactor: f.hostSpeedFactor, reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
+    reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
   });

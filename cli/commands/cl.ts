@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { CL_DEFAULTS, runClExperiment, type ClConfig, type ClReport } from '../../client-runtime/cl-experiment.js';
 import { CL_METHODS } from '../../client-runtime/cl-strategies/index.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
-import { MIRO_DEFAULTS } from '../../client-runtime/miro/miro-profiler.js';
+import { MIRO_DEFAULTS } from '../../client-runtime/miro/miro-plugin.js';
 import { MIRO_SPACE_DEFAULTS } from '../../client-runtime/miro/candidate-space.js';
 import { NAVIGATORS, type NavigatorName } from '../../client-runtime/miro/navigators.js';
 import { initBackend } from '../../ml/backend.js';

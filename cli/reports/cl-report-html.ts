@@ -33,8 +33,10 @@ export function clReportHtml(r: ClReport): string {
   const e = r.energy;
   const deviceCards = [
     card('device profile', r.profile),
-    card('host seconds', `${r.hostSeconds.toFixed(1)} s`),
+    card('counted work', `${(r.deviceTime.flops / 1e9).toFixed(1)} GFLOP`),
+    card('device compute', `${r.deviceTime.gflops} GFLOP/s`),
     card('device seconds', `${r.deviceSeconds.toFixed(1)} s`),
+    card('host seconds (diagnostic)', `${r.hostSeconds.toFixed(1)} s`),
     card(`energy total (${e.source})`, `${e.total.toFixed(1)} J`),
     card('compute / idle', `${e.compute.toFixed(1)} / ${e.idle.toFixed(1)} J`),
     card('storage / radio', `${e.storage.toFixed(2)} / ${e.radio.toFixed(2)} J`),

@@ -7,6 +7,7 @@ import type { ReplayMemory } from '../continual-learner.js';
 import { EpisodicMemory, type MemorySampling } from './episodic-memory.js';
 import { SampleStore } from '../../storage-tier/sample-store.js';
 import { fillClassBalanced } from './memory-fill.js';
+import { snapshotMemory, type MemoryKnobs, type MemorySnapshot } from './memory-knobs.js';
 import { StreamWriter } from './stream-writer.js';
 import { SwapManager, type SwapMode, type SwapStats } from './swap-manager.js';
 import type { ReplayedSampleInfo, SwapPolicyName } from './swap-policy.js';
@@ -50,9 +51,10 @@ export interface MemoryHierarchyStats {
  * CarM's memory hierarchy as one plugin of the training loop: the RAM
  * episodic memory, the background writer that persists every stream sample
  * to the SQLite store, and the swap manager that keeps replacing replayed
- * EM samples with stored ones of the same class.
+ * EM samples with stored ones of the same class. Its `MemoryKnobs` are what
+ * Miro turns at task boundaries.
  */
-export class MemoryHierarchy implements ReplayMemory {
+export class MemoryHierarchy implements ReplayMemory, MemoryKnobs {
   readonly memory: EpisodicMemory;
   readonly options: Readonly<MemoryHierarchyOptions>;
   readonly #writer: StreamWriter | undefined;
@@ -160,6 +162,31 @@ export class MemoryHierarchy implements ReplayMemory {
     return this.#writer === undefined ? null : this.options.storeFile ?? null;
   }
 
+  /** EM slots in RAM now. */
+  get capacity(): number {
+    return this.memory.capacity;
+  }
+
+  /** Whether swaps can run at all (a store and a swap mode); they start from the second task. */
+  get canSwap(): boolean {
+    return this.options.storage !== 'none' && this.options.swap !== 'off';
+  }
+
+  /** Whether stream samples are written to the store. */
+  get persists(): boolean {
+    return this.#writer !== undefined;
+  }
+
+  snapshot(): MemorySnapshot {
+    return snapshotMemory(this.memory);
+  }
+
+  /** A read-only connection to the store (the caller closes it), or null with `storage: 'none'`. */
+  openStoreReadOnly(): SampleStore | null {
+    const file = this.storeFile;
+    return file === null ? null : SampleStore.openReadOnly(file);
+  }
+
   /** Payload bytes of one stored sample (features, plus logits for DER++). */
   get sampleBytes(): number {
     const o = this.options;
@@ -170,8 +197,15 @@ export class MemoryHierarchy implements ReplayMemory {
     return this.#persisted;
   }
 
+  /**
+   * Stored-sample reads the swap policy asked for: requested, plus those the
+   * async worker skipped because `maxPendingSwaps` were in flight. The skips
+   * are this host's: its training outpaces the real read latency it waits
+   * (a device trains slower), so counting them keeps the device's counted
+   * work the same on any host and under any load.
+   */
   get swapReads(): number {
-    return this.#allSwapStats().reduce((n, s) => n + s.requested, 0);
+    return this.#allSwapStats().reduce((n, s) => n + s.requested + s.skipped, 0);
   }
 
   get storageWaitSeconds(): number {

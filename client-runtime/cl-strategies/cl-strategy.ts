@@ -1,5 +1,5 @@
 import type { LossTerm } from '../../ml/trainer.js';
-import type { ClTask } from '../../ml/datasets/class-incremental.js';
+import type { ClTaskRows } from '../cl-plugin.js';
 
 /** What a strategy sees of the step it is shaping. */
 export interface ComposedBatch {
@@ -10,7 +10,7 @@ export interface ComposedBatch {
 }
 
 export interface StepContext {
-  task: ClTask;
+  task: ClTaskRows;
   epoch: number;
   epochs: number;
   /** Stored logits of the replayed slots, row-major (DER++), or null. */
@@ -29,13 +29,13 @@ export interface ClStrategy {
   readonly usesMemory: boolean;
   /** Whether samples must carry the logits seen when they were stored. */
   readonly storesLogits: boolean;
-  beforeTask?(task: ClTask): void;
+  beforeTask?(task: ClTaskRows): void;
   /** How many memory samples to replay with `streamCount` stream samples. */
   replayCount(streamCount: number, memorySize: number): number;
   /** An extra loss term for this batch, if the method adds one. */
   lossTerm?(batch: ComposedBatch, ctx: StepContext): LossTerm | undefined;
   afterStep?(batch: ComposedBatch, ctx: StepContext): void;
-  afterTask?(task: ClTask): void;
+  afterTask?(task: ClTaskRows): void;
 }
 
 export type ClMethodName = ClStrategy['name'];

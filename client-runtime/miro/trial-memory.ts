@@ -1,39 +1,15 @@
 import type { DataSplit } from '../../ml/datasets/dataset.js';
 import { Rng } from '../../ml/rng.js';
 import type { SampleStore } from '../../storage-tier/sample-store.js';
-import { fillClassBalanced } from '../carm/memory-fill.js';
-import type { ReplayMemory } from '../continual-learner.js';
-import { hostBusyClock, type BusyClock } from '../device-accounting.js';
+import { hostBusyClock, type BusyClock } from '../busy-clock.js';
 import { EpisodicMemory } from '../carm/episodic-memory.js';
+import { fillClassBalanced } from '../carm/memory-fill.js';
+import type { MemorySnapshot } from '../carm/memory-knobs.js';
+import type { ReplayMemory } from '../continual-learner.js';
 import type { ReplayedSampleInfo } from '../carm/swap-policy.js';
 
-/** A frozen copy of an EM's samples, taken once per task boundary. */
-export interface MemorySnapshot {
-  readonly options: EpisodicMemory['options'];
-  readonly features: (Uint8Array | Float32Array)[];
-  readonly labels: number[];
-  readonly tasks: number[];
-  readonly logits: (Float32Array | null)[];
-}
-
-export function snapshotMemory(em: EpisodicMemory): MemorySnapshot {
-  const n = em.size;
-  const features: (Uint8Array | Float32Array)[] = [];
-  const labels: number[] = [];
-  const tasks: number[] = [];
-  const logits: (Float32Array | null)[] = [];
-  for (let s = 0; s < n; s++) {
-    features.push(em.featuresOf(s).slice());
-    labels.push(em.labelOf(s));
-    tasks.push(em.taskOf(s));
-    const l = em.logitsOf(s);
-    logits.push(l === null ? null : l.slice());
-  }
-  return { options: em.options, features, labels, tasks, logits };
-}
-
 export interface TrialMemoryOptions {
-  /** EM slots of the trial: the candidate's EM size (see `MiroProfiler` on why it is not scaled down). */
+  /** EM slots of the trial: the candidate's EM size (see `miro-plugin.ts` on why it is not scaled down). */
   capacity: number;
   /** Whether the trial swaps (second task on, with a store). */
   swapping: boolean;
@@ -41,7 +17,7 @@ export interface TrialMemoryOptions {
   /** The device's sample store, read-only; null without one. Swaps read it, and a candidate EM larger than the snapshot is filled from it. */
   store: SampleStore | null;
   seed: number;
-  /** The clock the trial's compute is measured on; inline store reads are timed on it too. Default: this thread's CPU time. */
+  /** The clock the trial's host compute diagnostic is measured on; inline store reads are timed on it too. Default: this thread's CPU time. */
   busyClock?: BusyClock;
 }
 

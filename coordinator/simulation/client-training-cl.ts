@@ -4,8 +4,6 @@ import v8 from 'node:v8';
 import { createClStrategy } from '../../client-runtime/cl-strategies/index.js';
 import { ContinualLearner } from '../../client-runtime/continual-learner.js';
 import { MemoryHierarchy } from '../../client-runtime/carm/memory-hierarchy.js';
-import type { ClassIncrementalScenario, ClTask } from '../../ml/datasets/class-incremental.js';
-import type { Dataset } from '../../ml/datasets/dataset.js';
 import { Trainer } from '../../ml/trainer.js';
 import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
 import type { LocalOutcome, TrainingContext } from './client-training.js';
@@ -54,25 +52,20 @@ export async function trainLocalCl(ctx: TrainingContext, job: ClientJob, global:
       pace();
     }
     if (spec.backlog.length > 0) await hierarchy?.endTask();
-    const dataset: Dataset = {
-      name: 'client', inputShape: ctx.inputShape, featureSize: ctx.featureSize, numClasses: ctx.numClasses, scale: ctx.scale,
-      train: ctx.train, test: { features: new Uint8Array(0), labels: new Uint8Array(0), count: 0 },
-    };
-    const tasks: ClTask[] = Array.from({ length: spec.tasks }, (_, t) => ({
-      id: t, classes: t === spec.task ? spec.classes : [], trainIndices: t === spec.task ? job.indices : new Int32Array(0), testIndices: new Int32Array(0),
-    }));
-    const scenario: ClassIncrementalScenario = { name: 'client', dataset, tasks, classOrder: [] };
     let lossSum = 0;
     let steps = 0;
     const learner = new ContinualLearner(trainer, strategy, hierarchy, {
-      batch: job.train.batch, epochs: job.train.epochs, seed: job.seed,
-      onStep: (p) => {
-        lossSum += p.loss;
-        steps++;
-        pace();
-      },
+      batch: job.train.batch, epochs: job.train.epochs, seed: job.seed, optimizer: job.train.optimizer,
+      plugins: [{
+        name: 'pace',
+        afterStep: (p) => {
+          lossSum += p.loss;
+          steps++;
+          pace();
+        },
+      }],
     });
-    const timing = await learner.trainTask(scenario, tasks[spec.task]!, spec.task);
+    const timing = await learner.trainTask(ctx.train, { id: spec.task, classes: spec.classes, indices: job.indices }, spec.task);
     const local = getFlatWeights(ctx.model);
     for (let i = 0; i < local.length; i++) local[i] = local[i]! - global[i]!;
     let cl: LocalOutcome['cl'] = { emSize: 0, storedSamples: 0, swapsApplied: 0, replaySamples: timing.replaySamples };
@@ -86,7 +79,7 @@ export async function trainLocalCl(ctx: TrainingContext, job: ClientJob, global:
       const st = hierarchy.stats();
       cl = { emSize: st.emSize, storedSamples: st.storedSamples, swapsApplied: st.swap?.applied ?? 0, replaySamples: timing.replaySamples };
     }
-    return { delta: local, numSamples: job.indices.length, loss: steps > 0 ? lossSum / steps : Number.NaN, cl };
+    return { delta: local, numSamples: job.indices.length, loss: steps > 0 ? lossSum / steps : Number.NaN, flops: timing.flops, cl };
   } finally {
     await hierarchy?.close();
     trainer.dispose();

@@ -3,6 +3,7 @@ import type { DataSplit } from '../../ml/datasets/dataset.js';
 import { Rng, permutation } from '../../ml/rng.js';
 import { Trainer, type LossTerm } from '../../ml/trainer.js';
 import { getFlatWeights, layoutOf, setFlatWeights } from '../../ml/weights.js';
+import { trainingFlops, trainingWork } from '../../ml/work-count.js';
 import type { ClientJob } from './sim-messages.js';
 
 /** What a client process or slot thread holds for its whole life: one model, the shared training split. */
@@ -19,6 +20,8 @@ export interface LocalOutcome {
   delta: Float32Array;
   numSamples: number;
   loss: number;
+  /** Counted training FLOPs of the round (see `ml/work-count.ts`): what the virtual clock prices. */
+  flops: number;
   cl?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
 }
 
@@ -36,6 +39,8 @@ export function trainLocal(ctx: TrainingContext, job: ClientJob, global: Float32
   });
   const prox = s.fedproxMu !== undefined && s.fedproxMu > 0 ? proximalTerm(ctx.model, global, s.fedproxMu) : undefined;
   const rng = new Rng(job.seed);
+  const work = trainingWork(ctx.model, s.optimizer);
+  let flops = 0;
   let lossSum = 0;
   let seen = 0;
   try {
@@ -50,6 +55,7 @@ export function trainLocal(ctx: TrainingContext, job: ClientJob, global: Float32
         const loss = trainer.stepOn(ctx.train, idx, prox?.term);
         lossSum += loss * idx.length;
         seen += idx.length;
+        flops += trainingFlops(work, idx.length, 1);
         pace();
       }
     }
@@ -59,7 +65,7 @@ export function trainLocal(ctx: TrainingContext, job: ClientJob, global: Float32
   }
   const local = getFlatWeights(ctx.model);
   for (let i = 0; i < local.length; i++) local[i] = local[i]! - global[i]!;
-  return { delta: local, numSamples: job.indices.length, loss: seen > 0 ? lossSum / seen : Number.NaN };
+  return { delta: local, numSamples: job.indices.length, loss: seen > 0 ? lossSum / seen : Number.NaN, flops };
 }
 
 /** FedProx's mu/2 ||w - w_global||^2 over the trainable weights. */

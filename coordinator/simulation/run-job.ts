@@ -26,7 +26,7 @@ export async function runJob(ctx: TrainingContext, job: ClientJob, global: Float
   const wallSeconds = (performance.now() - wall0) / 1000;
   return {
     jobId: job.jobId, round: job.round, clientId: job.clientId,
-    delta: outcome.delta, numSamples: outcome.numSamples, loss: outcome.loss,
+    delta: outcome.delta, numSamples: outcome.numSamples, loss: outcome.loss, flops: outcome.flops,
     cpuSeconds, wallSeconds, share: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0, enforcer,
     ...(outcome.cl === undefined ? {} : { cl: outcome.cl }),
   };

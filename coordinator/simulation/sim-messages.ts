@@ -55,7 +55,9 @@ export interface ClientResult {
   delta: Float32Array;
   numSamples: number;
   loss: number;
-  /** CPU time the client's thread used (training, setting and reading weights). */
+  /** Counted training FLOPs (see `ml/work-count.ts`): what the virtual clock prices. */
+  flops: number;
+  /** CPU time the client's thread used (training, setting and reading weights): a diagnostic. */
   cpuSeconds: number;
   /** Wall time of the same work, under the budget. */
   wallSeconds: number;

@@ -48,7 +48,11 @@ const configSchema = z.strictObject({
   overcommit: z.number().min(1).max(10),
   /** Round deadline in virtual (device) seconds; 0 = none. */
   deadlineSeconds: z.number().min(0),
-  /** Host throughput / reference-host throughput (the virtual clock's calibration). */
+  /**
+   * No effect: virtual time comes from counted work (FLOPs, bytes, round
+   * trips) priced by each client's profile, whatever the host. Accepted so
+   * config files that set it still load.
+   */
   hostSpeedFactor: z.number().positive(),
   /** Test samples the global model is evaluated on after each round (0 = all). */
   evalSamples: z.int().min(0),

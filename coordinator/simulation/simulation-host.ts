@@ -182,7 +182,7 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       }
       results.sort((a, b) => a.clientId - b.clientId);
 
-      const times = new Map(results.map((r) => [r.clientId, clientRoundTime(clientProfile(r.clientId), r.cpuSeconds, numParams, config.hostSpeedFactor)]));
+      const times = new Map(results.map((r) => [r.clientId, clientRoundTime(clientProfile(r.clientId), { flops: r.flops, hostSeconds: r.cpuSeconds }, numParams)]));
       const close = closeRound(results.map((r) => ({ clientId: r.clientId, seconds: times.get(r.clientId)!.seconds })), config.perRound, config.deadlineSeconds);
       const counted = new Set(close.participants);
       const aggregator = strategy.createAggregator(numParams);

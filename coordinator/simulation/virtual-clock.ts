@@ -1,10 +1,10 @@
-import { DeviceClock } from '../../profiles/device-clock.js';
+import { DeviceClock, type ComputeWork } from '../../profiles/device-clock.js';
 import type { DeviceProfile } from '../../profiles/device-profile.js';
 import { modelEnergy } from '../../profiles/energy-meter.js';
 
 /** What one client's round costs on its device. */
 export interface ClientRoundTime {
-  /** Device seconds of local training: measured CPU seconds x hostSpeedFactor / speedFactor. */
+  /** Device seconds of local training: counted FLOPs / the profile's FLOP/s. */
   computeSeconds: number;
   /** Model download + update upload over the profile's links, plus round trips. */
   commSeconds: number;
@@ -20,18 +20,18 @@ export function frameBytes(numParams: number): number {
 }
 
 /**
- * The virtual clock of one client round (FedScale's runtime model with a
- * measured compute term): download the model, train, upload the delta; two
- * round trips (assignment + model, result + ack). Compute is the client's
- * measured busy CPU time under its budget, turned into device seconds by the
- * profile (DeviceClock.compute), so host contention that delays the thread
- * without using its CPU does not make the device look slower.
+ * The virtual clock of one client round (FedScale's runtime model): download
+ * the model, train, upload the delta; two round trips (assignment + model,
+ * result + ack). Compute is the round's counted training FLOPs priced at the
+ * profile's FLOP/s (DeviceClock.compute), so the same round takes the same
+ * virtual time on any host and under any load; the client's measured CPU
+ * seconds ride along as a diagnostic.
  */
-export function clientRoundTime(profile: DeviceProfile, cpuSeconds: number, numParams: number, hostSpeedFactor: number): ClientRoundTime {
-  const clock = new DeviceClock(profile, { hostSpeedFactor });
+export function clientRoundTime(profile: DeviceProfile, work: ComputeWork, numParams: number): ClientRoundTime {
+  const clock = new DeviceClock(profile);
   const bytes = frameBytes(numParams);
   const down = clock.network({ downBytes: bytes, roundTrips: 1 });
-  const computeSeconds = clock.compute(Math.max(0, cpuSeconds));
+  const computeSeconds = clock.compute({ flops: Math.max(0, work.flops), hostSeconds: Math.max(0, work.hostSeconds ?? 0) });
   const up = clock.network({ upBytes: bytes, roundTrips: 1 });
   const energy = modelEnergy(clock.snapshot(), profile.power);
   return {

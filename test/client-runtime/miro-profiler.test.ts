@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CL_DEFAULTS, runClExperiment, type ClConfig } from '../../client-runtime/cl-experiment.js';
-import { compileMiroOptions } from '../../client-runtime/miro/miro-profiler.js';
+import { compileMiroOptions } from '../../client-runtime/miro/miro-plugin.js';
 import { initBackend, type BackendInfo } from '../../ml/backend.js';
 import { clReportHtml } from '../../cli/reports/cl-report-html.js';
 import { strata } from '../cli/run-strata.js';

@@ -1,23 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { isStrataError } from '../../common/strata-error.js';
-import { DeviceClock, loadProfile } from '../../profiles/index.js';
+import { DeviceClock, loadProfile, REFERENCE_HOST_GFLOPS } from '../../profiles/index.js';
 import { roundProfile } from './fixtures.js';
 
 describe('DeviceClock', () => {
-  it('scales compute by the speed factor', () => {
+  it('prices counted FLOPs at the profile\'s FLOP/s; host seconds ride along, unpriced', () => {
     const clock = new DeviceClock(roundProfile());
-    expect(clock.compute(1.5)).toBeCloseTo(6, 12);
+    expect(clock.compute({ flops: 12e9, hostSeconds: 1.5 })).toBeCloseTo(6, 12); // 12 GFLOP at 2 GFLOP/s
     expect(clock.hostSeconds).toBeCloseTo(1.5, 12);
     expect(clock.deviceSeconds).toBeCloseTo(6, 12);
-    const nano = new DeviceClock(loadProfile('jetson-nano-5w'));
-    expect(nano.compute(1.2)).toBeCloseTo(10, 12);
-    const host = new DeviceClock(loadProfile('reference-host'));
-    expect(host.compute(3)).toBe(3);
+    const nano = loadProfile('jetson-nano-5w');
+    expect(new DeviceClock(nano).compute({ flops: 10 * nano.compute.gflops * 1e9 })).toBeCloseTo(10, 12);
+    expect(new DeviceClock(loadProfile('reference-host')).compute({ flops: 3 * REFERENCE_HOST_GFLOPS * 1e9 })).toBeCloseTo(3, 12);
   });
 
-  it('applies the host speed factor and a speed-factor override', () => {
-    expect(new DeviceClock(roundProfile(), { hostSpeedFactor: 2 }).compute(1.5)).toBeCloseTo(12, 12);
-    expect(new DeviceClock(roundProfile(), { speedFactor: 0.5 }).compute(1.5)).toBeCloseTo(3, 12);
+  it('the same work costs the same device seconds whatever the host took, and gflops can be overridden', () => {
+    const fast = new DeviceClock(roundProfile()).compute({ flops: 12e9, hostSeconds: 0.01 });
+    const slow = new DeviceClock(roundProfile()).compute({ flops: 12e9, hostSeconds: 100 });
+    expect(fast).toBe(slow);
+    expect(new DeviceClock(roundProfile(), { gflops: 4 }).compute({ flops: 12e9 })).toBeCloseTo(3, 12);
   });
 
   it('adds storage as bytes over bandwidth plus requests times latency', () => {
@@ -46,14 +47,14 @@ describe('DeviceClock', () => {
 
   it('accumulates host and device seconds separately, and resets', () => {
     const clock = new DeviceClock(roundProfile());
-    clock.compute(1.5);
+    clock.compute({ flops: 12e9, hostSeconds: 1.5 });
     clock.storage({ readBytes: 50e6, reads: 10, writeBytes: 25e6, writes: 5 });
     clock.network({ upBytes: 2e6, downBytes: 4e6, roundTrips: 3, hostSeconds: 0.25 });
     clock.wait(2);
     const t = clock.snapshot();
     expect(t.deviceSeconds).toBeCloseTo(6 + 1.03 + 4.15 + 2, 12);
     expect(t.hostSeconds).toBeCloseTo(1.75, 12);
-    expect(t.compute).toEqual({ hostSeconds: 1.5, deviceSeconds: 6 });
+    expect(t.compute).toEqual({ hostSeconds: 1.5, deviceSeconds: 6, flops: 12e9 });
     expect(t.waitSeconds).toBe(2);
     expect(Object.isFrozen(t)).toBe(true);
     clock.reset();
@@ -61,19 +62,9 @@ describe('DeviceClock', () => {
     expect(clock.hostSeconds).toBe(0);
   });
 
-  it('measures a function on the host and accounts it as compute', async () => {
-    const clock = new DeviceClock(roundProfile());
-    const value = await clock.measure(async () => {
-      await new Promise((r) => setTimeout(r, 30));
-      return 42;
-    });
-    expect(value).toBe(42);
-    expect(clock.hostSeconds).toBeGreaterThanOrEqual(0.025);
-    expect(clock.deviceSeconds).toBeCloseTo(clock.hostSeconds * 4, 9);
-  });
-
   it('rejects bad options and negative work with STRATA_ERR_BAD_OPTION naming it', () => {
-    expect(() => new DeviceClock(roundProfile(), { hostSpeedFactor: 0 })).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION' }));
+    expect(() => new DeviceClock(roundProfile(), { gflops: 0 })).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION' }));
+    expect(() => new DeviceClock(roundProfile()).compute({ flops: -1 })).toThrow(expect.objectContaining({ details: { option: 'flops' } }));
     try {
       new DeviceClock(roundProfile()).storage({ readBytes: -1 });
       expect.unreachable();

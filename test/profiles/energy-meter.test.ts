@@ -14,9 +14,9 @@ afterAll(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-/** The work of the device-clock tests: 6 s compute, 1.03 s storage, 4.15 s network, 2 s wait. */
+/** The work of the device-clock tests: 6 s compute (12 GFLOP at 2 GFLOP/s; 1.5 host seconds, a diagnostic), 1.03 s storage, 4.15 s network, 2 s wait. */
 function account(clock: DeviceClock): void {
-  clock.compute(1.5);
+  clock.compute({ flops: 12e9, hostSeconds: 1.5 });
   clock.storage({ readBytes: 50e6, reads: 10, writeBytes: 25e6, writes: 5 });
   clock.network({ upBytes: 2e6, downBytes: 4e6, roundTrips: 3 });
   clock.wait(2);
@@ -34,10 +34,10 @@ describe('modelEnergy', () => {
     expect(e.total).toBeCloseTo(43.845, 9);
   });
 
-  it('a jetson-nano-5w training second costs (idle + compute) x host seconds / speed factor', () => {
+  it('a jetson-nano-5w training second costs (idle + compute) x FLOPs / its FLOP/s', () => {
     const nano = loadProfile('jetson-nano-5w');
     const meter = new EnergyMeter(nano, { sensor: 'off' });
-    meter.clock.compute(0.6); // 0.6 / 0.12 = 5 device seconds
+    meter.clock.compute({ flops: 5 * nano.compute.gflops * 1e9 }); // 5 device seconds
     const r = meter.report();
     expect(r.deviceSeconds).toBeCloseTo(5, 9);
     expect(r.components.compute.joules).toBeCloseTo(nano.power.computeW * 5, 9);

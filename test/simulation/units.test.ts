@@ -79,10 +79,12 @@ describe('dynamic scheduler', () => {
 });
 
 describe('virtual clock', () => {
-  it('client time = compute scaled by the profile + model bytes over the links + round trips', () => {
+  it('client time = counted FLOPs at the profile\'s FLOP/s + model bytes over the links + round trips', () => {
     const p = loadProfile('phone-lowend');
-    const t = clientRoundTime(p, 0.5, 1000, 1);
-    expect(t.computeSeconds).toBeCloseTo(0.5 / p.compute.speedFactor, 9);
+    const t = clientRoundTime(p, { flops: 6e9, hostSeconds: 0.5 }, 1000);
+    expect(t.computeSeconds).toBeCloseTo(6 / p.compute.gflops, 9);
+    // The host seconds are a diagnostic: the same work on a slower or busier host takes the same virtual time.
+    expect(clientRoundTime(p, { flops: 6e9, hostSeconds: 5 }, 1000)).toEqual(t);
     const bits = frameBytes(1000) * 8;
     const comm = bits / (p.network.downMbps * 1e6) + bits / (p.network.upMbps * 1e6) + (2 * p.network.rttMs) / 1000;
     expect(t.commSeconds).toBeCloseTo(comm, 9);
