@@ -8,20 +8,18 @@ import { clRun, mean } from './cl-runs.js';
  * profiling included) on split-mnist, MLP, jetson-nano-5w, mean of 3 seeds,
  * against the largest and smallest fixed configuration of its candidate set
  * and the best fixed one found by running every candidate to the end (the
- * oracle). Runs are sequential (2 cores), interleaved by seed so machine
- * load drifts over all configurations alike. Then the same Miro (grid navigator: every candidate tried on both) runs on a
- * Jetson and on a low-end phone, with swap ratio as a third dimension (the
- * one where the two devices' costs differ: by the profiles, a stored-sample
+ * oracle). Runs are sequential (2 cores), interleaved by seed. Then the
+ * same Miro (grid navigator: every candidate tried on both) runs on a Jetson
+ * and on a low-end phone, with swap ratio as a third dimension (the one
+ * where the two devices' costs differ: by their price lists, a stored-sample
  * read costs ~1.2 mJ on the Jetson's SD card (0.67 ms request latency at
- * 0.5 W storage + 1.25 W idle) against ~90 mJ for a training step, the
- * phone's eMMC ~0.17 mJ against ~50 mJ; so swap ratio 0.5 adds ~6.5% to a
- * step's energy on the Jetson and ~1.7% on the phone).
- * Compute is measured as the training thread's CPU time (see `BusyClock`),
- * so other work on this machine does not inflate the joules. A short
- * untimed Miro run comes first: the first run in a process trains slower
- * throughout (V8 and the wasm backend tier up in the background; ~10% more
- * joules for the same work here), which would land on whichever arm runs
- * first. A device runs its agent warm.
+ * 0.5 W storage + 1.25 W idle) against ~65 mJ for a training step of 28.7
+ * MFLOP at 1.44 GFLOP/s, the phone's eMMC ~0.17 mJ against ~30 mJ; so swap
+ * ratio 0.5 adds ~9% to a step's energy on the Jetson and ~3% on the phone).
+ * Device seconds and joules are counted work (training and trial FLOPs,
+ * validation passes, stored bytes and requests) priced by the device
+ * profile, so they do not depend on this machine's speed or load: a run's
+ * joules are the same on any host, and the ratios below carry no host noise.
  */
 const bench: Benchmark = {
   description: 'Miro vs fixed configurations: cost-effectiveness on split-mnist, MLP, jetson-nano-5w (mean of 3 seeds); chosen configs on two devices',
@@ -36,15 +34,11 @@ const bench: Benchmark = {
     const ce = new Map<string, number[]>();
     const acc = new Map<string, number[]>();
     const joules = new Map<string, number[]>();
-    const runs: { key: string; r: ClReport }[] = [];
     const note = (key: string, r: ClReport): void => {
       for (const [m, v] of [[ce, r.costEffectiveness], [acc, r.finalAverageAccuracy], [joules, r.energy.total]] as const) m.set(key, [...(m.get(key) ?? []), v]);
-      runs.push({ key, r });
     };
     const shares: number[] = [];
     const miroChoices: string[][] = [];
-    const warm = await clRun({ ...base, seed: 0, tasks: 2, profile: jetson, profiler: 'miro', miro: spaceOptions });
-    log(`  warm-up (not counted): 2-task Miro run, ${warm.energy.total.toFixed(1)} J`);
     for (const seed of seeds) {
       const m = await clRun({ ...base, seed, profile: jetson, profiler: 'miro', miro: spaceOptions });
       note('miro', m);
@@ -69,12 +63,6 @@ const bench: Benchmark = {
     const profilingEnergyShare = mean(shares);
     log(`miro ${(miro * 1000).toFixed(3)} | largestFixed (${largest.key}) ${(largestFixed * 1000).toFixed(3)} | smallestFixed (${smallest.key}) ${(smallestFixed * 1000).toFixed(3)} | oracleBest (${oracle.key}) ${(oracle.ce * 1000).toFixed(3)}  [acc/kJ]`);
     log(`miro / largest ${(miro / largestFixed).toFixed(3)} (target >= 1) | miro / smallest ${(miro / smallestFixed).toFixed(3)} (target >= 1) | miro / oracle ${(miro / oracle.ce).toFixed(3)} (target >= 0.95) | profiling energy share ${(profilingEnergyShare * 100).toFixed(1)}% (target <= 15%)`);
-    const speed = hostSpeedNormalized(runs);
-    const nMiro = speed.ce.get('miro')!;
-    const nOracle = space.candidates.map((c) => ({ key: c.key, ce: speed.ce.get(c.key)! })).sort((a, b) => b.ce - a.ce)[0]!;
-    log(`host speed: a training step took ${(speed.minSecondsPerStep * 1000).toFixed(2)}-${(speed.maxSecondsPerStep * 1000).toFixed(2)} ms of CPU across these runs (coefficient of variation ${(speed.cv * 100).toFixed(1)}%) for the same work`);
-    log(`  normalized to the mean step time (diagnostic; the figures above are the measurement): miro ${(nMiro * 1000).toFixed(3)} | largest ${(speed.ce.get(largest.key)! * 1000).toFixed(3)} | smallest ${(speed.ce.get(smallest.key)! * 1000).toFixed(3)} | oracleBest (${nOracle.key}) ${(nOracle.ce * 1000).toFixed(3)}`
-      + ` -> miro / smallest ${(nMiro / speed.ce.get(smallest.key)!).toFixed(3)} | miro / oracle ${(nMiro / nOracle.ce).toFixed(3)}`);
 
     // Two devices, same seeds: every difference in the choices comes from the devices' costs (trial accuracies are the same runs' on both).
     const devices = [jetson, 'phone-lowend'] as const;
@@ -115,10 +103,6 @@ const bench: Benchmark = {
     log(`chosen configurations differ at ${differing} of ${boundaries} task boundaries between ${devices.join(' and ')}`);
     return {
       miro, largestFixed, smallestFixed, oracleBest: oracle.ce, oracleBestConfig: oracle.key, profilingEnergyShare,
-      hostSpeedNormalized: {
-        miro: nMiro, largestFixed: speed.ce.get(largest.key), smallestFixed: speed.ce.get(smallest.key), oracleBest: nOracle.ce, oracleBestConfig: nOracle.key,
-        miroOverSmallest: nMiro / speed.ce.get(smallest.key)!, miroOverOracle: nMiro / nOracle.ce, stepSecondsCv: speed.cv,
-      },
       largestConfig: largest.key, smallestConfig: smallest.key,
       miroOverLargest: miro / largestFixed, miroOverSmallest: miro / smallestFixed, miroOverOracle: miro / oracle.ce,
       meanAccuracy: Object.fromEntries([...acc.keys()].map((k) => [k, meanOf(acc, k)])),
@@ -130,42 +114,5 @@ const bench: Benchmark = {
     };
   },
 };
-
-/**
- * A diagnostic beside the measurement: each run's cost-effectiveness with its
- * compute rescaled to the mean CPU time per training step over all runs.
- * Every run's step is the same work (batch + `replay` samples through the
- * same MLP, whatever the EM size or stream buffer), yet this VM's speed
- * drifts: a fixed loop's time varies by ~20% second to second and ~10% over
- * 10 s windows, in slow spells up to 2x, so a run's joules carry ~10% noise
- * that the 3-seed means do not average away. Rescaling a run's compute (and
- * the idle power over it) by (mean step time / its main run's step time)
- * removes that drift and keeps every difference in work: steps trained,
- * trials, storage I/O. Miro's trials are rescaled with its own main run.
- * One approximation: task 0's steps replay nothing (10 samples, not 20), so
- * a run whose stream buffer differs on task 0 has a different mix of light
- * and full steps; Miro runs sb 0.25 on task 0 like the configurations it is
- * compared with here, so the mix matches them.
- */
-function hostSpeedNormalized(runs: readonly { key: string; r: ClReport }[]): { ce: Map<string, number>; cv: number; minSecondsPerStep: number; maxSecondsPerStep: number } {
-  const perStep = runs.map(({ r }) => {
-    const t = r.tasks.reduce((a, x) => ({ s: a.s + x.computeSeconds, n: a.n + x.steps }), { s: 0, n: 0 });
-    return t.s / Math.max(1, t.n);
-  });
-  const meanStep = perStep.reduce((a, b) => a + b, 0) / perStep.length;
-  const sd = Math.sqrt(perStep.reduce((a, b) => a + (b - meanStep) ** 2, 0) / perStep.length);
-  const sums = new Map<string, number[]>();
-  runs.forEach(({ key, r }, i) => {
-    const p = r.deviceProfile.power;
-    // Compute joules and the idle joules over that compute time scale with the host seconds measured.
-    const speedDependent = r.energy.compute * (1 + p.idleW / p.computeW);
-    const normalized = r.energy.total + speedDependent * (meanStep / perStep[i]! - 1);
-    sums.set(key, [...(sums.get(key) ?? []), r.finalAverageAccuracy / normalized]);
-  });
-  return {
-    ce: new Map([...sums.entries()].map(([k, v]) => [k, mean(v)])), cv: sd / meanStep,
-    minSecondsPerStep: Math.min(...perStep), maxSecondsPerStep: Math.max(...perStep),
-  };
-}
 
 export default bench;
