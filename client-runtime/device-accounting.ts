@@ -3,13 +3,14 @@
  * from counted work priced by the profile (its price list): training and
  * profiling compute as FLOPs (see `ml/work-count.ts`) over the device's
  * FLOP/s, the background writer's stream writes, swap reads and EM fills at
- * the profile's storage bandwidth and per-request latency. Nothing measured
+ * the profile's storage bandwidth and per-request latency, and a federated
+ * round's bytes and round trips at its radio's. Nothing measured
  * on this host is priced, so a run costs the same device seconds and joules
  * on any host and under any load; host seconds are kept beside as a
  * diagnostic. Profiling is accounted in the run's totals and, separately,
  * on its own clock.
  */
-import { DeviceClock, type StorageWork } from '../profiles/device-clock.js';
+import { DeviceClock, type NetworkWork, type StorageWork } from '../profiles/device-clock.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { EnergyMeter, modelEnergy, type ComponentJoules, type MeasuredEnergy } from '../profiles/energy-meter.js';
 import type { EnergySource, PowerSensorOptions } from '../profiles/power-sensors.js';
@@ -20,13 +21,15 @@ export { hostBusyClock, type BusyClock, type BusyClockSource } from './busy-cloc
 /** Samples the background writer commits per synced write (one storage request each). */
 export const WRITE_BATCH_SAMPLES = 1024;
 
-/** One piece of counted device work: compute FLOPs plus storage I/O. */
+/** One piece of counted device work: compute FLOPs plus storage and radio I/O. */
 export interface DeviceWork {
   /** Counted FLOPs: training steps, Miro's trials and their validation passes. */
   flops: number;
   /** Seconds the work took on this host: a diagnostic, never priced. Default 0. */
   hostSeconds?: number;
   storage?: StorageWork;
+  /** Bytes sent and received and round trips (a federated round's model download and update upload). */
+  network?: NetworkWork;
 }
 
 export type WorkPhase = 'training' | 'profiling';
@@ -94,6 +97,7 @@ export function estimateJoules(profile: DeviceProfile, work: DeviceWork): { devi
   const clock = new DeviceClock(profile);
   clock.compute({ flops: work.flops });
   if (work.storage !== undefined) clock.storage(work.storage);
+  if (work.network !== undefined) clock.network(work.network);
   const time = clock.snapshot();
   return { deviceSeconds: time.deviceSeconds, joules: modelEnergy(time, profile.power) };
 }
@@ -131,6 +135,7 @@ export class DeviceAccounting {
     for (const [i, clock] of clocks.entries()) {
       let s = clock.compute({ flops: work.flops, hostSeconds: Math.max(0, work.hostSeconds ?? 0) });
       if (work.storage !== undefined) s += clock.storage(work.storage);
+      if (work.network !== undefined) s += clock.network(work.network);
       if (i === 0) added = s;
     }
     return added;

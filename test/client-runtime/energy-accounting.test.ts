@@ -41,6 +41,18 @@ describe('DeviceAccounting', () => {
     expect(r.hostSeconds).toBeCloseTo(0.15, 9);
   });
 
+  it('prices a federated round\'s radio work: bytes over the links plus round trips at the receive power', () => {
+    const p = loadProfile('jetson-nano-5w');
+    const acc = new DeviceAccounting(p, { sensor: 'off' });
+    // 1 MB down at 50 Mbit/s = 0.16 s, 1 MB up at 20 Mbit/s = 0.4 s, 2 round trips of 30 ms.
+    const seconds = acc.account('training', { flops: 0, network: { downBytes: 1e6, upBytes: 1e6, roundTrips: 2 } });
+    expect(seconds).toBeCloseTo(0.16 + 0.4 + 0.06, 9);
+    const r = acc.finish();
+    expect(r.energy.radio).toBeCloseTo(p.power.radioRxW * (0.16 + 0.06) + p.power.radioTxW * 0.4, 9);
+    expect(r.energy.idle).toBeCloseTo(p.power.idleW * 0.62, 9);
+    expect(estimateJoules(p, { flops: 0, network: { downBytes: 1e6, upBytes: 1e6, roundTrips: 2 } }).joules.total).toBeCloseTo(r.energy.total, 9);
+  });
+
   it('as a plugin, prices each task\'s training FLOPs, stream writes, swap reads and EM fills', () => {
     const p = loadProfile('jetson-nano-5w');
     const acc = new DeviceAccounting(p, { sensor: 'off' });

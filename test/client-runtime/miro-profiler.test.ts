@@ -35,6 +35,11 @@ describe("Miro's online profiler", () => {
       const trials = b.candidates.filter((c) => c.trialJoules > 0);
       expect(trials).toHaveLength(b.task === 0 ? 2 : 4);
       expect(b.joules).toBeCloseTo(b.candidates.reduce((s, c) => s + c.trialJoules, 0), 9);
+      // Estimates and trial costs are counted work priced by the profile; the moot check costs nothing.
+      expect(b.calibration).toBe('counted');
+      expect(b.checkJoules).toBe(0);
+      expect(b.flops).toBe(b.candidates.reduce((s, c) => s + c.trialFlops, 0));
+      expect(b.flopsPerStep).toBeGreaterThan(0);
       if (b.task === 0) {
         for (const sb of [0.5, 1]) expect(new Set(b.candidates.filter((c) => c.streamBuffer === sb).map((c) => c.accuracy)).size).toBe(1);
       }
@@ -66,6 +71,7 @@ describe("Miro's online profiler", () => {
     // Profiling is in the totals and reported on its own.
     const profilingJ = miro.boundaries.reduce((s, b) => s + b.joules, 0);
     expect(r.profiling.joules).toBeCloseTo(profilingJ, 6);
+    expect(r.profiling.flops).toBe(miro.boundaries.reduce((s, b) => s + b.flops, 0));
     expect(r.profiling.joules).toBeGreaterThan(0);
     const trainingJ = r.energyPerTask.reduce((s, t) => s + t.joules, 0);
     expect(r.energy.total).toBeGreaterThanOrEqual(trainingJ + profilingJ - 1e-6);
@@ -142,8 +148,8 @@ describe("Miro's online profiler", () => {
   });
 
   it('skips a moot last trial: the same choices as running it, for less profiling energy', async () => {
-    // No storage: the joules estimates are then steps x the measured seconds per step, so their ratios, and the
-    // choices, do not depend on this machine's timing, and both runs train the same trials but the skipped ones.
+    // No storage (no asynchronous swaps): both runs train the same trials but the skipped ones, and every estimate is
+    // counted work, so the choices can only differ if skipping changed them.
     const run = (skipMootTrials: boolean) => runClExperiment(config({
       memory: 100, storage: 'none', swap: 'off', profile: 'jetson-nano-5w', profiler: 'miro',
       miro: { memories: [20, 40], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', dataRatio: 0.2, validationPerTask: 40, minTrialSteps: 1, profilingBudget: 1, skipMootTrials },
@@ -174,9 +180,11 @@ describe("Miro's online profiler", () => {
     expect(saved).toBeGreaterThan(0);
     // Same choices, same reused trial weights: the same run.
     expect(r.finalAverageAccuracy).toBeCloseTo(full.finalAverageAccuracy, 6);
-    // Less profiling work: fewer candidates trained a trial (joules are measured CPU time, too noisy to compare run to run).
+    // Less profiling work: fewer candidates trained a trial, for fewer counted FLOPs and joules.
     const trialed = (m: typeof all): number => m.boundaries.reduce((n, b) => n + b.candidates.length, 0);
     expect(trialed(some)).toBeLessThan(trialed(all));
+    expect(r.profiling.flops).toBeLessThan(full.profiling.flops);
+    expect(r.profiling.joules).toBeLessThan(full.profiling.joules);
     // The report lists what was not trialed.
     const html = clReportHtml(r);
     expect(html).toContain('not trialed');
