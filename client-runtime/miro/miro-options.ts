@@ -65,8 +65,8 @@ export interface MiroOptions extends CandidateSpaceOptions {
    * the energy of the smaller ones, so it wins only if it keeps a cheaper
    * candidate out of the cutline, which it cannot when the cheaper ones
    * already tie at the top. The round's choice is the one the trial would
-   * have led to under the same estimates (before the main run has timed a
-   * step, those are calibrated on the trials that did run). What carries
+   * have led to (the estimates are counted work, known before any trial;
+   * the check is arithmetic on them, not device work). What carries
    * over is not quite the same: the navigator learns only from the trials
    * that ran, so later rounds may sample other candidates. Off, the round
    * runs its groups in the navigator's order, as before. Default true.
