@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { compileSimulationConfig } from '../coordinator/simulation/simulation-config.js';
-import { runSimulation } from '../coordinator/simulation/simulation-host.js';
-import type { SimulationReport } from '../coordinator/simulation/simulation-report.js';
+import { compileSimulationConfig } from '../simulation/simulation-config.js';
+import { runSimulation } from '../simulation/simulation-host.js';
+import type { SimulationReport } from '../simulation/simulation-report.js';
 import type { Benchmark } from './benchmark.js';
 
 /**

@@ -16,7 +16,7 @@ import { AgentConnection, type TrainOutcome } from './agent-connection.js';
 import { createClStrategy } from './cl-strategies/index.js';
 import type { ClTaskRows } from './cl-plugin.js';
 import { ContinualLearner } from './continual-learner.js';
-import { labelSkewedShard, wholeShard, type LocalShard, type ShardSpec } from './local-shard.js';
+import { localShard, wholeShard, type LocalShard, type ShardSpec } from './local-shard.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import { proximalTerm, withExtraLoss } from './proximal-term.js';
 import type { SwapMode } from './carm/swap-manager.js';
@@ -160,7 +160,7 @@ export class DeviceAgent {
     this.#backend = await initBackend({ backend: o.backend });
     const ds = loadDataset(o.dataset);
     this.#dataset = ds;
-    this.#shard = o.shard ? labelSkewedShard(ds, o.shard, { dominance: o.shardDominance, seed: o.seed }) : wholeShard(ds, o.seed);
+    this.#shard = o.shard ? localShard(ds, o.shard, { kind: 'skew', dominance: o.shardDominance }, o.seed) : wholeShard(ds, o.seed);
     if (this.#shard.train.count === 0) throw new StrataError('STRATA_ERR_DATASET_EMPTY', `${o.dataset}: shard ${o.shard?.index}/${o.shard?.count} holds no samples`);
     this.#persisted = this.#loadState();
     this.#log.info({

@@ -57,7 +57,7 @@ export function statusOf(
     assigned: snap?.assigned ?? 0,
     acceptedThisRound: snap?.accepted ?? 0,
     roundDeadlineAt: snap?.deadlineAt ?? null,
-    connectedClients: engine?.sessions.size ?? 0,
+    connectedClients: engine?.connectedClients ?? 0,
     knownClients: engine?.knownClients ?? 0,
     lastAccuracy: evaluation?.accuracy ?? null,
     lastLoss: evaluation?.loss ?? null,

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../common/clock.js';
+import type { ProtocolErrorCode, ResultMessage } from '../protocol/index.js';
 import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import type { ClientRegistry } from './client-registry.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
@@ -13,7 +15,54 @@ export interface Evaluation { accuracy: number; loss: number }
 export type Evaluator = (weights: Float32Array) => Evaluation | Promise<Evaluation>;
 
 export interface RoundSummary {
-  roundId: number; modelVersion: number; applied: number; seconds: number; accuracy: number | null; loss: number | null;
+  roundId: number;
+  modelVersion: number;
+  applied: number;
+  /** Seconds on the engine's clock from the round's opening to its close. */
+  seconds: number;
+  openedAt: number;
+  closedAt: number;
+  /** Clients whose update went into this model version. */
+  contributors: string[];
+  accuracy: number | null;
+  loss: number | null;
+}
+
+/** One update the engine accepted. */
+export interface AcceptedUpdate {
+  roundId: number;
+  /** Round of the assignment it answers (older than `roundId` for a stale FedBuff update). */
+  assignedRound: number;
+  clientId: string;
+  profile: string;
+  numSamples: number;
+  /** Model versions between the one it was trained from and the current one. */
+  staleness: number;
+  weight: number;
+  norm: number;
+  /** Clipping factor applied (1: not clipped). */
+  scale: number;
+  assignedAt: number;
+  at: number;
+  /** The client's result message: its metrics, joules and device report. */
+  result: ResultMessage;
+}
+
+/**
+ * What happened, as it happened (the simulation builds its report from
+ * these; the daemon logs and counts). Times are on the engine's clock.
+ */
+export interface RoundEngineObserver {
+  roundOpened?(e: { roundId: number; modelVersion: number; at: number }): void;
+  assigned?(e: { roundId: number; clientId: string; profile: string; modelVersion: number; at: number }): void;
+  accepted?(e: AcceptedUpdate): void;
+  rejected?(e: { roundId: number | null; clientId: string; code: ProtocolErrorCode; at: number }): void;
+  /** A result that came after its round closed (a straggler): acknowledged as not needed, without blame. */
+  late?(e: { roundId: number; clientId: string; at: number; result: ResultMessage }): void;
+  /** A client that disconnected or failed while it held an assignment. */
+  dropped?(e: { roundId: number; clientId: string; at: number; code: ProtocolErrorCode | null }): void;
+  roundCompleted?(summary: RoundSummary): void;
+  finished?(): void;
 }
 
 export interface RoundEngineDeps {
@@ -24,13 +73,29 @@ export interface RoundEngineDeps {
   metrics: CoordinatorMetrics;
   model: GlobalModel;
   log: Logger;
+  /** Where the engine reads time and sets its deadline timers. */
+  clock: Clock;
   evaluate?: Evaluator | undefined;
-  onRoundCompleted?: (summary: RoundSummary) => void;
-  onFinished?: () => void;
+  observer?: RoundEngineObserver | undefined;
 }
 
-export interface Assignment { roundId: number; modelVersion: number; assignedAt: number }
+export interface Assignment {
+  roundId: number;
+  modelVersion: number;
+  assignedAt: number;
+  /** After this (assignedAt + the round deadline) an unanswered assignment no longer holds its client. */
+  expiresAt: number;
+}
+
 export interface OpenRound {
-  id: number; startedAt: number; deadlineAt: number; timer: NodeJS.Timeout | undefined;
-  aggregator: UpdateAggregator; contributors: Set<string>;
+  id: number;
+  startedAt: number;
+  deadlineAt: number;
+  timer: { cancel(): void } | undefined;
+  aggregator: UpdateAggregator;
+  contributors: Set<string>;
+  /** Clients assigned in this round and still linked (one whose assignment expired is not picked again in the same round). */
+  assigned: Set<string>;
+  /** Selections made in this round (each seeds its own draw). */
+  selections: number;
 }

@@ -5,9 +5,10 @@ import type { Logger } from 'pino';
 import {
   BUDGET_REQUESTS, SIM_MODES, compileSimulationConfig, readConfigFile, runSimulation, simulationDefaults,
   type SimulationConfig, type SimulationReport,
-} from '../../coordinator/simulation/index.js';
+} from '../../simulation/index.js';
 import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
-import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { parsePartition } from '../../ml/datasets/partition.js';
+import { choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
@@ -23,8 +24,8 @@ interface SimulateFlags extends Partial<SimulationConfig> {
 }
 
 function partitionFlag(value: string): string {
-  if (value === 'iid' || /^dirichlet:(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/.test(value) && Number(value.slice('dirichlet:'.length)) > 0) return value;
-  throw badFlag('--partition', value, 'iid or dirichlet:ALPHA with ALPHA > 0');
+  parsePartition(value, '--partition');
+  return value;
 }
 
 export function simulateCommand(getLogger: () => Logger): Command {
@@ -37,7 +38,7 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--rounds <n>', `federated rounds (default ${d.rounds})`, intFlag('--rounds', 1))
     .option('--dataset <name>', `mnist | synthetic | idx:DIR (default ${d.dataset})`)
     .option('--model <kind>', `mlp | cnn (default ${d.model})`, choiceFlag('--model', ['mlp', 'cnn'] as const))
-    .option('--partition <p>', `iid | dirichlet:ALPHA (default ${d.partition})`, partitionFlag)
+    .option('--partition <p>', `iid | dirichlet:ALPHA | skew:D (default ${d.partition})`, partitionFlag)
     .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default ${d.strategy})`, choiceFlag('--strategy', STRATEGY_NAMES))
     .option('--profiles <spec>', 'mixed | NAME | NAME,NAME,... (default mixed)')
     .option('--budget <how>', `${BUDGET_REQUESTS.join(' | ')} (default ${d.budget})`, choiceFlag('--budget', BUDGET_REQUESTS))

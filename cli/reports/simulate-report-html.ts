@@ -1,4 +1,4 @@
-import type { SimulationReport } from '../../coordinator/simulation/simulation-report.js';
+import type { SimulationReport } from '../../simulation/simulation-report.js';
 import { card, escapeHtml, htmlPage } from './html-page.js';
 
 function pct(x: number | null | undefined): string {

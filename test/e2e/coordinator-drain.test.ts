@@ -14,10 +14,14 @@ afterAll(async () => {
 });
 
 const ROUNDS = 3;
-/** A quick device and a slow one, so round 2 is half done (one update accepted) for seconds. */
+/**
+ * A quick device and a slow one, so round 2 is half done (one update accepted) for seconds: the next round's assignments go
+ * out before the coordinator evaluates the new model, so the slow device's lead must outlast that evaluation as well as
+ * the drain. It trains for seconds without a heartbeat (the step loop holds its event loop), hence the longer heartbeat.
+ */
 const DEVICES = [
   { id: 'quick-0', shard: '0/2', samples: 300 },
-  { id: 'slow-1', shard: '1/2', samples: 3000 },
+  { id: 'slow-1', shard: '1/2', samples: 8000 },
 ];
 
 describe.runIf(e2eEnabled)('SIGTERM drains the coordinator', () => {
@@ -25,7 +29,7 @@ describe.runIf(e2eEnabled)('SIGTERM drains the coordinator', () => {
     const port = await freePort();
     const db = path.join(dir, 'coordinator.db');
     const args = (out: string): string[] => coordinatorArgs({
-      port, db, out: path.join(dir, out), rounds: ROUNDS, perRound: DEVICES.length, deadlineSeconds: 60, extra: ['--drain-timeout', '0.5', '--min-completion', '1'],
+      port, db, out: path.join(dir, out), rounds: ROUNDS, perRound: DEVICES.length, deadlineSeconds: 60, extra: ['--drain-timeout', '0.5', '--min-completion', '1', '--heartbeat', '5000'],
     });
     const first = group.start('coordinator-1', args('first'), 'debug');
     const agents = DEVICES.map((d) => group.start(d.id, agentArgs({

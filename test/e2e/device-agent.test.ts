@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DeviceAgent } from '../../client-runtime/agent.js';
-import { labelSkewedShard, parseShardSpec } from '../../client-runtime/local-shard.js';
+import { localShard, parseShardSpec } from '../../client-runtime/local-shard.js';
 import { syntheticDataset } from '../../ml/datasets/synthetic.js';
 import { initBackend } from '../../ml/backend.js';
 import { createModel } from '../../ml/models.js';
@@ -29,7 +29,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('label-skewed shards', () => {
   it('are disjoint, cover the split, are dominated by their own classes, and are the same on every device', () => {
     const ds = syntheticDataset();
-    const shards = Array.from({ length: 5 }, (_, i) => labelSkewedShard(ds, { index: i, count: 5 }, { dominance: 0.8, seed: 3 }));
+    const shards = Array.from({ length: 5 }, (_, i) => localShard(ds, { index: i, count: 5 }, { kind: 'skew', dominance: 0.8 }, 3));
     expect(shards.reduce((n, s) => n + s.train.count, 0)).toBe(ds.train.count);
     for (const s of shards) {
       expect(s.dominantClasses).toHaveLength(2);
@@ -40,7 +40,7 @@ describe('label-skewed shards', () => {
     const total = new Array<number>(ds.numClasses).fill(0);
     for (let i = 0; i < ds.train.count; i++) total[ds.train.labels[i]!]!++;
     for (let c = 0; c < ds.numClasses; c++) expect(shards.reduce((n, s) => n + s.classCounts[c]!, 0)).toBe(total[c]);
-    const again = labelSkewedShard(ds, { index: 2, count: 5 }, { dominance: 0.8, seed: 3 });
+    const again = localShard(ds, { index: 2, count: 5 }, { kind: 'skew', dominance: 0.8 }, 3);
     expect(Buffer.from(again.train.features).equals(Buffer.from(shards[2]!.train.features))).toBe(true);
   });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileSimulationConfig, readConfigFile } from '../../coordinator/simulation/simulation-config.js';
+import { compileSimulationConfig, readConfigFile } from '../../simulation/simulation-config.js';
 
 describe('simulation config files', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'strata-simcfg-'));

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { compileSimulationConfig, type SimulationConfig } from '../../coordinator/simulation/simulation-config.js';
+import { compileSimulationConfig, type SimulationConfig } from '../../simulation/simulation-config.js';
 
 export const silentLogger: Logger = pino({ level: process.env['STRATA_TEST_LOG'] ?? 'silent' });
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSimulation } from '../../coordinator/simulation/simulation-host.js';
+import { runSimulation } from '../../simulation/simulation-host.js';
 import { silentLogger, smallConfig, tmpDir } from './helpers.js';
 
 describe('strata simulate (host, worker pool, naive mode)', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../ml/rng.js';
-import { compileSimulationConfig, simulationDefaults } from '../../coordinator/simulation/simulation-config.js';
-import { dirichlet, partitionIndices } from '../../coordinator/simulation/partition.js';
-import { JobEstimator, placeJobs } from '../../coordinator/simulation/scheduler.js';
-import { closeRound, clientRoundTime, frameBytes } from '../../coordinator/simulation/virtual-clock.js';
-import { periodFor } from '../../coordinator/simulation/budget.js';
+import { compileSimulationConfig, simulationDefaults } from '../../simulation/simulation-config.js';
+import { dirichlet, partitionIndices } from '../../ml/datasets/partition.js';
+import { JobEstimator, placeJobs } from '../../simulation/scheduler.js';
+import { closeRound, clientRoundTime, frameBytes } from '../../simulation/virtual-clock.js';
+import { periodFor } from '../../simulation/budget.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { isStrataError } from '../../common/strata-error.js';
 

@@ -8,9 +8,9 @@
  * favours this baseline.
  */
 import path from 'node:path';
-import { initBackend } from '../../ml/backend.js';
-import { loadDataset } from '../../ml/datasets/load-dataset.js';
-import { createModel } from '../../ml/models.js';
+import { initBackend } from '../ml/backend.js';
+import { loadDataset } from '../ml/datasets/load-dataset.js';
+import { createModel } from '../ml/models.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
 import type { TrainingContext } from './client-training.js';
 import { runJob } from './run-job.js';

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { runtimeFile } from '../../common/runtime-file.js';
-import { StrataError } from '../../common/strata-error.js';
+import { runtimeFile } from '../common/runtime-file.js';
+import { StrataError } from '../common/strata-error.js';
 import { JobEstimator, placeJobs, type WorkerCapacity } from './scheduler.js';
 import type { ClientJob, ClientResult, EnforcerSpec, HostToWorker, ModelSpec, WorkerToHost } from './sim-messages.js';
 

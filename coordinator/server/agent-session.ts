@@ -11,8 +11,11 @@ import {
   type Capabilities,
   type HelloMessage,
   type Message,
+  type ProtocolErrorCode,
   type ProtocolLimits,
-} from '../protocol/index.js';
+  type RoundAssignmentMessage,
+} from '../../protocol/index.js';
+import type { ClientLink } from '../client-link.js';
 
 export type SessionState = 'handshaking' | 'ready' | 'closed';
 
@@ -29,6 +32,10 @@ export interface SessionHost {
   onMessage(session: AgentSession, message: Message): void;
   onBinary(session: AgentSession, data: Buffer): void;
   onError(session: AgentSession, err: ProtocolError): void;
+  /** The engine wants this session's update frame for `roundId` (bounded by the upload gate). */
+  requestUpload(session: AgentSession, roundId: number): void;
+  /** The engine no longer wants it. */
+  withdrawUpload(session: AgentSession, roundId: number): void;
   /** The session is over; `wasReady` says whether it had been handed to onReady. */
   onClosed(session: AgentSession, wasReady: boolean): void;
 }
@@ -39,14 +46,15 @@ type SessionSocket = WebSocket & { [kSession]?: AgentSession };
 /**
  * One agent connection: handshake (auth first, then protocol version, then
  * schema), rate limiting, validation of text frames at the boundary, coded
- * error replies; everything valid goes to the host.
+ * error replies; everything valid goes to the host. Once ready it is the
+ * round engine's link to that agent (`ClientLink`) over the wire.
  *
  * A coordinator holds a thousand of these for hours, so a session keeps no
  * closures, timers or loggers of its own once its handshake is done: the
  * socket's listeners are shared functions that find the session on the
  * socket, and `log` makes a child logger only when something is logged.
  */
-export class AgentSession {
+export class AgentSession implements ClientLink {
   readonly #ws: SessionSocket;
   readonly #host: SessionHost;
   readonly #rate: RateLimiter;
@@ -101,6 +109,10 @@ export class AgentSession {
     return this.#paused;
   }
 
+  get clientId(): string {
+    return this.agentId;
+  }
+
   uses(feature: string): boolean {
     return this.features.includes(feature);
   }
@@ -130,15 +142,43 @@ export class AgentSession {
       // The error itself could not be encoded: the close below still carries the code.
     }
     const close = closeFrameFor(err);
-    if (close) this.close(close.code, close.reason);
+    if (close) this.closeWith(close.code, close.reason);
   }
 
-  close(code: number, reason: string): void {
+  closeWith(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#markClosed();
     this.#ws.close(code, reason);
     // A peer that never answers the close frame must not keep the socket.
     setTimeout(() => this.#ws.terminate(), 2000).unref();
+  }
+
+  // ClientLink: what the round engine asks of this agent.
+
+  assign(assignment: RoundAssignmentMessage, model: Buffer): void {
+    this.send(assignment);
+    this.sendBinary(model);
+  }
+
+  requestUpdate(roundId: number): void {
+    this.#host.requestUpload(this, roundId);
+  }
+
+  withdrawUpdate(roundId: number): void {
+    this.#host.withdrawUpload(this, roundId);
+  }
+
+  ack(roundId: number, accepted: boolean, code?: ProtocolErrorCode): void {
+    this.send(code === undefined ? { type: 'update-ack', roundId, accepted } : { type: 'update-ack', roundId, accepted, code });
+  }
+
+  refuse(err: ProtocolError, roundId?: number): void {
+    this.#errors++;
+    this.fail(err, roundId);
+  }
+
+  close(err: ProtocolError): void {
+    this.fail(err);
   }
 
   /** Stop reading this socket (its bytes wait in the kernel) until resume(). */
@@ -182,7 +222,7 @@ export class AgentSession {
       return;
     }
     if (message.type === 'bye') {
-      this.close(1000, 'bye');
+      this.closeWith(1000, 'bye');
       return;
     }
     this.#host.onMessage(this, message);
@@ -197,11 +237,6 @@ export class AgentSession {
       return;
     }
     this.fail(err);
-  }
-
-  /** Counts an engine-side rejection (bad update) toward the error budget. */
-  countError(): void {
-    this.#errors++;
   }
 
   #handshake(data: Buffer, isBinary: boolean): void {

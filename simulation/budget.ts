@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { StrataError } from '../../common/strata-error.js';
+import { StrataError } from '../common/strata-error.js';
 import type { BudgetRequest } from './simulation-config.js';
 
 /**

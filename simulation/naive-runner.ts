@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
-import { runtimeFile } from '../../common/runtime-file.js';
-import { StrataError } from '../../common/strata-error.js';
+import { runtimeFile } from '../common/runtime-file.js';
+import { StrataError } from '../common/strata-error.js';
 import type { NaiveReply, NaiveRequest } from './naive-client.js';
 import type { ClientJob, ClientResult, EnforcerSpec, ModelSpec } from './sim-messages.js';
 

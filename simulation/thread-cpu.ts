@@ -1,5 +1,5 @@
 import { readFileSync, readlinkSync } from 'node:fs';
-import { sleepSync } from '../../client-runtime/sleep.js';
+import { sleepSync } from '../client-runtime/sleep.js';
 
 /**
  * CPU time of the calling thread, in seconds. Linux: `/proc/thread-self/schedstat`

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { StrataError } from '../common/strata-error.js';
-import { AGENT_ID_PATTERN } from '../protocol/index.js';
+import { StrataError } from '../../common/strata-error.js';
+import { AGENT_ID_PATTERN } from '../../protocol/index.js';
 
 /**
  * Per-agent tokens. Comparison is constant-time over SHA-256 digests (equal

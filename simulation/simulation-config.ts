@@ -3,8 +3,9 @@ import { parse as parseYaml } from 'yaml';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { StrataError } from '../../common/strata-error.js';
-import { STRATEGY_NAMES } from '../strategies/strategy.js';
+import { StrataError } from '../common/strata-error.js';
+import { PARTITION_PATTERN, parsePartition } from '../ml/datasets/partition.js';
+import { STRATEGY_NAMES } from '../coordinator/strategies/strategy.js';
 
 export const BUDGET_REQUESTS = ['auto', 'cgroup', 'duty', 'off'] as const;
 export type BudgetRequest = (typeof BUDGET_REQUESTS)[number];
@@ -23,7 +24,7 @@ const configSchema = z.strictObject({
   perRound: z.int().min(1),
   rounds: z.int().min(1).max(100_000),
   /** `iid` or `dirichlet:ALPHA`. */
-  partition: z.string().regex(/^(iid|dirichlet:(\d+(\.\d*)?|\.\d+)(e-?\d+)?)$/, 'expected iid or dirichlet:ALPHA (ALPHA > 0)'),
+  partition: z.string().regex(PARTITION_PATTERN, 'expected iid, dirichlet:ALPHA (ALPHA > 0) or skew:D (D in [0, 1])'),
   strategy: z.enum(STRATEGY_NAMES),
   /** `mixed` (every shipped edge profile, round-robin), a profile name, or a comma list of names / JSON files. */
   profiles: z.string().min(1),
@@ -75,18 +76,6 @@ export function simulationDefaults(): SimulationConfig {
     epochs: 1, batch: 32, optimizer: 'adam', learningRate: 0.002, serverLearningRate: 1, fedproxMu: 0.01, overcommit: 1,
     deadlineSeconds: 0, hostSpeedFactor: 1, evalSamples: 0, clMethod: 'er', memory: 200, replay: 32, swap: 'async', swapRatio: 0.5, seed: 1,
   };
-}
-
-export type Partition = { kind: 'iid' } | { kind: 'dirichlet'; alpha: number };
-
-export function parsePartition(text: string): Partition {
-  if (text === 'iid') return { kind: 'iid' };
-  const m = /^dirichlet:(.+)$/.exec(text);
-  const alpha = m ? Number(m[1]) : Number.NaN;
-  if (!(alpha > 0) || !Number.isFinite(alpha)) {
-    throw new StrataError('STRATA_ERR_BAD_FLAG', `--partition: invalid value '${text}' (expected iid or dirichlet:ALPHA with ALPHA > 0)`, { flag: '--partition', value: text });
-  }
-  return { kind: 'dirichlet', alpha };
 }
 
 /**

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { createClStrategy } from '../../client-runtime/cl-strategies/index.js';
-import { ContinualLearner } from '../../client-runtime/continual-learner.js';
-import { MemoryHierarchy } from '../../client-runtime/carm/memory-hierarchy.js';
-import { Trainer } from '../../ml/trainer.js';
-import { getFlatWeights, setFlatWeights } from '../../ml/weights.js';
+import { MemoryHierarchy } from '../client-runtime/carm/memory-hierarchy.js';
+import { createClStrategy } from '../client-runtime/cl-strategies/index.js';
+import { ContinualLearner } from '../client-runtime/continual-learner.js';
+import { Trainer } from '../ml/trainer.js';
+import { getFlatWeights, setFlatWeights } from '../ml/weights.js';
 import type { LocalOutcome, TrainingContext } from './client-training.js';
 import type { ClientJob } from './sim-messages.js';
 

@@ -1,6 +1,6 @@
-import { DeviceClock, type ComputeWork } from '../../profiles/device-clock.js';
-import type { DeviceProfile } from '../../profiles/device-profile.js';
-import { modelEnergy } from '../../profiles/energy-meter.js';
+import { DeviceClock, type ComputeWork } from '../profiles/device-clock.js';
+import type { DeviceProfile } from '../profiles/device-profile.js';
+import { modelEnergy } from '../profiles/energy-meter.js';
 
 /** What one client's round costs on its device. */
 export interface ClientRoundTime {

@@ -7,9 +7,9 @@
  * the slot's cgroup.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { initBackend } from '../../ml/backend.js';
-import { createModel } from '../../ml/models.js';
-import type { DataSplit } from '../../ml/datasets/dataset.js';
+import { initBackend } from '../ml/backend.js';
+import { createModel } from '../ml/models.js';
+import type { DataSplit } from '../ml/datasets/dataset.js';
 import type { TrainingContext } from './client-training.js';
 import { runJob } from './run-job.js';
 import { threadId } from './thread-cpu.js';

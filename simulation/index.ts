@@ -1,11 +1,11 @@
 export { runSimulation, resolveProfiles, type SimulationHooks } from './simulation-host.js';
 export {
-  compileSimulationConfig, readConfigFile, simulationDefaults, parsePartition, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
-  type SimulationConfig, type BudgetRequest, type SimulationMode, type Partition,
+  compileSimulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
+  type SimulationConfig, type BudgetRequest, type SimulationMode,
 } from './simulation-config.js';
 export type { SimulationReport, RoundReport, ClientRoundEntry, ClientTotals, ProfileSummary } from './simulation-report.js';
 export { detectEnforcer, CpuGroup, periodFor, removeCgroupTree, type EnforcerInfo, type EnforcerKind } from './budget.js';
-export { partitionIndices, dirichlet } from './partition.js';
+
 export { placeJobs, JobEstimator, type SchedJob, type WorkerCapacity } from './scheduler.js';
 export { clientRoundTime, closeRound, frameBytes, type ClientRoundTime, type RoundClose } from './virtual-clock.js';
 export { WorkerPool, type PoolStats, type PoolState } from './worker-pool.js';

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import type { DataSplit } from '../../ml/datasets/dataset.js';
-import { Rng, permutation } from '../../ml/rng.js';
-import { Trainer, type LossTerm } from '../../ml/trainer.js';
-import { getFlatWeights, layoutOf, setFlatWeights } from '../../ml/weights.js';
-import { trainingFlops, trainingWork } from '../../ml/work-count.js';
+import type { DataSplit } from '../ml/datasets/dataset.js';
+import { Rng, permutation } from '../ml/rng.js';
+import { Trainer, type LossTerm } from '../ml/trainer.js';
+import { getFlatWeights, layoutOf, setFlatWeights } from '../ml/weights.js';
+import { trainingFlops, trainingWork } from '../ml/work-count.js';
 import type { ClientJob } from './sim-messages.js';
 
 /** What a client process or slot thread holds for its whole life: one model, the shared training split. */

@@ -1,4 +1,4 @@
-import type { BackendInfo } from '../../ml/backend.js';
+import type { BackendInfo } from '../ml/backend.js';
 import type { EnforcerInfo } from './budget.js';
 import type { SimulationConfig } from './simulation-config.js';
 import type { PoolStats } from './worker-pool.js';
