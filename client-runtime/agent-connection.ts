@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { StrataError } from '../common/strata-error.js';
 import {
   PROTOCOL_VERSION, ProtocolError, UPLOAD_GRANT_FEATURE, decodeWeightFrame, encodeMessage, encodeWeightFrame, parseMessage, protocolErrorFromClose,
-  protocolErrorFromMessage, type Capabilities, type Joules, type Message, type ResultMetrics, type RoundAssignmentMessage, type UpdateAckMessage,
+  protocolErrorFromMessage, type Capabilities, type DeviceReport, type Joules, type Message, type ResultMetrics, type RoundAssignmentMessage, type UpdateAckMessage,
 } from '../protocol/index.js';
 
 /** What the continual-learning runtime returns for one assignment: new weights or a delta, and metrics. */
@@ -14,6 +14,8 @@ export interface TrainOutcome {
   metrics: ResultMetrics;
   joules?: Joules;
   energySource?: 'model' | 'rapl' | 'measured';
+  /** What the device says about itself: its task, memory configuration, Miro's choice (sent with the result). */
+  device?: DeviceReport;
 }
 export type TrainFn = (assignment: RoundAssignmentMessage, globalWeights: Float32Array, signal: AbortSignal) => Promise<TrainOutcome>;
 
@@ -211,6 +213,7 @@ export class AgentConnection extends EventEmitter {
     current.send(encodeMessage({
       type: 'result', roundId: a.roundId, modelVersion: a.modelVersion, metrics: outcome.metrics,
       joules: outcome.joules ?? { compute: 0, storage: 0, radio: 0, idle: 0, total: 0 }, energySource: outcome.energySource ?? 'model',
+      ...(outcome.device !== undefined ? { device: outcome.device } : {}),
     }));
     if (this.#grants) this.#offer = { ws: current, assignment: a, outcome, global };
     else this.#sendUpdate(current, a, outcome, global);

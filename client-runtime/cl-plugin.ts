@@ -49,6 +49,8 @@ export interface StepReport {
   readonly loss: number;
   readonly streamSamples: number;
   readonly replaySamples: number;
+  /** Stream samples the step's forward pass predicted right (with `trackAccuracy`). */
+  readonly correct?: number;
 }
 
 /**

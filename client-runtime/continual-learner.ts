@@ -76,6 +76,8 @@ export interface ContinualLearnerOptions {
   holdoutPerTask?: number;
   /** How the host compute diagnostic is timed (see `BusyClock`). Default: this thread's CPU time where the OS exposes it. */
   busyClock?: BusyClock;
+  /** Report each step's correct predictions on its stream samples (`StepReport.correct`), from the step's own forward pass. Default false. */
+  trackAccuracy?: boolean;
 }
 
 /** How a `trainTask` call relates to the device's task sequence. */
@@ -88,6 +90,12 @@ export interface TrainTaskOptions {
   boundary?: boolean;
   /** Held-out rows of the split for every task seen so far, this one included (the plugins' validation set). Default none. */
   validation?: Int32Array;
+  /**
+   * Whether swaps may run: the store holds samples from before this call.
+   * Default: from the second task on (CarM's rule); a federated device
+   * swaps from its second round on, whatever its task.
+   */
+  swap?: boolean;
 }
 
 export interface ClRunResult extends ClMetrics {
@@ -223,6 +231,7 @@ export class ContinualLearner implements ClLoopControl {
   async trainTask(split: DataSplit, task: ClTaskRows, index: number, options: TrainTaskOptions = {}): Promise<TaskTiming> {
     const { batch, epochs } = this.#options;
     const boundary = options.boundary ?? true;
+    const mayswap = options.swap ?? index > 0;
     const strategy = this.#strategy;
     const memory = strategy.usesMemory ? this.#memory : undefined;
     const nc = this.#numClasses;
@@ -262,8 +271,8 @@ export class ContinualLearner implements ClLoopControl {
         const replaySlots = r > 0 ? memory!.memory.sampleSlots(r, this.#rng) : new Int32Array(0);
         const composed: ComposedBatch = { streamIndices, replaySlots };
         const ctx: StepContext = { task, epoch, epochs, replayLogits: strategy.storesLogits ? this.#gatherLogits(memory, replaySlots, nc) : null };
-        const swapNow = memory !== undefined && memory.swapping && index > 0 && replaySlots.length > 0;
-        const needLogits = strategy.storesLogits || (swapNow && memory.policyNeedsPredictions);
+        const swapNow = memory !== undefined && memory.swapping && mayswap && replaySlots.length > 0;
+        const needLogits = strategy.storesLogits || (swapNow && memory.policyNeedsPredictions) || this.#options.trackAccuracy === true;
         const parts = [{ split, indices: streamIndices }];
         if (replaySlots.length > 0) parts.push({ split: memSplit!, indices: replaySlots });
         const tensors = this.#trainer.batchBuilder.buildMixed(parts);
@@ -285,8 +294,12 @@ export class ContinualLearner implements ClLoopControl {
         streamSamples += streamIndices.length;
         replaySamples += replaySlots.length;
         steps++;
+        const correct = this.#options.trackAccuracy === true && result.logits !== null ? correctOf(result.logits, split.labels, streamIndices, nc) : undefined;
         for (const p of this.#plugins) {
-          p.afterStep?.({ index, step: steps, steps: stepsPlanned, loss: result.loss, streamSamples: streamIndices.length, replaySamples: replaySlots.length });
+          p.afterStep?.({
+            index, step: steps, steps: stepsPlanned, loss: result.loss, streamSamples: streamIndices.length, replaySamples: replaySlots.length,
+            ...(correct !== undefined ? { correct } : {}),
+          });
         }
       }
     }
@@ -350,4 +363,19 @@ function replayedInfo(slots: Int32Array, labels: Uint8Array, offset: number, log
     out.push({ slot, label, correct: arg === label, entropy });
   }
   return out;
+}
+
+/** How many of a step's stream rows (the batch's first rows) the logits predict right. */
+function correctOf(logits: Float32Array, labels: Uint8Array, streamIndices: Int32Array, nc: number): number {
+  let correct = 0;
+  for (let k = 0; k < streamIndices.length; k++) {
+    let arg = 0;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let c = 0; c < nc; c++) {
+      const v = logits[k * nc + c]!;
+      if (v > max) { max = v; arg = c; }
+    }
+    if (arg === labels[streamIndices[k]!]) correct++;
+  }
+  return correct;
 }

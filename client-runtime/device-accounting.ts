@@ -90,6 +90,12 @@ export interface DeviceAccountingReport {
 export interface DeviceAccountingOptions extends PowerSensorOptions {
   /** How the host seconds handed to `account` were measured, for the report. Default `wall`. */
   computeClock?: BusyClockSource;
+  /**
+   * Joules the device spent before this accounting started (a federated
+   * device's earlier rounds), in all and on profiling: counted in `joules`
+   * and `profilingJoules` (what a profiling budget weighs), not in `report()`.
+   */
+  carried?: { joules: number; profilingJoules: number };
 }
 
 /** The modelled device seconds and joules of `work` on `profile`, on a throwaway clock (Miro's estimates). */
@@ -111,12 +117,14 @@ export class DeviceAccounting {
   readonly meter: EnergyMeter;
   readonly #profilingClock: DeviceClock;
   readonly #computeClock: BusyClockSource;
+  readonly #carried: { joules: number; profilingJoules: number };
 
   constructor(profile: DeviceProfile, options: DeviceAccountingOptions = {}) {
     this.profile = profile;
     this.meter = new EnergyMeter(profile, { ...options, sampleIntervalMs: 1000 });
     this.#profilingClock = new DeviceClock(profile);
     this.#computeClock = options.computeClock ?? 'wall';
+    this.#carried = options.carried ?? { joules: 0, profilingJoules: 0 };
   }
 
   start(): void {
@@ -141,14 +149,14 @@ export class DeviceAccounting {
     return added;
   }
 
-  /** Modelled joules so far (totals, profiling included). */
+  /** Modelled joules so far (totals, profiling included; with what was carried in). */
   get joules(): number {
-    return modelEnergy(this.meter.clock.snapshot(), this.profile.power).total;
+    return this.#carried.joules + modelEnergy(this.meter.clock.snapshot(), this.profile.power).total;
   }
 
-  /** Modelled joules of profiling so far. */
+  /** Modelled joules of profiling so far (with what was carried in). */
   get profilingJoules(): number {
-    return modelEnergy(this.#profilingClock.snapshot(), this.profile.power).total;
+    return this.#carried.profilingJoules + modelEnergy(this.#profilingClock.snapshot(), this.profile.power).total;
   }
 
   report(): DeviceAccountingReport {

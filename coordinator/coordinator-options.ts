@@ -35,7 +35,12 @@ export interface CoordinatorOptions {
   maxUpdateNorm?: number;
   /** Scale updates down to this L2 norm before aggregating. Default: no clipping. */
   clipNorm?: number;
-  /** Training config sent in assignments (model, epochs 1, batchSize 32, learningRate 0.01, method finetune, replay 0). */
+  /**
+   * Training config sent in assignments. Default: model mlp, epochs 1,
+   * batchSize 32, optimizer adam, learningRate 0.002, method er (experience
+   * replay from the device's memory hierarchy, CarM) with replay 1 (one
+   * memory sample per new sample in each batch).
+   */
   training?: Partial<Omit<TrainingConfig, 'seed' | 'fedproxMu'>>;
   /** Per-connection wire limits (protocol/limits.ts defaults). */
   limits?: ProtocolLimitsOptions;
@@ -65,7 +70,7 @@ export interface CompiledCoordinatorOptions {
   readonly strategyOptions: StrategyOptions;
   readonly maxUpdateNorm: number;
   readonly clipNorm: number | undefined;
-  readonly training: Omit<TrainingConfig, 'seed' | 'fedproxMu'>;
+  readonly training: Required<Omit<TrainingConfig, 'seed' | 'fedproxMu'>>;
   readonly limits: ProtocolLimits;
   readonly maxConcurrentUploads: number;
   readonly maxErrorsPerConnection: number;
@@ -86,6 +91,11 @@ function num(option: string, value: number, min: number, max = Number.POSITIVE_I
   if (!Number.isFinite(value) && value !== Number.POSITIVE_INFINITY) throw bad(option, 'a number', value);
   if (value < min || (exclusiveMin && value === min) || value > max) throw bad(option, `in ${exclusiveMin ? '(' : '['}${min}, ${max}]`, value);
   return value;
+}
+
+function optimizerOf(o: string | undefined): 'adam' | 'sgd' {
+  if (o === undefined || o === 'adam' || o === 'sgd') return o ?? 'adam';
+  throw bad('training.optimizer', 'adam or sgd', o);
 }
 
 export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledCoordinatorOptions {
@@ -115,9 +125,10 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
       model: t.model ?? 'mlp',
       epochs: int('training.epochs', t.epochs ?? 1, 1),
       batchSize: int('training.batchSize', t.batchSize ?? 32, 1),
-      learningRate: num('training.learningRate', t.learningRate ?? 0.01, 0, 10, true),
-      method: t.method ?? 'finetune',
-      replay: num('training.replay', t.replay ?? 0, 0),
+      learningRate: num('training.learningRate', t.learningRate ?? 0.002, 0, 10, true),
+      optimizer: optimizerOf(t.optimizer),
+      method: t.method ?? 'er',
+      replay: num('training.replay', t.replay ?? 1, 0, 100),
     }),
     limits: compileProtocolLimits(o.limits),
     maxConcurrentUploads: int('maxConcurrentUploads', o.maxConcurrentUploads ?? 16, 1),

@@ -1,3 +1,4 @@
+import type { ClientActivityRow } from './client-activity.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { GlobalModel } from './global-model.js';
@@ -38,11 +39,13 @@ export interface CoordinatorStatus {
   /** V8's young generation (new space) now; the CLI daemon pins it (young-generation.ts). */
   newSpaceBytes: number;
   uptimeSeconds: number;
+  /** Every known client: rounds, outcomes, device seconds, joules, and the memory configuration (Miro's choice) it reports. */
+  clients: ClientActivityRow[];
 }
 
 export function statusOf(
   state: string, startedAt: number, o: CompiledCoordinatorOptions, m: CoordinatorMetrics, engine: RoundEngine | undefined, model: GlobalModel | undefined,
-): CoordinatorStatus {
+): Omit<CoordinatorStatus, 'clients'> {
   const snap = engine?.snapshot();
   const evaluation = engine?.lastEvaluation ?? null;
   return {

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { StrataError } from '../common/strata-error.js';
 import { ProtocolError, computeLayoutHash, type WeightsLayout } from '../protocol/index.js';
 import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
+import { ClientActivity, type ClientActivityRow, type ClientBoundary } from './client-activity.js';
 import { ClientRegistry } from './client-registry.js';
 import { CoordinatorMetrics } from './coordinator-metrics.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './coordinator-options.js';
@@ -38,12 +39,14 @@ export interface CoordinatorDeps {
 export class Coordinator {
   readonly options: CompiledCoordinatorOptions;
   readonly metrics = new CoordinatorMetrics();
+  readonly #activity = new ClientActivity();
   readonly #deps: CoordinatorDeps;
   readonly #log: Logger;
   readonly #startedAt = Date.now();
   readonly #server: CoordinatorServer;
   #state: CoordinatorState = 'created';
   #engine: RoundEngine | undefined;
+  #registry: ClientRegistry | undefined;
   #model: GlobalModel | undefined;
   #stopping: Promise<void> | undefined;
   readonly finished: Promise<void>;
@@ -105,10 +108,12 @@ export class Coordinator {
     this.#model = new GlobalModel(latest.weights, latest.version, layoutHash);
     const observer: RoundEngineObserver = {
       ...(this.#deps.onRoundCompleted ? { roundCompleted: this.#deps.onRoundCompleted } : {}),
+      accepted: (e) => this.#activity.accepted(e),
       finished: () => this.#resolveFinished(),
     };
+    this.#registry = new ClientRegistry(store);
     this.#engine = new RoundEngine({
-      options: this.options, store, registry: new ClientRegistry(store), strategy, metrics: this.metrics, model: this.#model,
+      options: this.options, store, registry: this.#registry, strategy, metrics: this.metrics, model: this.#model,
       log: this.#log.child({ component: 'round-engine' }), clock, evaluate: this.#deps.evaluate, observer,
     });
     if (!this.#server.authenticates) this.#log.warn('no tokens configured: any agent id is admitted');
@@ -119,7 +124,17 @@ export class Coordinator {
   }
 
   status(): CoordinatorStatus {
-    return statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model);
+    return { ...statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model), clients: this.clients() };
+  }
+
+  /** Every client the coordinator knows: its rounds, outcomes, device seconds, joules and the memory configuration it reports. */
+  clients(): ClientActivityRow[] {
+    return this.#registry === undefined ? [] : this.#activity.rows(this.#registry);
+  }
+
+  /** Miro's choice at every task boundary a client profiled. */
+  get boundaries(): readonly ClientBoundary[] {
+    return this.#activity.boundaries;
   }
 
   /** Drain: stop accepting, let the open round finish (or leave it persisted), close every socket with STRATA_ERR_SHUTTING_DOWN. */

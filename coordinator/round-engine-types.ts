@@ -24,6 +24,8 @@ export interface RoundSummary {
   closedAt: number;
   /** Clients whose update went into this model version. */
   contributors: string[];
+  /** Why it closed: K updates, its deadline (with at least the minimum completion), or a drain. */
+  closedBy: 'quorum' | 'deadline' | 'drain';
   accuracy: number | null;
   loss: number | null;
 }

@@ -274,7 +274,7 @@ export class RoundEngine {
   #onDeadline(round: OpenRound): void {
     if (this.#round !== round || this.#state !== 'open') return;
     if (round.contributors.size >= this.#minNeeded()) {
-      this.#close(round);
+      this.#close(round, 'deadline');
       return;
     }
     // Too few updates: keep what arrived, top up from idle clients (unanswered assignments have expired), extend.
@@ -326,7 +326,7 @@ export class RoundEngine {
     const round = this.#round;
     if (this.#state !== 'open' || round === undefined) return;
     if (round.contributors.size >= this.#o.perRound) {
-      this.#close(round);
+      this.#close(round, 'quorum');
       return;
     }
     if (this.#draining) {
@@ -376,7 +376,7 @@ export class RoundEngine {
    * to the evaluation, so a caller that delivered the event which closed the
    * round sees the next round's assignments already sent.
    */
-  #close(round: OpenRound): void {
+  #close(round: OpenRound, closedBy: RoundSummary['closedBy']): void {
     if (this.#state !== 'open') return;
     this.#state = 'aggregating';
     round.timer?.cancel();
@@ -396,7 +396,7 @@ export class RoundEngine {
       this.#d.registry.roundDone(round.contributors);
       summary = {
         roundId: round.id, modelVersion: newVersion, applied, seconds: (closedAt - round.startedAt) / 1000, openedAt: round.startedAt, closedAt,
-        contributors: [...round.contributors].sort(),
+        contributors: [...round.contributors].sort(), closedBy,
       };
     } catch (err) {
       this.#d.log.fatal({ err }, 'closing the round failed; stopping');
@@ -474,7 +474,7 @@ export class RoundEngine {
       this.#drainWaiter = undefined;
     }
     const open = this.#round;
-    if (this.#state === 'open' && open !== undefined && open.contributors.size >= this.#minNeeded()) this.#close(open);
+    if (this.#state === 'open' && open !== undefined && open.contributors.size >= this.#minNeeded()) this.#close(open, 'drain');
     await this.#evaluations;
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';

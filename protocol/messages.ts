@@ -93,6 +93,8 @@ export const TrainingConfigSchema = z.object({
   replay: nonNegative,
   /** FedProx proximal term; absent for plain FedAvg. */
   fedproxMu: nonNegative.optional(),
+  /** The device's optimizer (a fresh one each round). Absent (a coordinator before this field): sgd. */
+  optimizer: z.enum(['adam', 'sgd']).optional(),
   seed: uint32,
 });
 
@@ -128,6 +130,50 @@ export const ResultMetricsSchema = z.object({
   hostSeconds: nonNegative,
 });
 
+const fraction = z.number().min(0).max(1);
+
+/** The memory-hierarchy configuration a device trains with (Miro's knobs). */
+export const MemoryConfigSchema = z.object({
+  /** Episodic-memory slots in RAM. */
+  memory: z.int().min(0),
+  /** Fraction of each round's new samples kept and trained on. */
+  streamBuffer: fraction,
+  /** Fraction of replayed memory samples swapped with stored ones per step. */
+  swapRatio: fraction,
+});
+
+/** One candidate Miro tried at a task boundary. */
+export const MiroCandidateSchema = MemoryConfigSchema.extend({
+  key: name,
+  /** Held-out accuracy on the tasks seen, after the trial. */
+  accuracy: fraction,
+  /** Estimated joules of the task under it (device model). */
+  joules: nonNegative,
+  /** Above the accuracy cutline. */
+  kept: z.boolean(),
+  chosen: z.boolean(),
+});
+
+/**
+ * What a device says about itself with a result (optional: a device that
+ * does not profile sends none): the configuration it trained with, and, at
+ * a task boundary (new classes in its stream), what Miro tried and chose.
+ */
+export const DeviceReportSchema = z.object({
+  /** The device's continual-learning task (a group of classes new to it) this round trained. */
+  task: z.int().min(0).optional(),
+  config: MemoryConfigSchema.optional(),
+  /** Of `joules.total`: Miro's profiling this round. */
+  profilingJoules: nonNegative.optional(),
+  boundary: z.object({
+    task: z.int().min(0),
+    candidates: z.array(MiroCandidateSchema).max(256),
+    chosen: name,
+    /** Candidates whose trial was skipped as moot. */
+    skipped: z.int().min(0),
+  }).optional(),
+});
+
 export const ResultSchema = z.object({
   type: z.literal('result'),
   roundId: uint32,
@@ -136,6 +182,7 @@ export const ResultSchema = z.object({
   joules: JoulesSchema,
   /** Where joules came from: the power model, RAPL counters, or an external meter. */
   energySource: z.enum(['model', 'rapl', 'measured']),
+  device: DeviceReportSchema.optional(),
 });
 
 export const UpdateAckSchema = z.object({
@@ -192,6 +239,9 @@ export type WireLimits = z.infer<typeof WireLimitsSchema>;
 export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
 export type Joules = z.infer<typeof JoulesSchema>;
 export type ResultMetrics = z.infer<typeof ResultMetricsSchema>;
+export type DeviceReport = z.infer<typeof DeviceReportSchema>;
+export type MemoryConfig = z.infer<typeof MemoryConfigSchema>;
+export type MiroCandidateReport = z.infer<typeof MiroCandidateSchema>;
 export type HelloMessage = MessageOf<'hello'>;
 export type WelcomeMessage = MessageOf<'welcome'>;
 export type RoundAssignmentMessage = MessageOf<'round-assignment'>;

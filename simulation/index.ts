@@ -1,12 +1,12 @@
-export { runSimulation, resolveProfiles, type SimulationHooks } from './simulation-host.js';
+export { runSimulation, resolveProfiles, simulatedClientId, type SimulationHooks } from './simulation.js';
 export {
   compileSimulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
   type SimulationConfig, type BudgetRequest, type SimulationMode,
 } from './simulation-config.js';
-export type { SimulationReport, RoundReport, ClientRoundEntry, ClientTotals, ProfileSummary } from './simulation-report.js';
+export type { SimulationReport, RoundReport, ClientRoundEntry, ClientTotals, ProfileSummary, MiroChoice } from './simulation-report.js';
 export { detectEnforcer, CpuGroup, periodFor, removeCgroupTree, type EnforcerInfo, type EnforcerKind } from './budget.js';
-
 export { placeJobs, JobEstimator, type SchedJob, type WorkerCapacity } from './scheduler.js';
-export { clientRoundTime, closeRound, frameBytes, type ClientRoundTime, type RoundClose } from './virtual-clock.js';
+export { VirtualClock } from './virtual-clock.js';
+export { VirtualChannel, VirtualClientLink, type JobSource, type VirtualClientSpec } from './virtual-channel.js';
 export { WorkerPool, type PoolStats, type PoolState } from './worker-pool.js';
 export { DutyCycleThrottle, threadCpuSeconds, threadId } from './thread-cpu.js';

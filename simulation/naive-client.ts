@@ -12,8 +12,7 @@ import { initBackend } from '../ml/backend.js';
 import { loadDataset } from '../ml/datasets/load-dataset.js';
 import { createModel } from '../ml/models.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
-import type { TrainingContext } from './client-training.js';
-import { runJob } from './run-job.js';
+import { runClientJob, type SlotContext } from './client-job.js';
 import type { ClientJob, ClientResult, EnforcerSpec, ModelSpec } from './sim-messages.js';
 
 export type NaiveRequest = { type: 'run'; spec: ModelSpec; enforcer: EnforcerSpec; job: ClientJob; weights: Float32Array };
@@ -23,9 +22,9 @@ async function run(req: NaiveRequest): Promise<NaiveReply> {
   const t0 = performance.now();
   await initBackend();
   const ds = loadDataset(req.spec.dataset);
-  const ctx: TrainingContext = {
+  const ctx: SlotContext = {
     model: createModel({ kind: req.spec.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: req.spec.seed }),
-    train: ds.train, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, inputShape: ds.inputShape,
+    train: ds.train, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, seed: req.spec.seed,
   };
   const loadSeconds = (performance.now() - t0) / 1000;
   let enforcer: EnforcerKind = req.enforcer.kind;
@@ -39,7 +38,7 @@ async function run(req: NaiveRequest): Promise<NaiveReply> {
       enforcer = 'duty';
     }
   }
-  const result = await runJob(ctx, req.job, req.weights, enforcer);
+  const result = await runClientJob(ctx, req.job, req.weights, enforcer);
   return { type: 'result', result, loadSeconds };
 }
 

@@ -10,7 +10,7 @@ export interface NaiveStats {
 }
 
 /**
- * `--mode naive`: the same jobs, one fresh process per client, one after
+ * `--mode naive`: the same jobs, one fresh process per client job, one after
  * another, each loading tfjs, the data set and the model itself.
  */
 export class NaiveRunner {
@@ -19,6 +19,7 @@ export class NaiveRunner {
   readonly #onChild: ((pid: number | null) => void) | undefined;
   #processes = 0;
   #loadSeconds = 0;
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(spec: ModelSpec, enforcer: EnforcerSpec, onChild?: (pid: number | null) => void) {
     this.#spec = spec;
@@ -26,10 +27,11 @@ export class NaiveRunner {
     this.#onChild = onChild;
   }
 
-  async runRound(weights: Float32Array, jobs: readonly ClientJob[]): Promise<ClientResult[]> {
-    const out: ClientResult[] = [];
-    for (const job of [...jobs].sort((a, b) => a.clientId - b.clientId)) out.push(await this.#runOne(weights, job));
-    return out;
+  /** Runs one client job in a fresh process; jobs queue and run one after another. */
+  run(job: ClientJob, model: { version: number; weights: Float32Array }): Promise<ClientResult> {
+    const next = this.#queue.then(() => this.#runOne(model.weights, job));
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 
   #runOne(weights: Float32Array, job: ClientJob): Promise<ClientResult> {

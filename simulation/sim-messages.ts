@@ -1,74 +1,45 @@
+import type { DeviceRuntimeSpec } from './client-job.js';
 import type { EnforcerKind } from './budget.js';
+import type { ResultMessage, RoundAssignmentMessage } from '../protocol/index.js';
 
-/** Local training settings of a round (the same for every client). */
-export interface TrainSettings {
-  epochs: number;
-  batch: number;
-  optimizer: 'adam' | 'sgd';
-  learningRate: number;
-  /** FedProx: adds mu/2 ||w - w_global||^2 to the local loss. */
-  fedproxMu?: number;
-}
-
-/** With `--cl`: what the client's memory hierarchy needs this round. */
-export interface ClJobSpec {
-  /** Index of the task the client's stream is in. */
-  task: number;
-  tasks: number;
-  classes: number[];
-  /** The client's own directory under the run dir: its SQLite store and EM snapshot. */
-  dir: string;
-  method: 'finetune' | 'er' | 'derpp';
-  memory: number;
-  replay: number;
-  swap: 'async' | 'sync' | 'off';
-  swapRatio: number;
-  /**
-   * Stream samples that arrived on the device in rounds it was not selected
-   * (a device's stream does not wait for the coordinator): written to its
-   * store and offered to its EM before it trains, without training on them.
-   */
-  backlog: { task: number; indices: Int32Array }[];
-}
-
-/** One client's local training in one round. */
+/** One virtual client's work for one assignment: what an agent would receive, and who the client is. */
 export interface ClientJob {
   jobId: number;
-  round: number;
-  clientId: number;
+  /** The engine's id of the client (`c<index>`). */
+  clientId: string;
+  clientIndex: number;
+  /** Device profile name (or JSON file). */
   profile: string;
-  /** Rows of the training split this client trains on this round. */
-  indices: Int32Array;
-  /** Share of one core. */
+  /** Share of one core it is held to. */
   budget: number;
-  /** Seeds the client's shuffle: the same for a client and round in every mode. */
-  seed: number;
-  train: TrainSettings;
-  cl?: ClJobSpec;
+  /** Training samples x epochs of this job (the scheduler's work estimate). */
+  work: number;
+  /** The assignment message, as an agent receives it. */
+  assignment: RoundAssignmentMessage;
+  /** The client's device: its data, stream, memory hierarchy and profiler. */
+  device: DeviceRuntimeSpec;
 }
 
+/** What the client sends back, plus what the worker measured of running it here. */
 export interface ClientResult {
   jobId: number;
-  round: number;
-  clientId: number;
-  /** Local weights minus the global model they started from. */
-  delta: Float32Array;
-  numSamples: number;
-  loss: number;
-  /** Counted training FLOPs (see `ml/work-count.ts`): what the virtual clock prices. */
-  flops: number;
-  /** CPU time the client's thread used (training, setting and reading weights): a diagnostic. */
+  clientId: string;
+  /** The result message, as an agent sends it. */
+  result: ResultMessage;
+  /** The update weight frame, as an agent sends it. */
+  frame: Uint8Array;
+  /** CPU time the client's thread used on this host (diagnostic). */
   cpuSeconds: number;
   /** Wall time of the same work, under the budget. */
   wallSeconds: number;
   /** cpuSeconds / wallSeconds: the CPU share the client really got. */
   share: number;
   enforcer: EnforcerKind;
-  /** Memory-hierarchy facts (`--cl`). */
-  cl?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
+  /** Memory-hierarchy facts after the round, when it has one. */
+  memory?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
 }
 
-/** The data set and model every client of a run uses. */
+/** The data set and model every client of a run uses (each worker loads them once). */
 export interface ModelSpec {
   dataset: string;
   model: 'mlp' | 'cnn';
@@ -84,8 +55,9 @@ export interface EnforcerSpec {
 // Host -> worker process.
 export type HostToWorker =
   | { type: 'init'; workerId: number; spec: ModelSpec; enforcer: EnforcerSpec; slots: number }
-  | { type: 'model'; round: number; weights: Float32Array }
-  | { type: 'job'; job: ClientJob }
+  | { type: 'model'; version: number; weights: Float32Array }
+  /** `keepFrom`: model versions below it are no longer needed by this worker's jobs. */
+  | { type: 'job'; job: ClientJob; keepFrom: number }
   | { type: 'shutdown' };
 
 // Worker process -> host.
@@ -98,7 +70,7 @@ export type WorkerToHost =
 
 // Worker process main thread <-> slot thread.
 export type WorkerToSlot =
-  | { type: 'job'; job: ClientJob; enforcer: EnforcerKind }
+  | { type: 'job'; job: ClientJob; enforcer: EnforcerKind; model: SharedArrayBuffer }
   | { type: 'stop' };
 export type SlotToWorker =
   | { type: 'tid'; tid: number | null }

@@ -15,6 +15,9 @@ export type SimulationMode = (typeof SIM_MODES)[number];
 /**
  * Everything a `strata simulate` run is configured by. The same keys are
  * accepted in `--config FILE` (camelCase) and are the report's `config`.
+ * The round settings are the coordinator's (the simulation runs its round
+ * engine), the device settings an agent's (every client runs the device
+ * runtime an agent runs).
  */
 const configSchema = z.strictObject({
   /** `mnist` | `synthetic` | `idx:DIR` (with `cl`, the split is implied). */
@@ -23,7 +26,7 @@ const configSchema = z.strictObject({
   clients: z.int().min(1).max(100_000),
   perRound: z.int().min(1),
   rounds: z.int().min(1).max(100_000),
-  /** `iid` or `dirichlet:ALPHA`. */
+  /** `iid`, `dirichlet:ALPHA` or `skew:D` (ml/datasets/partition.ts; an agent's `--partition`). */
   partition: z.string().regex(PARTITION_PATTERN, 'expected iid, dirichlet:ALPHA (ALPHA > 0) or skew:D (D in [0, 1])'),
   strategy: z.enum(STRATEGY_NAMES),
   /** `mixed` (every shipped edge profile, round-robin), a profile name, or a comma list of names / JSON files. */
@@ -45,36 +48,59 @@ const configSchema = z.strictObject({
   learningRate: z.number().positive().max(10),
   serverLearningRate: z.number().positive().max(100),
   fedproxMu: z.number().min(0),
-  /** Selected clients = ceil(perRound x overcommit); the round ends at the perRound-th completion. */
-  overcommit: z.number().min(1).max(10),
+  /** FedBuff: updates trained on a model more than this many versions old are rejected. */
+  maxStaleness: z.int().min(0),
+  /** Trimmed mean: the fraction cut from each end. */
+  trimmedMeanBeta: z.number().min(0).max(0.49),
+  /** Selected clients = ceil(perRound x overCommit); a round ends at the perRound-th update (the coordinator's `--over-commit`). */
+  overCommit: z.number().min(1).max(10),
+  /** Idle clients a round needs to open (0: perRound). */
+  minClients: z.int().min(0),
+  /** At a deadline, a round closes with at least ceil(minCompletion x perRound) updates; else it is extended. */
+  minCompletion: z.number().gt(0).max(1),
+  selection: z.enum(['random', 'profile-aware']),
   /** Round deadline in virtual (device) seconds; 0 = none. */
   deadlineSeconds: z.number().min(0),
-  /**
-   * No effect: virtual time comes from counted work (FLOPs, bytes, round
-   * trips) priced by each client's profile, whatever the host. Accepted so
-   * config files that set it still load.
-   */
-  hostSpeedFactor: z.number().positive(),
+  /** Reject updates whose L2 norm is above this (0 = no bound). */
+  maxUpdateNorm: z.number().min(0),
+  /** Scale updates down to this L2 norm before aggregating (0 = off). */
+  clipNorm: z.number().min(0),
   /** Test samples the global model is evaluated on after each round (0 = all). */
   evalSamples: z.int().min(0),
-  /** With `cl`: CL method, episodic memory, replay and memory hierarchy. */
+  /** The continual-learning method every client runs (`finetune` trains on its new samples only). */
   clMethod: z.enum(['finetune', 'er', 'derpp']),
+  /** Replayed memory samples per new sample in a batch (the coordinator's `--replay`). */
+  replay: z.number().min(0).max(100),
+  /** Episodic-memory slots per client, and its memory hierarchy (CarM). */
   memory: z.int().min(1),
-  replay: z.int().min(0),
+  storage: z.union([z.enum(['all', 'none']), z.int().min(1)]),
   swap: z.enum(['async', 'sync', 'off']),
   swapRatio: z.number().min(0).max(1),
+  policy: z.enum(['random', 'hybrid', 'dynamic']),
+  /** New samples a client learns from per round (0: its whole local data every round; with `cl`, its task slices). */
+  samplesPerRound: z.int().min(0),
+  /** Miro's profiler in every client (with `cl`): memory and stream buffer chosen by accuracy per joule at each task boundary. */
+  profiler: z.enum(['off', 'miro']),
+  /** Clients drop out of assignments at their profiles' dropout rates. */
+  dropouts: z.boolean(),
   seed: z.int().min(0).max(0xffff_ffff),
 });
 
 export type SimulationConfig = z.infer<typeof configSchema>;
 export const SIMULATION_CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof SimulationConfig)[];
+/** Keys accepted from older config files under another name. */
+const RENAMED_KEYS: Readonly<Record<string, keyof SimulationConfig>> = { overcommit: 'overCommit' };
+/** Keys older config files may set that no longer do anything (virtual time is counted work priced by the profiles, whatever the host). */
+const IGNORED_KEYS: ReadonlySet<string> = new Set(['hostSpeedFactor']);
 
 export function simulationDefaults(): SimulationConfig {
   return {
     dataset: 'mnist', model: 'mlp', clients: 20, perRound: 5, rounds: 10, partition: 'iid', strategy: 'fedavg', profiles: 'mixed',
     budget: 'auto', workers: Math.max(1, os.availableParallelism()), slotsPerWorker: 8, mode: 'scheduled', cl: false, tasks: 5,
-    epochs: 1, batch: 32, optimizer: 'adam', learningRate: 0.002, serverLearningRate: 1, fedproxMu: 0.01, overcommit: 1,
-    deadlineSeconds: 0, hostSpeedFactor: 1, evalSamples: 0, clMethod: 'er', memory: 200, replay: 32, swap: 'async', swapRatio: 0.5, seed: 1,
+    epochs: 1, batch: 32, optimizer: 'adam', learningRate: 0.002, serverLearningRate: 1, fedproxMu: 0.01, maxStaleness: 10, trimmedMeanBeta: 0.1,
+    overCommit: 1, minClients: 0, minCompletion: 0.5, selection: 'random', deadlineSeconds: 0, maxUpdateNorm: 0, clipNorm: 0, evalSamples: 0,
+    clMethod: 'finetune', replay: 1, memory: 200, storage: 'all', swap: 'async', swapRatio: 0.5, policy: 'random', samplesPerRound: 0,
+    profiler: 'off', dropouts: true, seed: 1,
   };
 }
 
@@ -85,8 +111,10 @@ export function simulationDefaults(): SimulationConfig {
  */
 export function compileSimulationConfig(layers: { file?: Record<string, unknown>; fileName?: string; flags?: Partial<SimulationConfig> }): SimulationConfig {
   const merged: Record<string, unknown> = { ...simulationDefaults() };
+  const fromFile: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(layers.file ?? {})) if (!IGNORED_KEYS.has(k)) fromFile[RENAMED_KEYS[k] ?? k] = v;
   if (layers.file !== undefined) {
-    for (const [k, v] of Object.entries(layers.file)) {
+    for (const [k, v] of Object.entries(fromFile)) {
       if (!(SIMULATION_CONFIG_KEYS as string[]).includes(k)) {
         throw new StrataError('STRATA_ERR_BAD_CONFIG', `${layers.fileName ?? 'config'}: unknown key "${k}" (known keys: ${SIMULATION_CONFIG_KEYS.join(', ')})`, {
           file: layers.fileName, key: k,
@@ -96,18 +124,30 @@ export function compileSimulationConfig(layers: { file?: Record<string, unknown>
     }
   }
   for (const [k, v] of Object.entries(layers.flags ?? {})) if (v !== undefined) merged[k] = v;
+  // A federation's default method replays from the memory hierarchy (ER over CarM) when clients learn continually.
+  const methodGiven = fromFile['clMethod'] !== undefined || layers.flags?.clMethod !== undefined;
+  if (!methodGiven) merged['clMethod'] = merged['cl'] === true ? 'er' : 'finetune';
   const r = configSchema.safeParse(merged);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const key = issue.path.map(String).join('.') || '(root)';
-    const fromFile = layers.file !== undefined && key in layers.file && !(key in (layers.flags ?? {}) && (layers.flags as Record<string, unknown>)[key] !== undefined);
-    const where = fromFile ? `${layers.fileName ?? 'config'}: key "${key}"` : `option "${key}"`;
-    throw new StrataError('STRATA_ERR_BAD_CONFIG', `${where}: ${issue.message}`, { key, file: fromFile ? layers.fileName : undefined });
+    const isFromFile = layers.file !== undefined && key in fromFile && !(key in (layers.flags ?? {}) && (layers.flags as Record<string, unknown>)[key] !== undefined);
+    const where = isFromFile ? `${layers.fileName ?? 'config'}: key "${key}"` : `option "${key}"`;
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', `${where}: ${issue.message}`, { key, file: isFromFile ? layers.fileName : undefined });
   }
   const c = r.data;
   parsePartition(c.partition);
   if (c.perRound > c.clients) {
     throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "perRound": ${c.perRound} per round but only ${c.clients} clients`, { key: 'perRound' });
+  }
+  if (c.minClients > c.clients) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "minClients": ${c.minClients} needed to open a round but only ${c.clients} clients`, { key: 'minClients' });
+  }
+  if (c.profiler === 'miro' && !c.cl) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiler": Miro profiles at the task boundaries of a continual stream; add --cl', { key: 'profiler' });
+  }
+  if (c.profiler === 'miro' && c.clMethod === 'finetune') {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiler": Miro tunes the episodic memory; --method finetune has none (use er or derpp)', { key: 'profiler' });
   }
   return c;
 }

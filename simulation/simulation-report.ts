@@ -1,18 +1,34 @@
 import type { BackendInfo } from '../ml/backend.js';
+import type { DeviceReport, MemoryConfig } from '../protocol/index.js';
 import type { EnforcerInfo } from './budget.js';
 import type { SimulationConfig } from './simulation-config.js';
 import type { PoolStats } from './worker-pool.js';
 
-export type ClientRoundStatus = 'participant' | 'straggler' | 'dropout';
+/**
+ * What became of one assignment: its update was taken (`participant`), came
+ * after its round closed or never came (`straggler`), was refused by
+ * validation (`rejected`), or the device dropped out (`dropout`).
+ */
+export type ClientRoundStatus = 'participant' | 'straggler' | 'rejected' | 'dropout';
 
-/** One selected client in one round. */
+/** One assignment (a selected client in one round). */
 export interface ClientRoundEntry {
   clientId: number;
   profile: string;
   status: ClientRoundStatus;
+  /** The round whose model its update went into (FedBuff: later than the round it was assigned in when stale). */
+  countedIn?: number;
+  /** Model versions between the one it trained from and the one it went into. */
+  staleness?: number;
+  /** Its clipping factor (1: not clipped). */
+  clipScale?: number;
+  /** The code it was refused with. */
+  code?: string;
+  /** The device's own report: the configuration it trained with, Miro's boundary and profiling joules. */
+  device?: DeviceReport;
   budget: number;
   samples: number;
-  /** Virtual: compute + communication, device seconds (0 for a dropout). */
+  /** Virtual: everything the device did for the round (download, training, storage, upload), device seconds (0 for a dropout). */
   deviceSeconds: number;
   computeSeconds: number;
   commSeconds: number;
@@ -24,6 +40,19 @@ export interface ClientRoundEntry {
   loss: number | null;
   /** `--cl`: the client's memory hierarchy after the round. */
   cl?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
+}
+
+/** Miro's choice at one task boundary of one client. */
+export interface MiroChoice {
+  clientId: number;
+  profile: string;
+  round: number;
+  task: number;
+  chosen: string;
+  config: MemoryConfig;
+  /** Every candidate it tried, with its held-out accuracy and estimated joules. */
+  candidates: NonNullable<DeviceReport['boundary']>['candidates'];
+  profilingJoules: number;
 }
 
 export interface RoundReport {
@@ -45,6 +74,8 @@ export interface RoundReport {
   stragglers: number[];
   dropouts: number[];
   deadlineHit: boolean;
+  /** Updates refused by validation, by code. */
+  rejected?: Record<string, number>;
   /** Modelled joules of every client that worked this round. */
   energyJoules: number;
   trainLoss: number | null;
@@ -101,6 +132,14 @@ export interface SimulationReport {
   /** Peak resident memory of the host plus every worker/client process, sampled every 250 ms. */
   memory: { peakRssBytes: number; peakHostRssBytes: number };
   cl?: { tasks: { task: number; classes: number[]; afterRound: number; accuracySeen: number; accuracy: number }[]; classOrder: number[] };
+  /** Update staleness (model versions between the one trained from and the one updated; > 0 only with FedBuff). */
+  staleness: { histogram: Record<string, number>; max: number; mean: number };
+  /** Update validation and clipping, as the coordinator's engine applied them. */
+  validation: { maxUpdateNorm: number | null; clipNorm: number | null; clipped: number; rejected: Record<string, number> };
+  /** `--profiler miro`: every client's choice at every task boundary it profiled, and the choices by device profile. */
+  miro?: { choices: MiroChoice[]; byProfile: Record<string, Record<string, number>>; profilingJoules: number };
+  /** The run's coordinator store (SQLite): every model version, the update log, the rounds. */
+  storeFile: string;
   host: { cpus: number; cpuModel: string; node: string };
   startedAt: string;
   outDir: string;

@@ -1,19 +1,18 @@
 /**
  * One client slot of a simulation worker (a worker thread; runs from the
- * compiled dist/). It starts tfjs and builds the model once, then trains
- * client after client on the worker's shared copy of the data set, starting
- * each from the worker's shared copy of the round's global model. Its kernel
- * thread id goes to the worker first, so the worker can put this thread into
- * the slot's cgroup.
+ * compiled dist/). It starts tfjs and builds the model once, then runs client
+ * after client through the device runtime on the worker's shared copy of the
+ * data set, each from the worker's shared copy of the model version its
+ * assignment names. Its kernel thread id goes to the worker first, so the
+ * worker can put this thread into the slot's cgroup.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../ml/backend.js';
 import { createModel } from '../ml/models.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
-import type { TrainingContext } from './client-training.js';
-import { runJob } from './run-job.js';
+import { runClientJob, type SlotContext } from './client-job.js';
 import { threadId } from './thread-cpu.js';
-import type { ModelSpec, SlotToWorker, WorkerToSlot } from './sim-messages.js';
+import type { ClientResult, ModelSpec, SlotToWorker, WorkerToSlot } from './sim-messages.js';
 
 export interface SlotWorkerData {
   spec: ModelSpec;
@@ -25,8 +24,6 @@ export interface SlotWorkerData {
   numClasses: number;
   scale: number;
   inputShape: [number, number, number];
-  /** The round's global model, written by the worker before it hands out the round's jobs. */
-  model: SharedArrayBuffer;
 }
 
 async function main(): Promise<void> {
@@ -35,17 +32,17 @@ async function main(): Promise<void> {
   const send = (m: SlotToWorker): void => port.postMessage(m);
   send({ type: 'tid', tid: threadId() });
   const started = performance.now();
+  // One training thread: this slot is one virtual client, held to its budget.
   await initBackend();
   const train: DataSplit = {
     features: data.featureType === 'uint8' ? new Uint8Array(data.features) : new Float32Array(data.features),
     labels: new Uint8Array(data.labels),
     count: data.count,
   };
-  const ctx: TrainingContext = {
+  const ctx: SlotContext = {
     model: createModel({ kind: data.spec.model, inputShape: data.inputShape, numClasses: data.numClasses, seed: data.spec.seed }),
-    train, featureSize: data.featureSize, numClasses: data.numClasses, scale: data.scale, inputShape: data.inputShape,
+    train, featureSize: data.featureSize, numClasses: data.numClasses, scale: data.scale, seed: data.spec.seed,
   };
-  const global = new Float32Array(data.model);
   send({ type: 'ready', initSeconds: (performance.now() - started) / 1000 });
   port.on('message', (m: WorkerToSlot) => {
     if (m.type === 'stop') {
@@ -53,11 +50,18 @@ async function main(): Promise<void> {
       return;
     }
     // One job at a time: the worker never sends a second before this one's reply.
-    runJob(ctx, m.job, Float32Array.from(global), m.enforcer).then(
-      (result) => port.postMessage({ type: 'result', result } satisfies SlotToWorker, [result.delta.buffer as ArrayBuffer]),
+    runClientJob(ctx, m.job, Float32Array.from(new Float32Array(m.model)), m.enforcer).then(
+      (result) => port.postMessage({ type: 'result', result: ownBuffer(result) } satisfies SlotToWorker, [result.frame.buffer as ArrayBuffer]),
       (err: unknown) => send({ type: 'failed', jobId: m.job.jobId, message: err instanceof Error ? err.message : String(err) }),
     );
   });
+}
+
+/** The frame in an ArrayBuffer of its own, so it can be transferred. */
+function ownBuffer(r: ClientResult): ClientResult {
+  const f = r.frame;
+  if (f.byteOffset === 0 && f.byteLength === f.buffer.byteLength) return r;
+  return { ...r, frame: f.slice() };
 }
 
 main().catch((err: unknown) => {

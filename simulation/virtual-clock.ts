@@ -1,74 +1,109 @@
-import { DeviceClock, type ComputeWork } from '../profiles/device-clock.js';
-import type { DeviceProfile } from '../profiles/device-profile.js';
-import { modelEnergy } from '../profiles/energy-meter.js';
+import type { Clock, ClockTimer } from '../common/clock.js';
 
-/** What one client's round costs on its device. */
-export interface ClientRoundTime {
-  /** Device seconds of local training: counted FLOPs / the profile's FLOP/s. */
-  computeSeconds: number;
-  /** Model download + update upload over the profile's links, plus round trips. */
-  commSeconds: number;
-  /** computeSeconds + commSeconds: when, after the round opened, its update arrives. */
-  seconds: number;
-  joules: number;
-  joulesByComponent: { compute: number; radio: number; idle: number };
-}
-
-/** Bytes of a model or delta frame on the wire (float32 weights plus a small header). */
-export function frameBytes(numParams: number): number {
-  return numParams * 4 + 64;
+interface Scheduled {
+  at: number;
+  /** Ties in time go by this, then by scheduling order. */
+  order: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
 }
 
 /**
- * The virtual clock of one client round (FedScale's runtime model): download
- * the model, train, upload the delta; two round trips (assignment + model,
- * result + ack). Compute is the round's counted training FLOPs priced at the
- * profile's FLOP/s (DeviceClock.compute), so the same round takes the same
- * virtual time on any host and under any load; the client's measured CPU
- * seconds ride along as a diagnostic.
+ * A simulation's clock: time stands still until the simulation advances it
+ * to the next scheduled event (a client's update arriving, a dropout, the
+ * engine's round deadline) and runs that event. Events at the same time run
+ * by their order key (a client's index; timers first), then in the order
+ * they were scheduled. `now()` is milliseconds from `origin`
+ * (a wall-clock epoch, so stored timestamps read as dates) plus the virtual
+ * time elapsed.
  */
-export function clientRoundTime(profile: DeviceProfile, work: ComputeWork, numParams: number): ClientRoundTime {
-  const clock = new DeviceClock(profile);
-  const bytes = frameBytes(numParams);
-  const down = clock.network({ downBytes: bytes, roundTrips: 1 });
-  const computeSeconds = clock.compute({ flops: Math.max(0, work.flops), hostSeconds: Math.max(0, work.hostSeconds ?? 0) });
-  const up = clock.network({ upBytes: bytes, roundTrips: 1 });
-  const energy = modelEnergy(clock.snapshot(), profile.power);
-  return {
-    computeSeconds, commSeconds: down + up, seconds: computeSeconds + down + up,
-    joules: energy.total, joulesByComponent: { compute: energy.compute, radio: energy.radio, idle: energy.idle },
-  };
-}
+export class VirtualClock implements Clock {
+  readonly origin: number;
+  #now: number;
+  #seq = 0;
+  readonly #heap: Scheduled[] = [];
 
-export interface Completion { clientId: number; seconds: number }
+  constructor(origin = Date.now()) {
+    this.origin = origin;
+    this.#now = origin;
+  }
 
-export interface RoundClose {
-  /** Counted: the first `target` completions within the deadline, by virtual arrival. */
-  participants: number[];
-  /** Trained, but arrived after the round closed (over-commitment) or after the deadline. */
-  stragglers: number[];
-  /** Virtual seconds from round open to close. */
-  seconds: number;
-  deadlineHit: boolean;
-}
+  now(): number {
+    return this.#now;
+  }
 
-/**
- * Who counts: arrivals sorted by virtual time (ties by client id); the round
- * closes at the `target`-th arrival within the deadline, or at the deadline
- * if fewer arrive in time, or at the last arrival with no deadline.
- */
-export function closeRound(completions: readonly Completion[], target: number, deadlineSeconds: number): RoundClose {
-  const sorted = [...completions].sort((a, b) => a.seconds - b.seconds || a.clientId - b.clientId);
-  const inTime = deadlineSeconds > 0 ? sorted.filter((c) => c.seconds <= deadlineSeconds) : sorted;
-  const counted = inTime.slice(0, target);
-  const countedIds = new Set(counted.map((c) => c.clientId));
-  const stragglers = sorted.filter((c) => !countedIds.has(c.clientId)).map((c) => c.clientId);
-  let seconds: number;
-  let deadlineHit = false;
-  if (counted.length >= target) seconds = counted[counted.length - 1]!.seconds;
-  else if (deadlineSeconds > 0 && sorted.length > counted.length) {
-    seconds = deadlineSeconds;
-    deadlineHit = true;
-  } else seconds = counted.length > 0 ? counted[counted.length - 1]!.seconds : deadlineSeconds;
-  return { participants: counted.map((c) => c.clientId).sort((a, b) => a - b), stragglers: stragglers.sort((a, b) => a - b), seconds, deadlineHit };
+  /** Virtual seconds since the origin. */
+  get elapsedSeconds(): number {
+    return (this.#now - this.origin) / 1000;
+  }
+
+  setTimer(delayMs: number, fn: () => void): ClockTimer {
+    return this.at(this.#now + Math.max(0, delayMs), fn, -1);
+  }
+
+  /** Schedules `fn` at absolute time `at` (not before now); `order` breaks ties in time. */
+  at(at: number, fn: () => void, order = 0): ClockTimer {
+    const e: Scheduled = { at: Math.max(at, this.#now), order, seq: this.#seq++, fn, cancelled: false };
+    this.#push(e);
+    return { cancel: () => { e.cancelled = true; } };
+  }
+
+  /** Time of the next event still scheduled, or undefined. */
+  peek(): number | undefined {
+    this.#dropCancelled();
+    return this.#heap[0]?.at;
+  }
+
+  /** Advances to the next event and runs it; false when none is scheduled. */
+  runNext(): boolean {
+    this.#dropCancelled();
+    const e = this.#pop();
+    if (e === undefined) return false;
+    this.#now = Math.max(this.#now, e.at);
+    e.fn();
+    return true;
+  }
+
+  #dropCancelled(): void {
+    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop();
+  }
+
+  #before(a: Scheduled, b: Scheduled): boolean {
+    return a.at < b.at || (a.at === b.at && (a.order < b.order || (a.order === b.order && a.seq < b.seq)));
+  }
+
+  #push(e: Scheduled): void {
+    const h = this.#heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.#before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  #pop(): Scheduled | undefined {
+    const h = this.#heap;
+    if (h.length === 0) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.#before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.#before(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
 }

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { runtimeFile } from '../common/runtime-file.js';
 import { StrataError } from '../common/strata-error.js';
-import { JobEstimator, placeJobs, type WorkerCapacity } from './scheduler.js';
+import { JobEstimator, placeJobs, type SchedJob, type WorkerCapacity } from './scheduler.js';
 import type { ClientJob, ClientResult, EnforcerSpec, HostToWorker, ModelSpec, WorkerToHost } from './sim-messages.js';
 
 export type PoolState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -17,15 +17,22 @@ export interface WorkerPoolOptions {
   t0?: number;
 }
 
+interface Submitted {
+  job: ClientJob;
+  model: { version: number; weights: Float32Array };
+  resolve: (r: ClientResult) => void;
+  reject: (e: Error) => void;
+}
+
 interface WorkerHandle {
   id: number;
   child: ChildProcess;
   pid: number;
   state: 'starting' | 'ready' | 'dead';
-  /** Round whose model this worker holds. */
-  modelRound: number;
+  /** Model versions this worker holds. */
+  models: Set<number>;
   load: number;
-  running: Map<number, { job: ClientJob; budget: number; startedAt: number }>;
+  running: Map<number, { s: Submitted; budget: number; startedAt: number }>;
   ready: Promise<void>;
 }
 
@@ -36,7 +43,7 @@ export interface PoolStats {
   workers: number;
   slotsPerWorker: number;
   restarts: number;
-  /** Global-model messages sent to workers (at most one per worker per round, plus replacements). */
+  /** Global-model messages sent to workers (at most one per worker per model version, plus replacements). */
   modelSends: number;
   /** Client jobs started (re-runs after a worker death included). */
   jobsStarted: number;
@@ -47,22 +54,14 @@ export interface PoolStats {
   notes: string[];
 }
 
-interface RoundRun {
-  round: number;
-  weights: Float32Array;
-  pending: ClientJob[];
-  results: ClientResult[];
-  expected: number;
-  resolve: (r: ClientResult[]) => void;
-  reject: (e: Error) => void;
-}
-
 /**
  * FedHC's process manager: long-lived worker processes (each loads the data
  * and model once and serves many clients), a dynamic scheduler that packs
- * each round's clients by budget, and replacement of a worker that dies
- * (its clients are put back in the queue and re-run elsewhere or on the
- * replacement; the run goes on).
+ * waiting clients by budget as capacity frees, and replacement of a worker
+ * that dies (its clients are put back in the queue and re-run elsewhere or
+ * on the replacement; the run goes on). Jobs come one at a time, as the
+ * round engine assigns clients; each carries the model version it trains
+ * from, sent to a worker once.
  */
 export class WorkerPool {
   readonly #o: WorkerPoolOptions;
@@ -73,14 +72,15 @@ export class WorkerPool {
   readonly #notes: string[] = [];
   readonly #loadSeconds: number[] = [];
   readonly #t0: number;
+  #pending: Submitted[] = [];
   #state: PoolState = 'idle';
-  #round: RoundRun | undefined;
   #restarts = 0;
   #deathsSinceResult = 0;
   #modelSends = 0;
   #jobsStarted = 0;
   #budgetSeconds = 0;
   #busyMs = 0;
+  #lastT = -1;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -102,12 +102,21 @@ export class WorkerPool {
     this.#state = 'running';
   }
 
+  /** Runs one client job; resolves with its result (after re-runs, if a worker died under it). */
+  run(job: ClientJob, model: { version: number; weights: Float32Array }): Promise<ClientResult> {
+    if (this.#state !== 'running') throw new StrataError('STRATA_ERR_STATE', `worker pool cannot run a job in state ${this.#state}`);
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ job, model, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
   #spawn(id: number): WorkerHandle {
     const child = fork(runtimeFile(import.meta.url, 'worker-process'), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let onReady!: () => void;
     let onFail!: (e: Error) => void;
     const ready = new Promise<void>((res, rej) => { onReady = res; onFail = rej; });
-    const h: WorkerHandle = { id, child, pid: child.pid ?? -1, state: 'starting', modelRound: -1, load: 0, running: new Map(), ready };
+    const h: WorkerHandle = { id, child, pid: child.pid ?? -1, state: 'starting', models: new Set(), load: 0, running: new Map(), ready };
     child.on('message', (m: WorkerToHost) => this.#onMessage(h, m, onReady));
     child.on('exit', (code, signal) => {
       const wasStarting = h.state === 'starting';
@@ -141,25 +150,19 @@ export class WorkerPool {
         this.#deathsSinceResult = 0;
         h.running.delete(m.result.jobId);
         this.#record(h, -r.budget);
-        const now = performance.now();
-        this.#budgetSeconds += (r.budget * (now - r.startedAt)) / 1000;
-        this.#estimator.observe(schedOf(r.job, r.budget), m.result);
-        const round = this.#round;
-        if (round !== undefined && round.round === m.result.round) {
-          round.results.push(m.result);
-          if (round.results.length === round.expected) {
-            this.#round = undefined;
-            round.resolve(round.results);
-            return;
-          }
-        }
+        this.#budgetSeconds += (r.budget * (performance.now() - r.startedAt)) / 1000;
+        this.#estimator.observe(schedOf(r.s.job, r.budget), m.result);
+        r.s.resolve(m.result);
         this.#dispatch();
         return;
       }
       case 'failed': {
-        const round = this.#round;
-        this.#round = undefined;
-        round?.reject(new StrataError('STRATA_ERR_CLIENT_FAILED', `client job ${m.jobId} failed on worker ${h.id}: ${m.message}`));
+        const r = h.running.get(m.jobId);
+        if (r === undefined) return;
+        h.running.delete(m.jobId);
+        this.#record(h, -r.budget);
+        r.s.reject(new StrataError('STRATA_ERR_CLIENT_FAILED', `client ${r.s.job.clientId} failed on worker ${h.id}: ${m.message}`, { clientId: r.s.job.clientId }));
+        this.#dispatch();
         return;
       }
       case 'note':
@@ -171,34 +174,23 @@ export class WorkerPool {
   #onWorkerDeath(dead: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
     this.#restarts++;
     this.#deathsSinceResult++;
-    if (this.#deathsSinceResult > 3 * this.#o.workers) {
-      // Workers die before finishing anything: a broken install, not bad luck. Stop instead of respawning forever.
-      const round = this.#round;
-      this.#round = undefined;
-      round?.reject(new StrataError('STRATA_ERR_WORKER', `simulation workers keep dying (${this.#deathsSinceResult} in a row, last: code ${code}, signal ${signal}); see the worker's stderr above`));
-      return;
-    }
     const lost = [...dead.running.values()];
     for (const r of lost) this.#record(dead, -r.budget);
     dead.running.clear();
+    if (this.#deathsSinceResult > 3 * this.#o.workers) {
+      // Workers die before finishing anything: a broken install, not bad luck. Stop instead of respawning forever.
+      const err = new StrataError('STRATA_ERR_WORKER', `simulation workers keep dying (${this.#deathsSinceResult} in a row, last: code ${code}, signal ${signal}); see the worker's stderr above`);
+      for (const r of lost) r.s.reject(err);
+      for (const s of this.#pending.splice(0)) s.reject(err);
+      return;
+    }
     this.#log.warn({ worker: dead.id, code, signal, requeued: lost.length }, 'simulation worker died; replacing it and re-running its clients');
     this.#notes.push(`worker ${dead.id} (pid ${dead.pid}) died (code ${code}, signal ${signal}); replaced, ${lost.length} client(s) re-run`);
-    if (this.#round !== undefined) for (const r of lost) if (r.job.round === this.#round.round) this.#round.pending.push(r.job);
+    this.#pending.push(...lost.map((r) => r.s));
     const replacement = this.#spawn(dead.id);
-    const idx = this.#workers.indexOf(dead);
-    this.#workers[idx] = replacement;
+    this.#workers[this.#workers.indexOf(dead)] = replacement;
     replacement.ready.catch(() => undefined);
     this.#dispatch();
-  }
-
-  /** Runs one round's jobs to completion; each worker gets the round's model once. */
-  runRound(round: number, weights: Float32Array, jobs: ClientJob[]): Promise<ClientResult[]> {
-    if (this.#state !== 'running') throw new StrataError('STRATA_ERR_STATE', `worker pool cannot run a round in state ${this.#state}`);
-    if (jobs.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      this.#round = { round, weights, pending: [...jobs], results: [], expected: jobs.length, resolve, reject };
-      this.#dispatch();
-    });
   }
 
   #packBudget(job: ClientJob): number {
@@ -206,31 +198,38 @@ export class WorkerPool {
   }
 
   #dispatch(): void {
-    const round = this.#round;
-    if (round === undefined || round.pending.length === 0) return;
+    if (this.#pending.length === 0) return;
     const caps: WorkerCapacity[] = this.#workers.filter((w) => w.state === 'ready').map((w) => ({
       id: w.id, free: 1 - w.load, freeSlots: this.#o.slotsPerWorker - w.running.size,
     }));
-    const byId = new Map(round.pending.map((j) => [j.jobId, j]));
-    const placed = placeJobs(round.pending.map((j) => schedOf(j, this.#packBudget(j))), caps, (j) => this.#estimator.estimate(j));
+    const byId = new Map(this.#pending.map((s) => [s.job.jobId, s]));
+    const placed = placeJobs(this.#pending.map((s) => schedOf(s.job, this.#packBudget(s.job))), caps, (j) => this.#estimator.estimate(j));
     for (const { job: sj, worker } of placed) {
-      const job = byId.get(sj.jobId)!;
+      const s = byId.get(sj.jobId)!;
       const h = this.#workers.find((w) => w.id === worker && w.state === 'ready')!;
-      if (h.modelRound !== round.round) {
-        h.child.send({ type: 'model', round: round.round, weights: round.weights } satisfies HostToWorker);
-        h.modelRound = round.round;
+      if (!h.models.has(s.model.version)) {
+        h.child.send({ type: 'model', version: s.model.version, weights: s.model.weights } satisfies HostToWorker);
+        h.models.add(s.model.version);
         this.#modelSends++;
       }
       this.#jobsStarted++;
-      h.running.set(job.jobId, { job, budget: sj.budget, startedAt: performance.now() });
+      h.running.set(s.job.jobId, { s, budget: sj.budget, startedAt: performance.now() });
       this.#record(h, sj.budget);
-      h.child.send({ type: 'job', job } satisfies HostToWorker);
+      // Versions below the oldest any waiting or running job needs are dropped by the worker (and resent if ever needed).
+      const keepFrom = this.#oldestNeeded(h, s.model.version);
+      for (const v of h.models) if (v < keepFrom) h.models.delete(v);
+      h.child.send({ type: 'job', job: s.job, keepFrom } satisfies HostToWorker);
     }
     const started = new Set(placed.map((p) => p.job.jobId));
-    round.pending = round.pending.filter((j) => !started.has(j.jobId));
+    this.#pending = this.#pending.filter((s) => !started.has(s.job.jobId));
   }
 
-  #lastT = -1;
+  #oldestNeeded(h: WorkerHandle, version: number): number {
+    let oldest = version;
+    for (const s of this.#pending) oldest = Math.min(oldest, s.model.version);
+    for (const r of h.running.values()) oldest = Math.min(oldest, r.s.model.version);
+    return oldest;
+  }
 
   #record(h: WorkerHandle, delta: number): void {
     const t = (performance.now() - this.#t0) / 1000;
@@ -242,7 +241,7 @@ export class WorkerPool {
     this.#timeline.push({ t, load: this.#workers.map((w) => Math.round(w.load * 1000) / 1000) });
   }
 
-  /** Sends the worker with this index SIGKILL (fault-injection in tests and `--chaos`). */
+  /** Sends the worker with this index SIGKILL (fault injection in tests). */
   killWorker(index: number): number | null {
     const w = this.#workers[index];
     if (w === undefined || w.state === 'dead') return null;
@@ -273,6 +272,8 @@ export class WorkerPool {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopping';
+    const stopped = new StrataError('STRATA_ERR_STATE', 'worker pool stopped');
+    for (const s of this.#pending.splice(0)) s.reject(stopped);
     await Promise.all(this.#workers.map((w) => new Promise<void>((resolve) => {
       if (w.state === 'dead' || w.child.exitCode !== null) return resolve();
       const timer = setTimeout(() => w.child.kill('SIGKILL'), 5000);
@@ -287,8 +288,8 @@ export class WorkerPool {
   }
 }
 
-function schedOf(job: ClientJob, budget: number): { jobId: number; profile: string; budget: number; work: number } {
-  return { jobId: job.jobId, profile: job.profile, budget, work: job.indices.length * job.train.epochs };
+function schedOf(job: ClientJob, budget: number): SchedJob {
+  return { jobId: job.jobId, profile: job.profile, budget, work: job.work };
 }
 
 /** Keeps at most `max` points (every k-th, plus the last), so reports stay small. */

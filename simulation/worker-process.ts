@@ -1,11 +1,11 @@
 /**
  * A simulation worker process (forked by `WorkerPool`; runs from the compiled
  * dist/). Resource sharing: it loads the data set once into shared memory,
- * holds the round's global model once in shared memory, and runs clients on
- * up to `slots` slot threads that each build the model once. Each slot
- * thread sits in its own CPU group whose quota is set to the budget of the
- * client it runs; the host keeps the budgets of a worker's running clients
- * at or under one core.
+ * holds each global model version its clients need once in shared memory,
+ * and runs clients on up to `slots` slot threads that each build the model
+ * once. Each slot thread sits in its own CPU group whose quota is set to the
+ * budget of the client it runs; the host keeps the budgets of a worker's
+ * running clients at or under one core.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -33,7 +33,9 @@ let spec: ModelSpec;
 let enforcer: EnforcerSpec;
 let maxSlots = 1;
 let slotData: SlotWorkerData;
-let globalView: Float32Array;
+/** Global model versions, each in shared memory the slots read. */
+const models = new Map<number, SharedArrayBuffer>();
+let keepFrom = 0;
 let domain: CpuGroup | null = null;
 const slots: Slot[] = [];
 const queue: ClientJob[] = [];
@@ -51,10 +53,8 @@ function init(m: Extract<HostToWorker, { type: 'init' }>): void {
   new Uint8Array(features).set(new Uint8Array(ds.train.features.buffer, ds.train.features.byteOffset, fBytes));
   const labels = new SharedArrayBuffer(ds.train.count);
   new Uint8Array(labels).set(ds.train.labels);
-  const model = new SharedArrayBuffer(spec.numParams * 4);
-  globalView = new Float32Array(model);
   slotData = {
-    spec, features, labels, model, count: ds.train.count, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale,
+    spec, features, labels, count: ds.train.count, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale,
     inputShape: ds.inputShape, featureType: ds.train.features instanceof Uint8Array ? 'uint8' : 'float32',
   };
   if ((enforcer.kind === 'cgroup-v1' || enforcer.kind === 'cgroup-v2') && enforcer.root !== null) {
@@ -140,9 +140,22 @@ function pump(): void {
     }
     slot.state = 'busy';
     slot.job = job;
+    const model = models.get(job.assignment.modelVersion);
+    if (model === undefined) {
+      slot.state = 'idle';
+      slot.job = null;
+      send({ type: 'failed', jobId: job.jobId, message: `worker ${workerId} holds no model version ${job.assignment.modelVersion}` });
+      continue;
+    }
     send({ type: 'started', jobId: job.jobId, slot: slot.index });
-    slot.thread.postMessage({ type: 'job', job, enforcer: slot.enforcer } satisfies WorkerToSlot);
+    slot.thread.postMessage({ type: 'job', job, enforcer: slot.enforcer, model } satisfies WorkerToSlot);
   }
+}
+
+/** Drops model versions no queued or running job needs, below the host's `keepFrom`. */
+function evictModels(): void {
+  const inUse = new Set<number>([...queue, ...slots.flatMap((s) => (s.job === null ? [] : [s.job]))].map((j) => j.assignment.modelVersion));
+  for (const v of [...models.keys()]) if (v < keepFrom && !inUse.has(v)) models.delete(v);
 }
 
 process.on('message', (m: HostToWorker) => {
@@ -150,12 +163,16 @@ process.on('message', (m: HostToWorker) => {
     case 'init':
       init(m);
       return;
-    case 'model':
-      // The host sends a round's model only when none of this worker's clients is training.
-      globalView.set(m.weights);
+    case 'model': {
+      const buf = new SharedArrayBuffer(m.weights.byteLength);
+      new Float32Array(buf).set(m.weights);
+      models.set(m.version, buf);
       return;
+    }
     case 'job':
       queue.push(m.job);
+      keepFrom = Math.max(keepFrom, m.keepFrom);
+      evictModels();
       pump();
       return;
     case 'shutdown':

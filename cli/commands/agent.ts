@@ -7,16 +7,22 @@ import { DeviceAgent, type AgentReport } from '../../client-runtime/agent.js';
 import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
+import { parsePartition } from '../../ml/datasets/partition.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { AGENT_ID_PATTERN } from '../../protocol/index.js';
 import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
 interface AgentFlags {
-  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; skew: number; db: string; agentId?: string;
-  samplesPerRound: number; memory: number; storage: StorageBudget; swap: 'async' | 'sync' | 'off'; swapRatio: number;
-  policy: 'random' | 'hybrid' | 'dynamic'; hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string;
-  out?: string; json?: boolean;
+  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
+  agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
+  swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
+  hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; out?: string; json?: boolean;
+}
+
+function samplesFlag(value: string): number | 'whole' {
+  if (value === 'whole') return 'whole';
+  return intFlag('--samples-per-round')(value);
 }
 
 function storageFlag(value: string): StorageBudget {
@@ -45,12 +51,18 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--token <token>', "this agent's token (see the coordinator's --tokens)")
     .option('--token-file <file>', 'read the token from a file instead (keeps it out of ps)')
     .option('--profile <name>', 'device profile name or JSON file (device seconds and joules)', 'reference-host')
-    .option('--dataset <name>', 'mnist | synthetic | idx:DIR (the device\'s own data in IDX format)', 'mnist')
-    .option('--shard <I/N>', 'learn from shard I of N (seeded, label-skewed non-IID); default: the whole data set', (v: string) => parseShardSpec(v))
-    .option('--skew <f>', 'fraction of its classes a shard owner gets (1 = only its own classes)', numberFlag('--skew', 0, 1), 0.8)
+    .option('--dataset <name>', 'mnist | synthetic | idx:DIR (the device\'s own data in IDX format); split-<one of those>: its classes arrive task by task', 'mnist')
+    .option('--shard <I/N>', 'learn from shard I of N (seeded; see --partition); default: the whole data set', (v: string) => parseShardSpec(v))
+    .option('--partition <p>', 'how shards are dealt: iid | dirichlet:ALPHA | skew:D, the same on every device and in strata simulate (default skew:0.8)', (v: string) => {
+      parsePartition(v, '--partition');
+      return v;
+    })
+    .option('--skew <f>', 'shorthand for --partition skew:F: fraction of its classes a shard owner gets (1 = only its own classes)', numberFlag('--skew', 0, 1))
     .requiredOption('--db <file>', 'SQLite sample store of this device (created if missing)')
     .option('--agent-id <id>', 'agent id (default <hostname>-<shard index>)')
-    .option('--samples-per-round <n>', 'fresh stream samples learned per round', intFlag('--samples-per-round'), 512)
+    .option('--samples-per-round <n>', 'new samples learned per round, or whole (all of its data every round)', samplesFlag, 512 as number | 'whole')
+    .option('--tasks <n>', 'split- data sets: tasks in the split (classes dealt by --seed)', intFlag('--tasks', 1, 255), 5)
+    .option('--rounds-per-task <n>', 'split- data sets: rounds over which each task\'s samples arrive', intFlag('--rounds-per-task', 1), 2)
     .option('--memory <n>', 'episodic memory slots in RAM', intFlag('--memory'), 500)
     .option('--storage <budget>', 'all | none | N samples kept in SQLite', storageFlag, 'all' as StorageBudget)
     .option('--swap <mode>', 'async | sync | off', choiceFlag('--swap', ['async', 'sync', 'off'] as const), 'async')
@@ -58,6 +70,7 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--policy <name>', 'random | hybrid | dynamic', choiceFlag('--policy', ['random', 'hybrid', 'dynamic'] as const), 'random')
     .addOption(new Option('--host-speed-factor <x>', 'no effect (device time comes from counted work priced by the profile); accepted so old commands still run')
       .argParser(numberFlag('--host-speed-factor', 0, 1e6, true)).hideHelp())
+    .option('--profiler <name>', 'off | miro: Miro profiles at each task boundary of the stream (new classes) and tunes the memory hierarchy', choiceFlag('--profiler', ['off', 'miro'] as const), 'off' as 'off' | 'miro')
     .option('--reconnect-max <seconds>', 'cap of the reconnect backoff', numberFlag('--reconnect-max', 0, 3600, true), 30)
     .option('--ca-file <file>', 'extra CA certificate (PEM) for wss:// with a private certificate')
     .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
@@ -79,10 +92,12 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   if (f.hostSpeedFactor !== undefined) {
     logger.warn({ flag: '--host-speed-factor' }, '--host-speed-factor has no effect: device seconds and joules come from counted work (FLOPs, bytes, requests) priced by the device profile');
   }
+  if (f.partition !== undefined && f.skew !== undefined) throw badFlag('--skew', String(f.skew), 'not both --skew and --partition');
+  const partition = parsePartition(f.partition ?? `skew:${f.skew ?? 0.8}`, f.partition !== undefined ? '--partition' : '--skew');
   const agent = new DeviceAgent({
-    url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, shardDominance: f.skew,
+    url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
-    reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
+    profiler: f.profiler, reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
   });

@@ -12,7 +12,7 @@ interface CoordinatorFlags {
   host?: string; port?: number; db: string; config?: string; tokens?: string; tlsCert?: string; tlsKey?: string;
   dataset?: string; model?: string; rounds?: number; perRound?: number; minClients?: number; overCommit?: number; deadline?: number;
   minCompletion?: number; selection?: 'random' | 'profile-aware'; strategy?: string; serverLr?: number; mu?: number; maxStaleness?: number;
-  trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; method?: string; replay?: number; seed?: number;
+  trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; optimizer?: 'adam' | 'sgd'; method?: string; replay?: number; seed?: number;
   backend?: string; heartbeat?: number; maxUploads?: number; drainTimeout?: number; out?: string; json?: boolean;
 }
 
@@ -64,9 +64,10 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--clip-norm <x>', 'scale updates down to this L2 norm (default: off)', numberFlag('--clip-norm', 0, Number.MAX_VALUE, true))
     .option('--epochs <n>', 'local epochs sent to agents (default 1)', intFlag('--epochs'))
     .option('--batch <n>', 'local batch size sent to agents (default 32)', intFlag('--batch'))
-    .option('--lr <x>', 'local learning rate sent to agents (default 0.01)', numberFlag('--lr', 0, 10, true))
-    .option('--method <name>', 'CL method sent to agents (default finetune)')
-    .option('--replay <ratio>', 'replayed memory samples per stream sample, sent to agents (default 0)', numberFlag('--replay', 0, 100))
+    .option('--optimizer <kind>', 'adam | sgd, the agents\' optimizer (default adam)', choiceFlag('--optimizer', ['adam', 'sgd'] as const))
+    .option('--lr <x>', 'local learning rate sent to agents (default 0.002)', numberFlag('--lr', 0, 10, true))
+    .option('--method <name>', 'CL method sent to agents: finetune | er | derpp (default er: replay from the memory hierarchy)', choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
+    .option('--replay <ratio>', 'replayed memory samples per new sample in a batch, sent to agents (default 1)', numberFlag('--replay', 0, 100))
     .option('--seed <n>', 'seed (default 1)', intFlag('--seed', 0))
     .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu')
     .option('--heartbeat <ms>', 'heartbeat interval announced to agents (default 15000)', intFlag('--heartbeat'))
@@ -112,7 +113,9 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('clipNorm', f.clipNorm), ...opt('maxConcurrentUploads', f.maxUploads),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
     strategyOptions: definedOnly({ serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim }),
-    training: definedOnly({ model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, method: f.method, replay: f.replay }),
+    training: definedOnly({
+      model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
+    }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
   };
   const store = CoordinatorStore.open(f.db);
@@ -138,7 +141,10 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   await coordinator.stop();
   const status = coordinator.status();
   store.close();
-  const report = { command: 'coordinator', model: host.description, ...host.info, startedAt, outDir, db: f.db, status, options: { ...options, tokens: undefined, tls: undefined } };
+  const report = {
+    command: 'coordinator', model: host.description, ...host.info, startedAt, outDir, db: f.db, status, options: { ...options, tokens: undefined, tls: undefined },
+    miro: { boundaries: coordinator.boundaries },
+  };
   writeReport(outDir, report);
   if (f.json === true) printJsonReport(report);
   else process.stdout.write(`coordinator stopped after ${status.roundsCompleted} rounds | last accuracy ${status.lastAccuracy?.toFixed(4) ?? 'n/a'} | report ${outDir}/report.json\n`);

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import {
   BUDGET_REQUESTS, SIM_MODES, compileSimulationConfig, readConfigFile, runSimulation, simulationDefaults,
@@ -8,12 +8,12 @@ import {
 } from '../../simulation/index.js';
 import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
-import { choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
-interface SimulateFlags extends Partial<SimulationConfig> {
+interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage'>> {
   config?: string;
   out?: string;
   json?: boolean;
@@ -21,6 +21,12 @@ interface SimulateFlags extends Partial<SimulationConfig> {
   lr?: number;
   deadline?: number;
   slots?: number;
+  serverLr?: number;
+  mu?: number;
+  trim?: number;
+  storage?: SimulationConfig['storage'];
+  /** `--overcommit`: the old spelling of `--over-commit`. */
+  overcommit?: number;
 }
 
 function partitionFlag(value: string): string {
@@ -28,18 +34,28 @@ function partitionFlag(value: string): string {
   return value;
 }
 
+function storageFlag(value: string): SimulationConfig['storage'] {
+  if (value === 'all' || value === 'none') return value;
+  if (/^\d+$/.test(value) && Number(value) > 0) return Number(value);
+  throw badFlag('--storage', value, 'all, none or a positive number of samples');
+}
+
 export function simulateCommand(getLogger: () => Logger): Command {
   const d = simulationDefaults();
   return new Command('simulate')
-    .description('FedHC-style simulation: many virtual clients under per-device CPU budgets on a pool of worker processes, with a virtual clock')
+    .description('simulate a federation: the coordinator\'s round engine on a virtual clock over many virtual clients, each running the device runtime under its device\'s CPU budget (FedHC)')
     .option('--config <file>', 'JSON or YAML config file; flags override it')
     .option('--clients <n>', `virtual clients (default ${d.clients})`, intFlag('--clients', 1, 100_000))
-    .option('--per-round <k>', `clients counted per round (default ${d.perRound})`, intFlag('--per-round', 1))
+    .option('--per-round <k>', `updates a round needs, K (default ${d.perRound})`, intFlag('--per-round', 1))
     .option('--rounds <n>', `federated rounds (default ${d.rounds})`, intFlag('--rounds', 1))
     .option('--dataset <name>', `mnist | synthetic | idx:DIR (default ${d.dataset})`)
     .option('--model <kind>', `mlp | cnn (default ${d.model})`, choiceFlag('--model', ['mlp', 'cnn'] as const))
-    .option('--partition <p>', `iid | dirichlet:ALPHA | skew:D (default ${d.partition})`, partitionFlag)
+    .option('--partition <p>', `iid | dirichlet:ALPHA | skew:D, the deal of samples to clients (an agent's --partition) (default ${d.partition})`, partitionFlag)
     .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default ${d.strategy})`, choiceFlag('--strategy', STRATEGY_NAMES))
+    .option('--server-lr <x>', 'server learning rate (default 1)', numberFlag('--server-lr', 0, 100, true))
+    .option('--mu <x>', `FedProx proximal weight (default ${d.fedproxMu})`, numberFlag('--mu', 0))
+    .option('--max-staleness <n>', `FedBuff: oldest model an update may come from (default ${d.maxStaleness})`, intFlag('--max-staleness', 0))
+    .option('--trim <beta>', `trimmed-mean fraction cut from each end (default ${d.trimmedMeanBeta})`, numberFlag('--trim', 0, 0.49))
     .option('--profiles <spec>', 'mixed | NAME | NAME,NAME,... (default mixed)')
     .option('--budget <how>', `${BUDGET_REQUESTS.join(' | ')} (default ${d.budget})`, choiceFlag('--budget', BUDGET_REQUESTS))
     .option('--workers <n>', `worker processes (default ${d.workers}: one per core)`, intFlag('--workers', 1, 256))
@@ -47,26 +63,52 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--mode <mode>', `${SIM_MODES.join(' | ')} (default ${d.mode})`, choiceFlag('--mode', SIM_MODES))
     .option('--cl', 'federated continual learning: client data arrives as split tasks across rounds')
     .option('--tasks <n>', `with --cl: tasks (default ${d.tasks})`, intFlag('--tasks', 1, 255))
-    .option('--method <name>', `with --cl: finetune | er | derpp (default ${d.clMethod})`, choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
-    .option('--memory <n>', `with --cl: episodic memory slots per client (default ${d.memory})`, intFlag('--memory', 1))
-    .option('--replay <n>', `with --cl: replayed samples per step (default ${d.replay})`, intFlag('--replay', 0))
+    .option('--method <name>', 'finetune | er | derpp (default er with --cl, else finetune)', choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
+    .option('--replay <ratio>', `replayed memory samples per new sample in a batch (default ${d.replay})`, numberFlag('--replay', 0, 100))
+    .option('--memory <n>', `episodic memory slots per client (default ${d.memory})`, intFlag('--memory', 1))
+    .option('--storage <budget>', `all | none | N samples each client keeps in SQLite (default ${d.storage})`, storageFlag)
+    .option('--swap <mode>', `async | sync | off (default ${d.swap})`, choiceFlag('--swap', ['async', 'sync', 'off'] as const))
+    .option('--swap-ratio <r>', `fraction of replayed memory samples swapped per step (default ${d.swapRatio})`, numberFlag('--swap-ratio', 0, 1))
+    .option('--policy <name>', `random | hybrid | dynamic (default ${d.policy})`, choiceFlag('--policy', ['random', 'hybrid', 'dynamic'] as const))
+    .option('--samples-per-round <n>', 'new samples a client learns from per round (default: its whole local data; with --cl, its task slices)', intFlag('--samples-per-round', 1))
+    .option('--profiler <name>', `with --cl: off | miro, Miro's online profiler in every client (default ${d.profiler})`, choiceFlag('--profiler', ['off', 'miro'] as const))
     .option('--epochs <n>', `local epochs per round (default ${d.epochs})`, intFlag('--epochs', 1))
     .option('--batch <n>', `local batch size (default ${d.batch})`, intFlag('--batch', 1))
     .option('--optimizer <kind>', `adam | sgd (default ${d.optimizer})`, choiceFlag('--optimizer', ['adam', 'sgd'] as const))
     .option('--lr <rate>', `local learning rate (default ${d.learningRate})`, numberFlag('--lr', 0, 10, true))
-    .option('--overcommit <x>', `select ceil(K x this) clients; the round closes at the K-th arrival (default ${d.overcommit})`, numberFlag('--overcommit', 1, 10))
+    .option('--over-commit <x>', `select ceil(K x this) clients; a round closes at its K-th update (default ${d.overCommit})`, numberFlag('--over-commit', 1, 10))
+    .addOption(new Option('--overcommit <x>', 'old spelling of --over-commit').argParser(numberFlag('--overcommit', 1, 10)).hideHelp())
+    .option('--min-clients <n>', 'idle clients a round needs to open (default K)', intFlag('--min-clients', 1))
+    .option('--min-completion <f>', `fraction of K that closes a round at its deadline (default ${d.minCompletion})`, numberFlag('--min-completion', 0, 1, true))
+    .option('--selection <policy>', `random | profile-aware (default ${d.selection})`, choiceFlag('--selection', ['random', 'profile-aware'] as const))
     .option('--deadline <s>', 'round deadline in virtual seconds (default none)', numberFlag('--deadline', 0))
+    .option('--max-update-norm <x>', 'reject updates with a larger L2 norm (default: no bound)', numberFlag('--max-update-norm', 0, Number.MAX_VALUE, true))
+    .option('--clip-norm <x>', 'scale updates down to this L2 norm (default: off)', numberFlag('--clip-norm', 0, Number.MAX_VALUE, true))
+    .option('--no-dropouts', 'clients never drop out (default: at their profiles\' dropout rates)')
+    .option('--eval-samples <n>', 'test samples the global model is scored on after each round (default: all)', intFlag('--eval-samples', 1))
     .option('--seed <n>', `seed (default ${d.seed})`, intFlag('--seed', 0))
     .option('--out <dir>', 'run directory (default runs/simulate-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout')
     .action(async (flags: SimulateFlags) => {
       const report = await runSimulate(flags, getLogger());
       if (flags.json === true) printJsonReport(report);
-      else {
-        process.stdout.write(`final accuracy ${report.finalAccuracy.toFixed(4)} | ${report.rounds.length} rounds | wall ${report.wallSeconds.toFixed(1)} s | virtual ${report.virtualSeconds.toFixed(1)} s | budgets: ${report.enforcer.kind}\n`);
-        process.stdout.write(`report ${path.join(report.outDir, 'report.json')} and report.html\n`);
-      }
+      else process.stdout.write(summaryLines(report));
     });
+}
+
+/** What `strata simulate` prints when it is done. */
+function summaryLines(r: SimulationReport): string {
+  const lines = [`final accuracy ${r.finalAccuracy.toFixed(4)} | ${r.rounds.length} rounds | wall ${r.wallSeconds.toFixed(1)} s | virtual ${r.virtualSeconds.toFixed(1)} s | budgets: ${r.enforcer.kind}`];
+  if (r.staleness.max > 0) lines.push(`update staleness: ${Object.entries(r.staleness.histogram).map(([k, v]) => `${k}: ${v}`).join(', ')} (mean ${r.staleness.mean.toFixed(2)})`);
+  const v = r.validation;
+  if (v.clipNorm !== null || v.maxUpdateNorm !== null || Object.keys(v.rejected).length > 0) {
+    lines.push(`validation: ${v.clipped} updates clipped to ${v.clipNorm ?? '-'}, rejected ${JSON.stringify(v.rejected)} (max norm ${v.maxUpdateNorm ?? '-'})`);
+  }
+  if (r.miro !== undefined) {
+    lines.push(`miro: ${r.miro.choices.length} boundaries profiled, ${r.miro.profilingJoules.toFixed(1)} J of profiling; chosen by profile: ${JSON.stringify(r.miro.byProfile)}`);
+  }
+  lines.push(`report ${path.join(r.outDir, 'report.json')} and report.html`);
+  return `${lines.join('\n')}\n`;
 }
 
 export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise<SimulationReport> {
@@ -76,7 +118,13 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
     partition: flags.partition, strategy: flags.strategy, profiles: flags.profiles, budget: flags.budget, workers: flags.workers,
     slotsPerWorker: flags.slots, mode: flags.mode, cl: flags.cl, tasks: flags.tasks, clMethod: flags.method, memory: flags.memory,
     replay: flags.replay, epochs: flags.epochs, batch: flags.batch, optimizer: flags.optimizer, learningRate: flags.lr,
-    overcommit: flags.overcommit, deadlineSeconds: flags.deadline, seed: flags.seed,
+    overCommit: flags.overCommit ?? flags.overcommit, deadlineSeconds: flags.deadline, seed: flags.seed,
+    serverLearningRate: flags.serverLr, fedproxMu: flags.mu, maxStaleness: flags.maxStaleness, trimmedMeanBeta: flags.trim,
+    minClients: flags.minClients, minCompletion: flags.minCompletion, selection: flags.selection, maxUpdateNorm: flags.maxUpdateNorm,
+    clipNorm: flags.clipNorm, storage: flags.storage, swap: flags.swap, swapRatio: flags.swapRatio, policy: flags.policy,
+    samplesPerRound: flags.samplesPerRound, profiler: flags.profiler, evalSamples: flags.evalSamples,
+    // commander's --no-dropouts sets dropouts false, and true when absent: only the flag given counts.
+    dropouts: flags.dropouts === false ? false : undefined,
   };
   const config = compileSimulationConfig({ ...(file !== undefined ? { file, fileName: flags.config } : {}), flags: fromFlags });
   const outDir = prepareRunDir('simulate', flags.out);

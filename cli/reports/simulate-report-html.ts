@@ -40,6 +40,14 @@ export function simulateReportHtml(r: SimulationReport): string {
   const clRows = r.cl === undefined ? '' : `<section><h2>Federated continual learning: accuracy on the classes seen so far after each task</h2>
 <table id="cl-tasks"><tr><th>task</th><th>classes</th><th>after round</th><th>accuracy (seen classes)</th><th>accuracy (all classes)</th></tr>
 ${r.cl.tasks.map((t) => `<tr><td>${t.task + 1}</td><td>${t.classes.join(',')}</td><td>${t.afterRound}</td><td>${pct(t.accuracySeen)}</td><td>${pct(t.accuracy)}</td></tr>`).join('')}</table></section>`;
+  const staleRows = Object.entries(r.staleness.histogram).map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${v}</td></tr>`).join('');
+  const v = r.validation;
+  const validation = `<section><h2>Updates: staleness, validation, clipping</h2>
+<table id="staleness"><tr><th>staleness (model versions)</th><th>updates</th></tr>${staleRows}</table>
+<p class="note">Mean staleness ${r.staleness.mean.toFixed(2)}, max ${r.staleness.max}${c.strategy === 'fedbuff' ? ' (FedBuff weights an update by 1/sqrt(1 + staleness))' : ''}.
+Clipping: ${v.clipNorm === null ? 'off' : `${v.clipped} updates scaled down to L2 norm ${v.clipNorm}`}. Norm bound: ${v.maxUpdateNorm === null ? 'none' : v.maxUpdateNorm}.
+Refused by validation: ${escapeHtml(JSON.stringify(v.rejected))}.</p></section>`;
+  const miro = r.miro === undefined ? '' : miroSection(r.miro);
   const body = `<div class="cards">${cards}</div>
 <div class="grid2">
 <section><h2>Accuracy vs round</h2><canvas id="chart-accuracy-round"></canvas></section>
@@ -51,6 +59,8 @@ ${r.cl.tasks.map((t) => `<tr><td>${t.task + 1}</td><td>${t.classes.join(',')}</t
 <section><h2>${sched.mode === 'scheduled' ? 'Worker utilisation over time (budget in use, cores)' : 'Naive mode: one process per client'}</h2><canvas id="chart-utilisation"></canvas>
 <p class="note">${sched.mode === 'scheduled' ? `Each line is one worker process: the sum of the CPU budgets of the clients it is running (at most 1 core). ${sched.restarts} worker restart(s).` : `${sched.processes} client processes, ${sched.loadSeconds.toFixed(1)} s spent loading tfjs, data and model.`}</p></section>
 ${clRows}
+${miro}
+${validation}
 <section><h2>Budgets: enforcer ${escapeHtml(r.enforcer.kind)}</h2>
 <table id="budget-table"><tr><th>profile</th><th>clients</th><th>jobs</th><th>budget (cores)</th><th>measured CPU share</th><th>deviation</th></tr>${budgetRows}</table>
 <p class="note">${escapeHtml(r.enforcer.notes.join('; '))}. Jobs by enforcer: ${escapeHtml(JSON.stringify(r.jobEnforcers))}. Measured share = the client thread's CPU time / its wall time while training.</p></section>
@@ -92,4 +102,16 @@ for (const c of window.STRATA_CHARTS) c.canvas.dataset.rendered = String(c.data.
     subtitle: `${c.model} on ${c.dataset}${c.cl ? ` (continual: ${c.tasks} tasks, ${c.clMethod})` : ''}, ${c.partition}, ${c.perRound}/round x ${c.rounds} rounds, profiles ${c.profiles}, budgets ${r.enforcer.kind}, seed ${c.seed}, backend ${r.backend}`,
     body, data: r, script,
   });
+}
+
+/** Miro in every client: the choices by device profile, and each profiled boundary with its candidates. */
+function miroSection(m: NonNullable<SimulationReport['miro']>): string {
+  const configs = [...new Set(Object.values(m.byProfile).flatMap((row) => Object.keys(row)))].sort();
+  const byProfile = Object.entries(m.byProfile).map(([p, row]) => `<tr><td>${escapeHtml(p)}</td>${configs.map((k) => `<td>${row[k] ?? 0}</td>`).join('')}</tr>`).join('');
+  const rows = m.choices.map((b) => `<tr><td>${b.clientId}</td><td>${escapeHtml(b.profile)}</td><td>${b.round}</td><td>${b.task + 1}</td><td><b>${escapeHtml(b.chosen)}</b></td>`
+    + `<td>${b.profilingJoules.toFixed(2)}</td><td>${b.candidates.map((x) => `${escapeHtml(x.key)}: ${(x.accuracy * 100).toFixed(1)}% / ${x.joules.toFixed(2)} J${x.kept ? '' : ' (cut)'}${x.chosen ? ' *' : ''}`).join('<br>')}</td></tr>`).join('');
+  return `<section><h2>Miro in every client: chosen memory configuration by device profile</h2>
+<table id="miro-by-profile"><tr><th>profile</th>${configs.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr>${byProfile}</table>
+<p class="note">${m.choices.length} task boundaries profiled, ${m.profilingJoules.toFixed(1)} J of profiling in all (part of the clients' energy).</p>
+<table id="miro-boundaries"><tr><th>client</th><th>profile</th><th>round</th><th>task</th><th>chosen</th><th>profiling J</th><th>candidates: held-out accuracy / estimated joules of the task</th></tr>${rows}</table></section>`;
 }

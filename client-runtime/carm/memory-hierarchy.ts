@@ -8,7 +8,15 @@ import { EpisodicMemory, type MemorySampling } from './episodic-memory.js';
 import { SampleStore } from '../../storage-tier/sample-store.js';
 import { fillClassBalanced } from './memory-fill.js';
 import { snapshotMemory, type MemoryKnobs, type MemorySnapshot } from './memory-knobs.js';
-import { StreamWriter } from './stream-writer.js';
+import { InlineStreamWriter } from './inline-stream-writer.js';
+import { StreamWriter, type StreamFlushResult, type StreamSample } from './stream-writer.js';
+
+/** Where stream samples go: the background writer thread, or inline with `--swap sync`. */
+interface SampleWriter {
+  write(samples: readonly StreamSample[]): void;
+  flush(): Promise<StreamFlushResult>;
+  close(): Promise<void>;
+}
 import { SwapManager, type SwapMode, type SwapStats } from './swap-manager.js';
 import type { ReplayedSampleInfo, SwapPolicyName } from './swap-policy.js';
 
@@ -57,7 +65,7 @@ export interface MemoryHierarchyStats {
 export class MemoryHierarchy implements ReplayMemory, MemoryKnobs {
   readonly memory: EpisodicMemory;
   readonly options: Readonly<MemoryHierarchyOptions>;
-  readonly #writer: StreamWriter | undefined;
+  readonly #writer: SampleWriter | undefined;
   #swap: SwapManager | undefined;
   #swapRatio: number;
   /** Stats of swap managers replaced by `setSwapRatio`, folded into `stats()`. */
@@ -66,7 +74,7 @@ export class MemoryHierarchy implements ReplayMemory, MemoryKnobs {
   #persisted = 0;
   #filledReads = 0;
 
-  private constructor(options: MemoryHierarchyOptions, memory: EpisodicMemory, writer: StreamWriter | undefined, swap: SwapManager | undefined) {
+  private constructor(options: MemoryHierarchyOptions, memory: EpisodicMemory, writer: SampleWriter | undefined, swap: SwapManager | undefined) {
     this.options = Object.freeze({ ...options });
     this.memory = memory;
     this.#writer = writer;
@@ -88,10 +96,13 @@ export class MemoryHierarchy implements ReplayMemory, MemoryKnobs {
       seed: options.seed,
     });
     const storeFile = options.storeFile ?? path.join(options.dir, 'samples.sqlite');
-    let writer: StreamWriter | undefined;
+    let writer: SampleWriter | undefined;
     let swap: SwapManager | undefined;
     if (options.storage !== 'none') {
-      writer = await StreamWriter.start({ storeFile, capacity: options.storage, featureSize: options.featureSize, featureType: options.featureType });
+      // Synchronous swapping reads on the training thread, and so does the writing: nothing in the run hangs on thread timing.
+      writer = options.swap === 'sync'
+        ? InlineStreamWriter.open({ storeFile, capacity: options.storage })
+        : await StreamWriter.start({ storeFile, capacity: options.storage, featureSize: options.featureSize, featureType: options.featureType });
       // The reader opens the store read-only, so the file must exist first.
       await writer.flush();
       if (options.swap !== 'off') {
@@ -214,6 +225,11 @@ export class MemoryHierarchy implements ReplayMemory, MemoryKnobs {
 
   get swapRatio(): number {
     return this.#swap === undefined ? 0 : this.#swapRatio;
+  }
+
+  /** The swap ratio set, in force once swaps run (they start from the second task). */
+  get configuredSwapRatio(): number {
+    return this.#swapRatio;
   }
 
   /**

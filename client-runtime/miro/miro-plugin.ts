@@ -37,7 +37,7 @@ import { buildCandidateSpace, type CandidateSpace } from './candidate-space.js';
 import { decideRound } from './decide-round.js';
 import { compileMiroOptions, type CompiledMiroOptions, type MiroOptions } from './miro-options.js';
 import type { BoundaryRecord, MiroConfig, MiroReport } from './miro-report.js';
-import { createNavigator, type Navigator } from './navigators.js';
+import { createNavigator, type Navigator, type NavigatorState } from './navigators.js';
 import { planRound } from './plan.js';
 import { boundaryRecord } from './record.js';
 import { runTrials } from './trials.js';
@@ -67,6 +67,20 @@ export interface MiroContext {
   logger?: Logger;
 }
 
+/**
+ * What Miro has learned and decided so far, as JSON: a federated device
+ * carries it from round to round (the agent's next round, or a simulated
+ * client's next job on another slot), with the rest of its state.
+ */
+export interface MiroState {
+  boundaries: BoundaryRecord[];
+  configPerTask: MiroReport['configPerTask'];
+  config: MiroConfig | null;
+  joulesAtTaskStart: number;
+  lastTaskJoules: number;
+  navigator: NavigatorState | null;
+}
+
 /** Miro's profiler, a `ClPlugin`: profiles in `beforeTask` when `shouldProfile` says so. */
 export class MiroPlugin implements ClPlugin {
   readonly name = 'miro';
@@ -76,8 +90,8 @@ export class MiroPlugin implements ClPlugin {
   readonly #ctx: MiroContext;
   readonly #work: TrainingWork;
   readonly #rng: Rng;
-  readonly #boundaries: BoundaryRecord[] = [];
-  readonly #configPerTask: MiroReport['configPerTask'] = [];
+  readonly #boundaries: BoundaryRecord[];
+  readonly #configPerTask: MiroReport['configPerTask'];
   #store: SampleStore | null | undefined;
   #config: MiroConfig | null = null;
   /** Modelled joules of the run when the current task started (after its boundary's profiling). */
@@ -85,13 +99,27 @@ export class MiroPlugin implements ClPlugin {
   /** Modelled joules of the last task trained (0 before the first). */
   #lastTaskJoules = 0;
 
-  constructor(ctx: MiroContext, options: MiroOptions = {}) {
+  /** `state`: what an earlier instance exported (`exportState`), to carry on from. */
+  constructor(ctx: MiroContext, options: MiroOptions = {}, state?: MiroState) {
     this.options = compileMiroOptions(options);
     this.space = buildCandidateSpace(this.options);
     this.#navigator = createNavigator(this.options.navigator, this.space, { fraction: this.options.navigatorFraction });
     this.#ctx = ctx;
     this.#work = trainingWork(ctx.model, ctx.optimizer);
     this.#rng = new Rng(ctx.seed * 104729 + 17);
+    this.#boundaries = [...(state?.boundaries ?? [])];
+    this.#configPerTask = [...(state?.configPerTask ?? [])];
+    this.#config = state?.config ?? null;
+    this.#joulesAtTaskStart = state?.joulesAtTaskStart ?? 0;
+    this.#lastTaskJoules = state?.lastTaskJoules ?? 0;
+    if (state?.navigator != null) this.#navigator.importState?.(state.navigator);
+  }
+
+  exportState(): MiroState {
+    return {
+      boundaries: [...this.#boundaries], configPerTask: [...this.#configPerTask], config: this.#config,
+      joulesAtTaskStart: this.#joulesAtTaskStart, lastTaskJoules: this.#lastTaskJoules, navigator: this.#navigator.exportState?.() ?? null,
+    };
   }
 
   /** The configuration in force (set at each boundary, profiled or not); null before the first. */

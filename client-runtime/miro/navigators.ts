@@ -13,6 +13,15 @@ export interface Navigator {
   select(rng: Rng): MiroCandidate[];
   /** What the round found (and chose), for later rounds. */
   observe(results: readonly CandidateResult[], chosen: MiroCandidate): void;
+  /** What it learned so far (JSON), for a device that carries it to its next round in another process; none when it learns nothing. */
+  exportState?(): NavigatorState;
+  importState?(state: NavigatorState): void;
+}
+
+/** A navigator's learned state: candidate scores and the incumbent. */
+export interface NavigatorState {
+  scores: [string, number][];
+  incumbent: string | null;
 }
 
 export interface NavigatorOptions {
@@ -110,6 +119,12 @@ export function weightedRandomNavigator(space: CandidateSpace, options: Navigato
       const acc = rankScores(results.map((r) => r.accuracy));
       const util = rankScores(results.map((r) => utility(r)));
       results.forEach((r, i) => scores.set(r.candidate.key, (acc[i]! + util[i]!) / 2));
+    },
+    exportState: () => ({ scores: [...scores.entries()], incumbent: incumbent?.key ?? null }),
+    importState(state) {
+      scores.clear();
+      for (const [key, v] of state.scores) if (space.candidates.some((c) => c.key === key)) scores.set(key, v);
+      incumbent = space.candidates.find((c) => c.key === state.incumbent);
     },
   };
 }

@@ -60,7 +60,8 @@ describe('crash recovery', () => {
     const spec = [
       { id: 'a1', samples: 10, delayMs: 30, value: (r: number) => 0.01 * r },
       { id: 'a2', samples: 30, delayMs: 100, value: (r: number) => -0.02 * r },
-      { id: 'a3', samples: 60, delayMs: 1200, value: (r: number) => 0.005 },
+      // Slow enough to still be training after the coordinator has evaluated the last model (the next round opens before that evaluation).
+      { id: 'a3', samples: 60, delayMs: 4000, value: (r: number) => 0.005 },
     ];
     const first: LogLine[] = [];
     const child1 = startChild(port, first);

@@ -15,7 +15,7 @@ describe('strata agent: bad input', () => {
     [[...base, '--shard', 'two'], '--shard'],
     [['agent', '--url', 'http://x', '--token', 't', '--db', 'x'], '--url'],
     [['agent', '--url', 'ws://127.0.0.1:1', '--db', 'x'], '--token'],
-    [[...base, '--dataset', 'split-mnist'], '--dataset'],
+    [[...base, '--dataset', 'split-nothing'], '--dataset'],
     [[...base, '--agent-id', 'has space'], '--agent-id'],
     [[...base, '--skew', '1.5'], '--skew'],
     // --host-speed-factor has no effect any more (device time is counted work) but old commands still parse: the error is the shard's.

@@ -106,7 +106,7 @@ export function coordinatorArgs(a: CoordinatorArgs): string[] {
   return [
     'coordinator', '--port', String(a.port), '--db', a.db, '--out', a.out, '--dataset', 'mnist', '--model', 'mlp',
     '--rounds', String(a.rounds), '--per-round', String(a.perRound), '--over-commit', '1', '--deadline', String(a.deadlineSeconds),
-    '--lr', '0.05', '--epochs', '1', '--batch', '32', '--method', 'er', '--replay', '0.5', '--heartbeat', '1000',
+    '--optimizer', 'sgd', '--lr', '0.05', '--epochs', '1', '--batch', '32', '--method', 'er', '--replay', '0.5', '--heartbeat', '1000',
     ...(a.extra ?? []),
   ];
 }

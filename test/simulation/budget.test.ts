@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detectEnforcer, removeCgroupTree } from '../../simulation/budget.js';
-import { runSimulation } from '../../simulation/simulation-host.js';
+import { runSimulation } from '../../simulation/simulation.js';
 import { silentLogger, smallConfig, tmpDir } from './helpers.js';
 
 /** One raspberry-pi-4 client (budget 0.25 of a core) training ~1 CPU-second; the share it measured. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { simulateReportHtml } from '../../cli/reports/simulate-report-html.js';
-import { runSimulation } from '../../simulation/simulation-host.js';
+import { runSimulation } from '../../simulation/simulation.js';
 import { silentLogger, smallConfig, tmpDir } from './helpers.js';
 
 const CHROMIUM = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';

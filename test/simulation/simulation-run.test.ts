@@ -1,11 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSimulation } from '../../simulation/simulation-host.js';
+import { runSimulation } from '../../simulation/simulation.js';
+import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
 import { silentLogger, smallConfig, tmpDir } from './helpers.js';
 
-describe('strata simulate (host, worker pool, naive mode)', () => {
-  it('scheduled and naive runs of the same seed end with the same model; each worker gets the model once per round', async () => {
+describe('strata simulate: the round engine over virtual clients', () => {
+  it('scheduled and naive runs of the same seed end with the same model; each worker gets each model version once', async () => {
     const cfg = smallConfig({ rounds: 2, clients: 6, perRound: 3 });
     const scheduled = await runSimulation(cfg, tmpDir(), silentLogger);
     const naive = await runSimulation({ ...cfg, mode: 'naive' }, tmpDir(), silentLogger);
@@ -20,12 +22,35 @@ describe('strata simulate (host, worker pool, naive mode)', () => {
     expect(s.restarts).toBe(0);
     const n = naive.scheduler;
     if (n.mode !== 'naive') throw new Error('expected naive');
-    expect(n.processes).toBe(scheduled.rounds.reduce((k, r) => k + r.participants.length + r.stragglers.length, 0));
+    expect(n.processes).toBe(scheduled.rounds.reduce((k, r) => k + r.selected - r.dropouts.length, 0));
     // Report shape the CLI contract relies on.
     const r0 = scheduled.rounds[0]!;
     for (const k of ['accuracy', 'loss', 'wallSeconds', 'virtualSeconds', 'participants', 'stragglers', 'dropouts', 'energyJoules'] as const) expect(r0).toHaveProperty(k);
     expect(scheduled.clients).toHaveLength(6);
     expect(scheduled.virtualSeconds).toBeGreaterThan(0);
+    // The engine persisted every round: the models in the run's store are the ones the report scored.
+    const store = CoordinatorStore.open(scheduled.storeFile);
+    try {
+      expect(store.rounds().map((r) => r.status)).toEqual(['completed', 'completed']);
+      expect(store.latestModel()!.accuracy).toBe(scheduled.finalAccuracy);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('the same run twice, once beside a CPU-burning process, gives the same virtual times, device seconds and joules', async () => {
+    const cfg = smallConfig({ rounds: 2, clients: 4, perRound: 2, profiles: 'jetson-nano-5w,phone-lowend' });
+    const a = await runSimulation(cfg, tmpDir(), silentLogger);
+    const burner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    let b;
+    try {
+      b = await runSimulation(cfg, tmpDir(), silentLogger);
+    } finally {
+      burner.kill('SIGKILL');
+    }
+    expect(b.virtualSeconds).toBe(a.virtualSeconds);
+    expect(b.rounds.map((r) => r.virtualTime)).toEqual(a.rounds.map((r) => r.virtualTime));
+    expect(b.clients.map((c) => [c.deviceSeconds, c.energyJoules])).toEqual(a.clients.map((c) => [c.deviceSeconds, c.energyJoules]));
   });
 
   it('a worker that dies is replaced, its clients re-run, and the run ends as if nothing happened', async () => {
@@ -36,31 +61,55 @@ describe('strata simulate (host, worker pool, naive mode)', () => {
     if (s.mode !== 'scheduled') throw new Error('expected scheduled');
     expect(s.restarts).toBe(1);
     expect(s.notes.join(' ')).toMatch(/died/);
-    expect(s.jobsStarted).toBeGreaterThan(faulty.rounds.reduce((k, r) => k + r.participants.length + r.stragglers.length, 0));
+    expect(s.jobsStarted).toBeGreaterThan(faulty.rounds.reduce((k, r) => k + r.selected - r.dropouts.length, 0));
     expect(faulty.rounds).toHaveLength(2);
     expect(faulty.finalAccuracy).toBe(clean.finalAccuracy);
   });
 
-  it('over-commitment and a deadline make stragglers; dropouts follow the profile', async () => {
-    const cfg = smallConfig({ rounds: 2, clients: 8, perRound: 3, overcommit: 2, profiles: 'phone-lowend,reference-host' });
+  it('over-commitment makes stragglers (late results acked without blame); dropouts follow the profile', async () => {
+    const cfg = smallConfig({ rounds: 3, clients: 8, perRound: 3, overCommit: 2, profiles: 'phone-lowend,reference-host' });
     const r = await runSimulation(cfg, tmpDir(), silentLogger);
-    for (const round of r.rounds) {
-      expect(round.selected).toBe(6);
-      expect(round.participants.length).toBeLessThanOrEqual(3);
-      expect(round.participants.length + round.stragglers.length + round.dropouts.length).toBe(6);
-    }
+    for (const round of r.rounds) expect(round.participants).toHaveLength(3);
+    // ceil(3 x 2) picked at first (and a replacement for each dropout); later rounds pick among the clients not still busy.
+    expect(r.rounds[0]!.selected).toBeGreaterThanOrEqual(6);
     expect(r.rounds.reduce((k, x) => k + x.stragglers.length, 0)).toBeGreaterThan(0);
+    // Stragglers were not refused: nothing was rejected.
+    expect(r.validation.rejected).toEqual({});
   });
 
-  it('--cl: clients stream split tasks with their own SQLite stores; accuracy on seen classes after each task', async () => {
+  it('FedBuff: every free client trains, updates arrive stale, and the report has their staleness histogram', async () => {
+    const cfg = smallConfig({ rounds: 4, clients: 6, perRound: 2, strategy: 'fedbuff', profiles: 'phone-lowend,jetson-xavier-nx' });
+    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    expect(r.rounds).toHaveLength(4);
+    expect(r.staleness.max).toBeGreaterThan(0);
+    const counted = Object.values(r.staleness.histogram).reduce((a, b) => a + b, 0);
+    expect(counted).toBe(r.rounds.reduce((k, x) => k + x.participants.length, 0));
+    expect(Object.keys(r.staleness.histogram).some((k) => Number(k) > 0)).toBe(true);
+  });
+
+  it('--clip-norm scales updates down and --max-update-norm refuses them, as in the daemon', async () => {
+    const clipped = await runSimulation(smallConfig({ rounds: 2, clients: 4, perRound: 2, clipNorm: 0.01 }), tmpDir(), silentLogger);
+    expect(clipped.validation).toMatchObject({ clipNorm: 0.01, maxUpdateNorm: null });
+    expect(clipped.validation.clipped).toBe(4);
+    for (const round of clipped.rounds) for (const c of round.clients.filter((x) => x.status === 'participant')) expect(c.clipScale).toBeLessThan(1);
+    // Every update is refused: the round can never close, and the run says so instead of hanging.
+    await expect(runSimulation(smallConfig({ rounds: 1, clients: 3, perRound: 2, maxUpdateNorm: 1e-6, deadlineSeconds: 30 }), tmpDir(), silentLogger))
+      .rejects.toMatchObject({ code: 'STRATA_ERR_SIM_STALLED' });
+  });
+
+  it('--cl: clients stream split tasks into their own SQLite stores (ER over CarM by default); accuracy on seen classes after each task', async () => {
     const dir = tmpDir();
-    const cfg = smallConfig({ cl: true, tasks: 2, rounds: 4, clients: 4, perRound: 2, memory: 50, replay: 16 });
+    const cfg = smallConfig({ cl: true, tasks: 2, rounds: 4, clients: 4, perRound: 2, memory: 50 });
+    expect(cfg.clMethod).toBe('er');
     const r = await runSimulation(cfg, dir, silentLogger);
     expect(r.cl?.tasks.map((t) => t.task)).toEqual([0, 1]);
     for (const t of r.cl!.tasks) expect(t.accuracySeen).toBeGreaterThan(0);
     expect(r.rounds.every((x) => x.accuracySeen !== undefined)).toBe(true);
     const someClient = r.rounds[0]!.participants[0]!;
     expect(existsSync(path.join(dir, 'clients', `c${someClient}`, 'samples.sqlite'))).toBe(true);
-    expect(readFileSync(path.join(dir, 'clients', `c${someClient}`, 'em.bin')).length).toBeGreaterThan(0);
+    expect(existsSync(path.join(dir, 'clients', `c${someClient}`, 'samples.sqlite.em.bin'))).toBe(true);
+    const entry = r.rounds.at(-1)!.clients.find((c) => c.status === 'participant')!;
+    expect(entry.cl?.storedSamples).toBeGreaterThan(0);
+    expect(entry.device?.config).toMatchObject({ memory: 50 });
   });
 });

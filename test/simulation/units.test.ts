@@ -3,9 +3,8 @@ import { Rng } from '../../ml/rng.js';
 import { compileSimulationConfig, simulationDefaults } from '../../simulation/simulation-config.js';
 import { dirichlet, partitionIndices } from '../../ml/datasets/partition.js';
 import { JobEstimator, placeJobs } from '../../simulation/scheduler.js';
-import { closeRound, clientRoundTime, frameBytes } from '../../simulation/virtual-clock.js';
+import { VirtualClock } from '../../simulation/virtual-clock.js';
 import { periodFor } from '../../simulation/budget.js';
-import { loadProfile } from '../../profiles/profile-loader.js';
 import { isStrataError } from '../../common/strata-error.js';
 
 function labels(n: number, classes: number): Uint8Array {
@@ -79,24 +78,26 @@ describe('dynamic scheduler', () => {
 });
 
 describe('virtual clock', () => {
-  it('client time = counted FLOPs at the profile\'s FLOP/s + model bytes over the links + round trips', () => {
-    const p = loadProfile('phone-lowend');
-    const t = clientRoundTime(p, { flops: 6e9, hostSeconds: 0.5 }, 1000);
-    expect(t.computeSeconds).toBeCloseTo(6 / p.compute.gflops, 9);
-    // The host seconds are a diagnostic: the same work on a slower or busier host takes the same virtual time.
-    expect(clientRoundTime(p, { flops: 6e9, hostSeconds: 5 }, 1000)).toEqual(t);
-    const bits = frameBytes(1000) * 8;
-    const comm = bits / (p.network.downMbps * 1e6) + bits / (p.network.upMbps * 1e6) + (2 * p.network.rttMs) / 1000;
-    expect(t.commSeconds).toBeCloseTo(comm, 9);
-    expect(t.seconds).toBeCloseTo(t.computeSeconds + comm, 9);
-    expect(t.joules).toBeGreaterThan(0);
-  });
-
-  it('the round closes at the K-th arrival; later ones and late ones are stragglers', () => {
-    const c = [{ clientId: 1, seconds: 5 }, { clientId: 2, seconds: 1 }, { clientId: 3, seconds: 3 }, { clientId: 4, seconds: 9 }];
-    expect(closeRound(c, 2, 0)).toMatchObject({ participants: [2, 3], stragglers: [1, 4], seconds: 3, deadlineHit: false });
-    expect(closeRound(c, 4, 6)).toMatchObject({ participants: [1, 2, 3], stragglers: [4], seconds: 6, deadlineHit: true });
-    expect(closeRound(c.slice(0, 2), 3, 0)).toMatchObject({ participants: [1, 2], seconds: 5 });
+  it('runs events in time order, ties by order key then scheduling order; time only moves when an event runs', () => {
+    const clock = new VirtualClock(1000);
+    const seen: string[] = [];
+    clock.at(1500, () => seen.push('b2'), 2);
+    clock.at(1500, () => seen.push('b1'), 1);
+    clock.setTimer(500, () => seen.push('timer'));
+    const cancelled = clock.at(1200, () => seen.push('never'));
+    clock.at(1100, () => {
+      seen.push('a');
+      // Scheduled in the past: runs now, after what is already due now.
+      clock.at(0, () => seen.push('a-late'));
+    });
+    cancelled.cancel();
+    expect(clock.peek()).toBe(1100);
+    expect(clock.now()).toBe(1000);
+    while (clock.runNext()) { /* drain */ }
+    expect(seen).toEqual(['a', 'a-late', 'timer', 'b1', 'b2']);
+    expect(clock.now()).toBe(1500);
+    expect(clock.elapsedSeconds).toBe(0.5);
+    expect(clock.runNext()).toBe(false);
   });
 });
 

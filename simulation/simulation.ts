@@ -1,0 +1,267 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { DeviceStream, type StreamSchedule } from '../client-runtime/device-stream.js';
+import { StrataError } from '../common/strata-error.js';
+import { ClientRegistry } from '../coordinator/client-registry.js';
+import { CoordinatorMetrics } from '../coordinator/coordinator-metrics.js';
+import { compileCoordinatorOptions } from '../coordinator/coordinator-options.js';
+import { GlobalModel } from '../coordinator/global-model.js';
+import { RoundEngine } from '../coordinator/round-engine.js';
+import { createStrategy } from '../coordinator/strategies/index.js';
+import { initBackend } from '../ml/backend.js';
+import { BatchBuilder } from '../ml/batches.js';
+import { seenTestIndices, splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
+import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
+import { parsePartition, partitionIndices } from '../ml/datasets/partition.js';
+import { createModel } from '../ml/models.js';
+import { evaluateModel } from '../ml/trainer.js';
+import { getFlatWeights, layoutOf, setFlatWeights } from '../ml/weights.js';
+import { DeviceClock } from '../profiles/device-clock.js';
+import type { DeviceProfile } from '../profiles/device-profile.js';
+import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
+import { computeLayoutHash, roundTraffic } from '../protocol/index.js';
+import { CoordinatorStore } from '../storage-tier/coordinator-store.js';
+import { detectEnforcer, removeCgroupTree, type EnforcerInfo } from './budget.js';
+import type { DeviceRuntimeSpec } from './client-job.js';
+import { NaiveRunner } from './naive-runner.js';
+import { SimulationReportBuilder, type ClientInfo } from './report-builder.js';
+import { RssSampler } from './rss-sampler.js';
+import type { ClientJob, ModelSpec } from './sim-messages.js';
+import type { SimulationConfig } from './simulation-config.js';
+import type { RoundReport, SimulationReport } from './simulation-report.js';
+import { VirtualChannel, type JobSource, type VirtualClientSpec } from './virtual-channel.js';
+import { VirtualClock } from './virtual-clock.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface SimulationHooks {
+  onStart?: (info: { enforcer: EnforcerInfo; backend: string; clients: number }) => void;
+  onRound?: (r: RoundReport, rounds: number) => void;
+  /** Fault injection (tests): SIGKILL worker 0 once it is running a client in this round. */
+  killWorkerInRound?: number;
+  /** Drain: when aborted, the round in progress finishes and the run ends with a report of the rounds done. */
+  signal?: AbortSignal;
+}
+
+/** The edge profiles a `mixed` fleet deals round-robin (the reference host is not an edge device). */
+export function resolveProfiles(spec: string): { spec: string; profile: DeviceProfile }[] {
+  if (spec === 'mixed') return listProfiles().filter((p) => p.name !== 'reference-host').map((p) => ({ spec: p.name, profile: p }));
+  return spec.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => ({ spec: s, profile: loadProfile(s) }));
+}
+
+/** A round deadline that never comes (`deadlineSeconds: 0`): rounds close at their K-th update. */
+const NO_DEADLINE_MS = 1e15;
+
+/** The engine's id of virtual client `index` (an agent standing for it uses the same id). */
+export function simulatedClientId(index: number): string {
+  return `c${index}`;
+}
+
+/**
+ * `strata simulate`: the coordinator's round engine, on a virtual clock,
+ * over virtual clients that each run the device runtime an agent runs, on a
+ * pool of worker processes under per-client budgets (FedHC). Selection,
+ * strategies, validation, clipping and persistence are the daemon's own
+ * code; a client's update reaches the engine when its device would deliver
+ * it, so deadlines, over-commitment, stragglers, dropouts and FedBuff
+ * staleness happen in virtual time.
+ */
+export async function runSimulation(config: SimulationConfig, outDir: string, logger: Logger, hooks: SimulationHooks = {}): Promise<SimulationReport> {
+  const log = logger.child({ component: 'simulation' });
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const spec = parseDatasetSpec(config.dataset, 'dataset');
+  if (spec.split && !config.cl) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "dataset": '${config.dataset}' is a continual-learning split; add --cl (with --dataset ${config.dataset.replace(/^split-/, '')})`, { key: 'dataset' });
+  }
+  const baseDataset = spec.split ? config.dataset.slice('split-'.length) : config.dataset;
+  const profiles = resolveProfiles(config.profiles);
+  if (profiles.length === 0) throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiles": no device profiles found', { key: 'profiles' });
+  const backend = await initBackend();
+  const ds = loadDataset(baseDataset);
+  const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
+  // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
+  mkdirSync(outDir, { recursive: true });
+  for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
+
+  const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
+  const initial = getFlatWeights(model);
+  const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));
+  const numParams = initial.length;
+  const batches = new BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);
+  const evalCount = config.evalSamples > 0 ? Math.min(config.evalSamples, ds.test.count) : ds.test.count;
+  const evalIndices = Int32Array.from({ length: evalCount }, (_, i) => i);
+
+  const partitions = partitionIndices(ds.train.labels, ds.train.count, config.clients, parsePartition(config.partition), config.seed);
+  const roundsPerTask = scenario !== undefined ? Math.ceil(config.rounds / scenario.tasks.length) : 1;
+  const schedule: StreamSchedule = scenario !== undefined
+    ? { kind: 'tasks', tasks: scenario.tasks.map((t) => t.classes), roundsPerTask }
+    : config.samplesPerRound > 0 ? { kind: 'chunks', samplesPerRound: config.samplesPerRound } : { kind: 'whole' };
+  const profileOf = (c: number): { spec: string; profile: DeviceProfile } => profiles[c % profiles.length]!;
+  const traffic = roundTraffic(numParams);
+  const clients = new Map<string, ClientInfo>();
+  const specs: VirtualClientSpec[] = [];
+  const streams: DeviceStream[] = [];
+  for (let c = 0; c < config.clients; c++) {
+    const p = profileOf(c).profile;
+    const id = simulatedClientId(c);
+    const comm = new DeviceClock(p).network({ ...traffic });
+    clients.set(id, { index: c, profile: p.name, budget: p.compute.cpuShare, samples: partitions[c]!.length, commSeconds: comm });
+    specs.push({ clientId: id, index: c, profile: p.name, dropoutRate: p.availability.dropoutRate });
+    streams.push(new DeviceStream(ds.train, partitions[c]!, schedule));
+  }
+  const usesMemory = config.clMethod !== 'finetune';
+  const keepsState = usesMemory || schedule.kind !== 'whole' || config.profiler !== 'off';
+  const deviceSpec = (c: number): DeviceRuntimeSpec => ({
+    indices: partitions[c]!, schedule, dir: keepsState ? path.join(outDir, 'clients', simulatedClientId(c)) : '',
+    memory: { slots: config.memory, storage: config.storage, swap: config.swap, swapRatio: config.swapRatio, policy: config.policy },
+    profiler: config.profiler,
+  });
+
+  const strategy = createStrategy(config.strategy, {
+    serverLearningRate: config.serverLearningRate, fedproxMu: config.fedproxMu, maxStaleness: config.maxStaleness, trimmedMeanBeta: config.trimmedMeanBeta,
+  });
+  const options = compileCoordinatorOptions({
+    perRound: config.perRound, minClients: config.minClients > 0 ? config.minClients : config.perRound, overCommit: config.overCommit,
+    roundDeadlineMs: config.deadlineSeconds > 0 ? Math.round(config.deadlineSeconds * 1000) : NO_DEADLINE_MS, minCompletion: config.minCompletion,
+    selection: config.selection, rounds: config.rounds, strategy: config.strategy, seed: config.seed,
+    ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}), ...(config.clipNorm > 0 ? { clipNorm: config.clipNorm } : {}),
+    training: {
+      model: config.model, epochs: config.epochs, batchSize: config.batch, learningRate: config.learningRate, optimizer: config.optimizer,
+      method: config.clMethod, replay: usesMemory ? config.replay : 0,
+    },
+  });
+  const clock = new VirtualClock(Date.now());
+  const storeFile = path.join(outDir, 'coordinator.sqlite');
+  const store = CoordinatorStore.open(storeFile);
+  store.saveInitialModel(initial, layoutHash, clock.now());
+  const report = new SimulationReportBuilder(clients, clock.origin, t0, (r) => hooks.onRound?.(r, config.rounds));
+  let version = 0;
+  const evaluate = (weights: Float32Array): { accuracy: number; loss: number } => {
+    version++;
+    setFlatWeights(model, weights);
+    const ev = evaluateModel(model, ds.test, batches, { indices: evalIndices });
+    if (scenario !== undefined) {
+      // The v-th model closes the v-th round: its task is that round's.
+      const task = streams[0]!.taskOfRound(version);
+      report.noteEvaluation(version, { accuracySeen: evaluateModel(model, ds.test, batches, { indices: seenTestIndices(scenario, task) }).accuracy, task });
+    }
+    return { accuracy: ev.accuracy, loss: ev.loss };
+  };
+  let finished = false;
+  const engine = new RoundEngine({
+    options, store, registry: new ClientRegistry(store), strategy, metrics: new CoordinatorMetrics(),
+    model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock, evaluate,
+    observer: { ...report.engineObserver, finished: () => { finished = true; } },
+  });
+
+  const enforcer = detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`,
+    config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
+  log.info({ enforcer: enforcer.kind, notes: enforcer.notes, backend: backend.name, mode: config.mode }, `budget enforcer: ${enforcer.kind}`);
+  hooks.onStart?.({ enforcer, backend: backend.name, clients: config.clients });
+  const modelSpec: ModelSpec = { dataset: baseDataset, model: config.model, seed: config.seed, numParams };
+  const enforcerSpec = { kind: enforcer.kind, root: enforcer.root };
+  let naiveChild: number | null = null;
+  const pool = config.mode === 'scheduled'
+    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: modelSpec, enforcer: enforcerSpec, logger: log, t0 })
+    : undefined;
+  const naive = config.mode === 'naive' ? new NaiveRunner(modelSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
+  const rss = new RssSampler(() => [...(pool?.pids ?? []), ...(naiveChild !== null ? [naiveChild] : [])]);
+  let jobId = 0;
+  const source: JobSource = {
+    job: (client, assignment) => {
+      const c = client.index;
+      const samples = streams[c]!.trainSamples(assignment.roundId);
+      const p = profileOf(c);
+      const job: ClientJob = {
+        jobId: ++jobId, clientId: client.clientId, clientIndex: c, profile: p.spec, budget: p.profile.compute.cpuShare,
+        work: samples * config.epochs, assignment, device: deviceSpec(c),
+      };
+      // Nothing it does can arrive before its radio has moved the model both ways.
+      return { job, minSeconds: clients.get(client.clientId)!.commSeconds };
+    },
+    run: (job, weights) => (pool !== undefined ? pool.run(job, weights) : naive!.run(job, weights)),
+  };
+  const channel = new VirtualChannel({ clock, source, logger: log, seed: config.seed, dropouts: config.dropouts, observer: report.channelObserver });
+
+  let killTimer: NodeJS.Timeout | undefined;
+  let interrupted = false;
+  const onAbort = (): void => {
+    interrupted = true;
+    log.warn('interrupted: finishing the round in progress, then ending the run');
+    void engine.drain(Number.POSITIVE_INFINITY);
+  };
+  try {
+    await pool?.start();
+    if (pool !== undefined && hooks.killWorkerInRound !== undefined) {
+      const round = hooks.killWorkerInRound;
+      killTimer = setInterval(() => {
+        if ((engine.roundId ?? 0) >= round && (pool.runningCounts()[0] ?? 0) > 0) {
+          const pid = pool.killWorker(0);
+          log.warn({ pid }, 'fault injection: killed worker 0');
+          clearInterval(killTimer);
+        }
+      }, 5);
+    }
+    if (hooks.signal?.aborted === true) onAbort();
+    hooks.signal?.addEventListener('abort', onAbort, { once: true });
+    channel.connectAll(engine, specs);
+    engine.start(null);
+    await channel.run(() => finished || engine.state === 'stopped' || (interrupted && engine.state === 'draining'));
+    await engine.settled();
+  } finally {
+    clearInterval(killTimer);
+    hooks.signal?.removeEventListener('abort', onAbort);
+    await pool?.stop();
+    store.close();
+    if (enforcer.root !== null) removeCgroupTree(enforcer.root);
+  }
+  const memory = rss.stop();
+  const built = report.finish();
+  const last = built.rounds.at(-1);
+  const cpus = os.cpus();
+  return {
+    command: 'simulate',
+    config,
+    interrupted: built.rounds.length < config.rounds,
+    finalAccuracy: last?.accuracy ?? 0,
+    finalLoss: last?.loss ?? 0,
+    backend: backend.name,
+    backendInfo: backend,
+    enforcer,
+    jobEnforcers: built.jobEnforcers,
+    wallSeconds: (performance.now() - t0) / 1000,
+    virtualSeconds: clock.elapsedSeconds,
+    totalEnergyJoules: built.totalEnergyJoules,
+    rounds: built.rounds,
+    clients: built.clients,
+    profiles: built.profiles,
+    scheduler: pool !== undefined
+      ? { mode: 'scheduled', ...pool.stats(), cpuSecondsPerSample: pool.estimator.cpuSecondsPerSample }
+      : { mode: 'naive', ...naive!.stats() },
+    memory,
+    ...(scenario !== undefined ? { cl: { tasks: clTasks(built.rounds, scenario, roundsPerTask), classOrder: scenario.classOrder } } : {}),
+    staleness: built.staleness,
+    validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: config.clipNorm > 0 ? config.clipNorm : null },
+    ...(built.miro !== undefined ? { miro: built.miro } : {}),
+    storeFile,
+    host: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
+    startedAt,
+    outDir,
+  };
+}
+
+/** `--cl`: accuracy on the classes seen so far after the last round of each task. */
+function clTasks(rounds: readonly RoundReport[], scenario: ClassIncrementalScenario, roundsPerTask: number): NonNullable<SimulationReport['cl']>['tasks'] {
+  const out: NonNullable<SimulationReport['cl']>['tasks'] = [];
+  for (const r of rounds) {
+    if (r.task === undefined || r.accuracySeen === undefined) continue;
+    const lastOfTask = r.round === rounds.at(-1)!.round || r.round % roundsPerTask === 0;
+    if (lastOfTask && out.every((t) => t.task !== r.task)) {
+      out.push({ task: r.task, classes: scenario.tasks[r.task]!.classes, afterRound: r.round, accuracySeen: r.accuracySeen, accuracy: r.accuracy });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,276 @@
+import type { Logger } from 'pino';
+import { StrataError } from '../common/strata-error.js';
+import type { ClientLink } from '../coordinator/client-link.js';
+import type { RoundEngine } from '../coordinator/round-engine.js';
+import { Rng } from '../ml/rng.js';
+import type { ProtocolError, ProtocolErrorCode, RoundAssignmentMessage } from '../protocol/index.js';
+import type { ClientJob, ClientResult } from './sim-messages.js';
+import type { VirtualClock } from './virtual-clock.js';
+
+/** One virtual client as the channel knows it. */
+export interface VirtualClientSpec {
+  clientId: string;
+  index: number;
+  profile: string;
+  /** Chance the device drops out of an assignment (its profile's availability). */
+  dropoutRate: number;
+}
+
+/** What the channel asks of its owner for each assignment. */
+export interface JobSource {
+  /** The job for an assignment, with a lower bound of its device seconds (it cannot arrive sooner). */
+  job(client: VirtualClientSpec, assignment: RoundAssignmentMessage): { job: ClientJob; minSeconds: number };
+  /** Runs it (on the worker pool, or a process per client). */
+  run(job: ClientJob, model: { version: number; weights: Float32Array }): Promise<ClientResult>;
+}
+
+/** What the channel saw happen to a client, for the report. */
+export interface ChannelObserver {
+  completed?(e: { client: VirtualClientSpec; job: ClientJob; result: ClientResult; assignedAt: number; arrivesAt: number }): void;
+  droppedOut?(e: { client: VirtualClientSpec; roundId: number; at: number }): void;
+  acked?(e: { clientId: string; roundId: number; accepted: boolean; code: ProtocolErrorCode | undefined; at: number }): void;
+  refused?(e: { clientId: string; roundId: number | undefined; code: ProtocolErrorCode; at: number }): void;
+}
+
+interface InFlight {
+  link: VirtualClientLink;
+  job: ClientJob;
+  assignedAt: number;
+  /** It cannot arrive before this (virtual ms). */
+  earliest: number;
+}
+
+/**
+ * The simulation's transport for the round engine: every virtual client is
+ * a `ClientLink`; an assignment becomes a job on the worker pool, and the
+ * job's result reaches the engine at the virtual time its device would
+ * deliver it (assignment + the device seconds its runtime accounted:
+ * download, training, storage, upload). Events run in virtual-time order
+ * (`VirtualClock`); the channel only runs an event once no job still
+ * running on the host could arrive before it, so the order (and every
+ * round's outcome) is the same however the host schedules the jobs. Ties
+ * in virtual time go by client index.
+ *
+ * A device may drop out of an assignment (its profile's dropout rate, drawn
+ * per client and assignment from the run's seed): it disconnects partway,
+ * and reconnects a while later.
+ */
+export class VirtualChannel {
+  readonly #clock: VirtualClock;
+  readonly #source: JobSource;
+  readonly #log: Logger;
+  readonly #seed: number;
+  readonly #dropouts: boolean;
+  readonly #observer: ChannelObserver;
+  readonly #links = new Map<string, VirtualClientLink>();
+  readonly #inFlight = new Map<number, InFlight>();
+  /** Clients training (assigned, result not yet delivered): like an agent, they ignore a new assignment. */
+  readonly #busy = new Set<string>();
+  /** Assignments made to each client (seeds its dropout draws). */
+  readonly #assignments = new Map<string, number>();
+  /** Update frames waiting for the engine's request, by client. */
+  readonly #frames = new Map<string, { roundId: number; frame: Buffer }>();
+  #engine: RoundEngine | undefined;
+  #model: { version: number; weights: Float32Array } | undefined;
+  #wake: (() => void) | undefined;
+  #failure: Error | undefined;
+  /** Client events so far (assignments, arrivals, dropouts); an event that changes nothing is a timer the engine could not act on. */
+  #activity = 0;
+
+  constructor(o: { clock: VirtualClock; source: JobSource; logger: Logger; seed: number; dropouts: boolean; observer?: ChannelObserver }) {
+    this.#clock = o.clock;
+    this.#source = o.source;
+    this.#log = o.logger;
+    this.#seed = o.seed;
+    this.#dropouts = o.dropouts;
+    this.#observer = o.observer ?? {};
+  }
+
+  /** Connects every client (before the engine starts, so the first round picks among all of them). */
+  connectAll(engine: RoundEngine, clients: readonly VirtualClientSpec[]): void {
+    this.#engine = engine;
+    for (const c of clients) {
+      const link = new VirtualClientLink(c, this, this.#log);
+      this.#links.set(c.clientId, link);
+      engine.connect(link);
+    }
+  }
+
+  /** Jobs running on the host now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Runs events in virtual-time order until `done()` holds. Throws a
+   * client's failure, or STRATA_ERR_SIM_STALLED when nothing is left to
+   * happen and the engine is still waiting.
+   */
+  async run(done: () => boolean): Promise<void> {
+    let quiet = 0;
+    while (!done()) {
+      if (this.#failure !== undefined) throw this.#failure;
+      const next = this.#clock.peek();
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const f of this.#inFlight.values()) earliest = Math.min(earliest, f.earliest);
+      if (next !== undefined && next < earliest) {
+        const before = this.#activity;
+        this.#clock.runNext();
+        // Deadlines passing with nobody in flight and nobody assigned: the engine can do nothing more (say, every update refused).
+        quiet = this.#activity === before && this.#inFlight.size === 0 ? quiet + 1 : 0;
+        if (quiet > 3) {
+          throw new StrataError('STRATA_ERR_SIM_STALLED', 'the simulation stalled: round deadlines pass and no client can be assigned (are all updates refused?)', {
+            virtualSeconds: this.#clock.elapsedSeconds,
+          });
+        }
+        continue;
+      }
+      if (this.#inFlight.size > 0) {
+        await new Promise<void>((resolve) => { this.#wake = resolve; });
+        this.#wake = undefined;
+        continue;
+      }
+      if (next === undefined) {
+        // The engine may still be finishing (evaluating the last model): let it, then look again.
+        await this.#engine?.settled();
+        if (done() || this.#clock.peek() !== undefined || this.#inFlight.size > 0) continue;
+        throw new StrataError('STRATA_ERR_SIM_STALLED', 'the simulation has nothing left to happen: no client can be assigned and no deadline is set', {
+          virtualSeconds: this.#clock.elapsedSeconds,
+        });
+      }
+      this.#clock.runNext();
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** The engine assigned `link` a round. */
+  assign(link: VirtualClientLink, a: RoundAssignmentMessage, model: Buffer): void {
+    this.#activity++;
+    const c = link.spec;
+    if (this.#busy.has(c.clientId)) {
+      // An agent still training ignores a new assignment; the engine's assignment expires.
+      this.#log.debug({ clientId: c.clientId, roundId: a.roundId }, 'assignment while still training; ignored');
+      return;
+    }
+    const n = (this.#assignments.get(c.clientId) ?? 0) + 1;
+    this.#assignments.set(c.clientId, n);
+    const now = this.#clock.now();
+    const weights = this.#weightsOf(a, model);
+    const { job, minSeconds } = this.#source.job(c, a);
+    if (this.#dropouts && c.dropoutRate > 0) {
+      const rng = new Rng(dropSeed(this.#seed, c.index, n));
+      if (rng.next() < c.dropoutRate) {
+        // Gone partway through its work; back after about as long again.
+        const gone = now + rng.next() * minSeconds * 1000;
+        this.#clock.at(gone, () => {
+          this.#activity++;
+          this.#observer.droppedOut?.({ client: c, roundId: a.roundId, at: this.#clock.now() });
+          this.#engine!.disconnect(link);
+          const back = this.#clock.now() + (0.5 + rng.next()) * minSeconds * 1000;
+          this.#clock.at(back, () => this.#engine!.connect(link), c.index);
+        }, c.index);
+        return;
+      }
+    }
+    this.#busy.add(c.clientId);
+    const flight: InFlight = { link, job, assignedAt: now, earliest: now + minSeconds * 1000 };
+    this.#inFlight.set(job.jobId, flight);
+    this.#source.run(job, weights).then(
+      (r) => this.#completed(flight, r),
+      (err: unknown) => {
+        this.#failure ??= err instanceof Error ? err : new Error(String(err));
+        this.#inFlight.delete(job.jobId);
+        this.#wake?.();
+      },
+    );
+  }
+
+  #completed(f: InFlight, r: ClientResult): void {
+    this.#inFlight.delete(f.job.jobId);
+    const c = f.link.spec;
+    const arrivesAt = f.assignedAt + r.result.metrics.deviceSeconds * 1000;
+    this.#observer.completed?.({ client: c, job: f.job, result: r, assignedAt: f.assignedAt, arrivesAt });
+    this.#clock.at(arrivesAt, () => {
+      this.#activity++;
+      this.#busy.delete(c.clientId);
+      if (this.#links.get(c.clientId) !== f.link) return;
+      this.#frames.set(c.clientId, { roundId: f.job.assignment.roundId, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) });
+      this.#engine!.result(f.link, r.result);
+    }, c.index);
+    this.#wake?.();
+  }
+
+  /** The engine wants the update frame behind the result it took: it follows at once. */
+  requestUpdate(link: VirtualClientLink, roundId: number): void {
+    const f = this.#frames.get(link.clientId);
+    if (f === undefined || f.roundId !== roundId) return;
+    this.#frames.delete(link.clientId);
+    this.#clock.at(this.#clock.now(), () => this.#engine!.update(link, f.frame), link.spec.index);
+  }
+
+  withdrawUpdate(link: VirtualClientLink, roundId: number): void {
+    if (this.#frames.get(link.clientId)?.roundId === roundId) this.#frames.delete(link.clientId);
+  }
+
+  acked(link: VirtualClientLink, roundId: number, accepted: boolean, code: ProtocolErrorCode | undefined): void {
+    this.#observer.acked?.({ clientId: link.clientId, roundId, accepted, code, at: this.#clock.now() });
+  }
+
+  refused(link: VirtualClientLink, err: ProtocolError, roundId: number | undefined): void {
+    this.#observer.refused?.({ clientId: link.clientId, roundId, code: err.code, at: this.#clock.now() });
+  }
+
+  /** The model an assignment carries, decoded once per version (the engine sends one frame per round to all). */
+  #weightsOf(a: RoundAssignmentMessage, frame: Buffer): { version: number; weights: Float32Array } {
+    if (this.#model?.version === a.modelVersion) return this.#model;
+    const payload = new Float32Array(a.numParams);
+    new Uint8Array(payload.buffer).set(frame.subarray(frame.length - a.numParams * 4));
+    this.#model = { version: a.modelVersion, weights: payload };
+    return this.#model;
+  }
+}
+
+/** A virtual client as the round engine's link to it. */
+export class VirtualClientLink implements ClientLink {
+  readonly spec: VirtualClientSpec;
+  readonly #channel: VirtualChannel;
+  readonly #log: Logger;
+
+  constructor(spec: VirtualClientSpec, channel: VirtualChannel, log: Logger) {
+    this.spec = spec;
+    this.#channel = channel;
+    this.#log = log;
+  }
+
+  get clientId(): string { return this.spec.clientId; }
+  get profile(): string { return this.spec.profile; }
+  get log(): Logger { return this.#log.child({ clientId: this.spec.clientId }); }
+
+  assign(assignment: RoundAssignmentMessage, model: Buffer): void {
+    this.#channel.assign(this, assignment, model);
+  }
+
+  requestUpdate(roundId: number): void {
+    this.#channel.requestUpdate(this, roundId);
+  }
+
+  withdrawUpdate(roundId: number): void {
+    this.#channel.withdrawUpdate(this, roundId);
+  }
+
+  ack(roundId: number, accepted: boolean, code?: ProtocolErrorCode): void {
+    this.#channel.acked(this, roundId, accepted, code);
+  }
+
+  refuse(err: ProtocolError, roundId?: number): void {
+    this.#channel.refused(this, err, roundId);
+  }
+
+  close(_err: ProtocolError): void {
+    // A virtual client has one link for its whole life: never replaced.
+  }
+}
+
+function dropSeed(seed: number, client: number, assignment: number): number {
+  return (Math.imul(seed + 7, 0x27d4eb2d) ^ Math.imul(client + 1, 0x165667b1) ^ Math.imul(assignment, 0x9e3779b1)) >>> 0;
+}
