@@ -121,7 +121,7 @@ export class SimulationReportBuilder {
           if (device.boundary !== undefined && device.config !== undefined) {
             this.#miro.push({
               clientId: info.index, profile: info.profile, round: job.assignment.roundId, task: device.boundary.task, chosen: device.boundary.chosen,
-              config: device.config, candidates: device.boundary.candidates, profilingJoules: device.profilingJoules ?? 0,
+              config: device.config, candidates: device.boundary.candidates, skipped: device.boundary.skipped, profilingJoules: device.profilingJoules ?? 0,
             });
           }
         }

@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { compileMiroOptions, type MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
 import { PARTITION_PATTERN, parsePartition } from '../ml/datasets/partition.js';
 import { STRATEGY_NAMES } from '../coordinator/strategies/strategy.js';
@@ -81,6 +82,8 @@ const configSchema = z.strictObject({
   samplesPerRound: z.int().min(0),
   /** Miro's profiler in every client (with `cl`): memory and stream buffer chosen by accuracy per joule at each task boundary. */
   profiler: z.enum(['off', 'miro']),
+  /** Miro's options (its flags, camelCase as in `strata cl`'s report: cutline, memories, streamBuffers, ...); checked by Miro. */
+  miro: z.record(z.string(), z.unknown()),
   /** Clients drop out of assignments at their profiles' dropout rates. */
   dropouts: z.boolean(),
   seed: z.int().min(0).max(0xffff_ffff),
@@ -100,7 +103,7 @@ export function simulationDefaults(): SimulationConfig {
     epochs: 1, batch: 32, optimizer: 'adam', learningRate: 0.002, serverLearningRate: 1, fedproxMu: 0.01, maxStaleness: 10, trimmedMeanBeta: 0.1,
     overCommit: 1, minClients: 0, minCompletion: 0.5, selection: 'random', deadlineSeconds: 0, maxUpdateNorm: 0, clipNorm: 0, evalSamples: 0,
     clMethod: 'finetune', replay: 1, memory: 200, storage: 'all', swap: 'async', swapRatio: 0.5, policy: 'random', samplesPerRound: 0,
-    profiler: 'off', dropouts: true, seed: 1,
+    profiler: 'off', miro: {}, dropouts: true, seed: 1,
   };
 }
 
@@ -145,6 +148,11 @@ export function compileSimulationConfig(layers: { file?: Record<string, unknown>
   }
   if (c.profiler === 'miro' && !c.cl) {
     throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiler": Miro profiles at the task boundaries of a continual stream; add --cl', { key: 'profiler' });
+  }
+  try {
+    compileMiroOptions(c.miro as MiroOptions);
+  } catch (err) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "miro": ${(err as Error).message}`, { key: 'miro' });
   }
   if (c.profiler === 'miro' && c.clMethod === 'finetune') {
     throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiler": Miro tunes the episodic memory; --method finetune has none (use er or derpp)', { key: 'profiler' });

@@ -52,6 +52,8 @@ export interface MiroChoice {
   config: MemoryConfig;
   /** Every candidate it tried, with its held-out accuracy and estimated joules. */
   candidates: NonNullable<DeviceReport['boundary']>['candidates'];
+  /** Candidates whose trial was moot (no accuracy it could reach would change the choice), not run. */
+  skipped: number;
   profilingJoules: number;
 }
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DeviceStream, type StreamSchedule } from '../client-runtime/device-stream.js';
+import type { MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
 import { ClientRegistry } from '../coordinator/client-registry.js';
 import { CoordinatorMetrics } from '../coordinator/coordinator-metrics.js';
@@ -117,7 +118,7 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   const deviceSpec = (c: number): DeviceRuntimeSpec => ({
     indices: partitions[c]!, schedule, dir: keepsState ? path.join(outDir, 'clients', simulatedClientId(c)) : '',
     memory: { slots: config.memory, storage: config.storage, swap: config.swap, swapRatio: config.swapRatio, policy: config.policy },
-    profiler: config.profiler,
+    profiler: config.profiler, miro: config.miro as MiroOptions,
   });
 
   const strategy = createStrategy(config.strategy, {

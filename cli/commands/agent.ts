@@ -11,9 +11,10 @@ import { parsePartition } from '../../ml/datasets/partition.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { AGENT_ID_PATTERN } from '../../protocol/index.js';
 import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
-interface AgentFlags {
+interface AgentFlags extends MiroFlags {
   url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
@@ -45,7 +46,7 @@ function readFlagFile(flag: string, file: string): string {
 }
 
 export function agentCommand(getLogger: () => Logger): Command {
-  return new Command('agent')
+  const cmd = new Command('agent')
     .description('run an edge device agent: learn continually from local data, send only model updates to a coordinator')
     .requiredOption('--url <url>', 'coordinator ws://HOST:PORT or wss://HOST:PORT', urlFlag)
     .option('--token <token>', "this agent's token (see the coordinator's --tokens)")
@@ -76,7 +77,8 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
     .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
     .option('--out <dir>', 'run directory for report.json (default runs/agent-<timestamp>)')
-    .option('--json', 'print the report JSON as the last line of stdout')
+    .option('--json', 'print the report JSON as the last line of stdout');
+  return addMiroFlags(cmd)
     .action(async (flags: AgentFlags) => {
       await runAgent(flags, getLogger());
     });
@@ -97,7 +99,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   const agent = new DeviceAgent({
     url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
-    profiler: f.profiler, reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
+    profiler: f.profiler, ...(f.profiler === 'miro' ? { miro: miroOptionsOf(f) } : {}), reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
   });

@@ -9,11 +9,12 @@ import {
 import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
-interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage'>> {
+interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro'>>, MiroFlags {
   config?: string;
   out?: string;
   json?: boolean;
@@ -42,7 +43,7 @@ function storageFlag(value: string): SimulationConfig['storage'] {
 
 export function simulateCommand(getLogger: () => Logger): Command {
   const d = simulationDefaults();
-  return new Command('simulate')
+  const cmd = new Command('simulate')
     .description('simulate a federation: the coordinator\'s round engine on a virtual clock over many virtual clients, each running the device runtime under its device\'s CPU budget (FedHC)')
     .option('--config <file>', 'JSON or YAML config file; flags override it')
     .option('--clients <n>', `virtual clients (default ${d.clients})`, intFlag('--clients', 1, 100_000))
@@ -88,7 +89,8 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--eval-samples <n>', 'test samples the global model is scored on after each round (default: all)', intFlag('--eval-samples', 1))
     .option('--seed <n>', `seed (default ${d.seed})`, intFlag('--seed', 0))
     .option('--out <dir>', 'run directory (default runs/simulate-<timestamp>)')
-    .option('--json', 'print the report JSON as the last line of stdout')
+    .option('--json', 'print the report JSON as the last line of stdout');
+  return addMiroFlags(cmd)
     .action(async (flags: SimulateFlags) => {
       const report = await runSimulate(flags, getLogger());
       if (flags.json === true) printJsonReport(report);
@@ -123,6 +125,7 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
     minClients: flags.minClients, minCompletion: flags.minCompletion, selection: flags.selection, maxUpdateNorm: flags.maxUpdateNorm,
     clipNorm: flags.clipNorm, storage: flags.storage, swap: flags.swap, swapRatio: flags.swapRatio, policy: flags.policy,
     samplesPerRound: flags.samplesPerRound, profiler: flags.profiler, evalSamples: flags.evalSamples,
+    miro: Object.keys(miroOptionsOf(flags)).length > 0 ? { ...miroOptionsOf(flags) } as Record<string, unknown> : undefined,
     // commander's --no-dropouts sets dropouts false, and true when absent: only the flag given counts.
     dropouts: flags.dropouts === false ? false : undefined,
   };

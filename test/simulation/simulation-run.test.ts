@@ -112,4 +112,35 @@ describe('strata simulate: the round engine over virtual clients', () => {
     expect(entry.cl?.storedSamples).toBeGreaterThan(0);
     expect(entry.device?.config).toMatchObject({ memory: 50 });
   });
+
+  it('--cl --profiler miro: every client profiles at its task boundaries; the report lists each choice with its candidates, by profile', async () => {
+    const cfg = smallConfig({
+      cl: true, tasks: 2, rounds: 4, clients: 4, perRound: 4, memory: 50, profiler: 'miro', profiles: 'jetson-nano-5w,phone-lowend', dropouts: false,
+      miro: { memories: [25, 50], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', profilingBudget: 1, minTrialSteps: 5 },
+    });
+    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    const m = r.miro!;
+    // Every client, at both of its tasks' first rounds.
+    expect(m.choices).toHaveLength(8);
+    expect(new Set(m.choices.map((c) => `${c.clientId}/${c.task}`)).size).toBe(8);
+    for (const c of m.choices) {
+      expect(c.round).toBe(c.task === 0 ? 1 : 3);
+      // The grid's four candidates: trialed, or skipped where no score they could reach would change the choice.
+      expect(c.candidates.length + c.skipped).toBe(4);
+      expect(c.candidates.length).toBeGreaterThanOrEqual(2);
+      expect(c.candidates.filter((x) => x.chosen).map((x) => x.key)).toEqual([c.chosen]);
+      for (const x of c.candidates) {
+        expect(x.accuracy).toBeGreaterThanOrEqual(0);
+        expect(x.joules).toBeGreaterThan(0);
+      }
+      expect(c.profilingJoules).toBeGreaterThan(0);
+    }
+    expect(Object.keys(m.byProfile).sort()).toEqual(['jetson-nano-5w', 'phone-lowend']);
+    expect(m.profilingJoules).toBeGreaterThan(0);
+    // The devices price the same candidate differently: the same work, two price lists.
+    const joulesOf = (profile: string): number => m.choices.find((c) => c.profile === profile && c.task === 1)!.candidates.find((x) => x.key === 'em50-sb1-sr0.5')!.joules;
+    expect(joulesOf('jetson-nano-5w')).not.toBeCloseTo(joulesOf('phone-lowend'), 3);
+    // Each round's entries carry the configuration the client trained with.
+    for (const round of r.rounds) for (const c of round.clients) expect(c.device?.config).toBeDefined();
+  });
 });
