@@ -44,7 +44,6 @@ export interface ModelSpec {
   dataset: string;
   model: 'mlp' | 'cnn';
   seed: number;
-  numParams: number;
 }
 
 export interface EnforcerSpec {

@@ -13,13 +13,12 @@ import { GlobalModel } from '../coordinator/global-model.js';
 import { RoundEngine } from '../coordinator/round-engine.js';
 import { createStrategy } from '../coordinator/strategies/index.js';
 import { initBackend } from '../ml/backend.js';
-import { BatchBuilder } from '../ml/batches.js';
-import { seenTestIndices, splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
+import { splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { parsePartition, partitionIndices } from '../ml/datasets/partition.js';
 import { createModel } from '../ml/models.js';
-import { evaluateModel } from '../ml/trainer.js';
-import { getFlatWeights, layoutOf, setFlatWeights } from '../ml/weights.js';
+import { getFlatWeights, layoutOf } from '../ml/weights.js';
+import { trainingFlops, trainingWork } from '../ml/work-count.js';
 import { DeviceClock } from '../profiles/device-clock.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
@@ -29,6 +28,7 @@ import { detectEnforcer, removeCgroupTree, type EnforcerInfo } from './budget.js
 import type { DeviceRuntimeSpec } from './client-job.js';
 import { NaiveRunner } from './naive-runner.js';
 import { SimulationReportBuilder, type ClientInfo } from './report-builder.js';
+import { ModelEvaluator } from './evaluator.js';
 import { RssSampler } from './rss-sampler.js';
 import type { ClientJob, ModelSpec } from './sim-messages.js';
 import type { SimulationConfig } from './simulation-config.js';
@@ -80,6 +80,20 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   const baseDataset = spec.split ? config.dataset.slice('split-'.length) : config.dataset;
   const profiles = resolveProfiles(config.profiles);
   if (profiles.length === 0) throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiles": no device profiles found', { key: 'profiles' });
+  // The worker processes and the evaluator thread start while this process loads its own copy of the data and model.
+  const enforcer = detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`,
+    config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
+  const modelSpec: ModelSpec = { dataset: baseDataset, model: config.model, seed: config.seed };
+  const enforcerSpec = { kind: enforcer.kind, root: enforcer.root };
+  let naiveChild: number | null = null;
+  const pool = config.mode === 'scheduled'
+    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: modelSpec, enforcer: enforcerSpec, logger: log, t0 })
+    : undefined;
+  const naive = config.mode === 'naive' ? new NaiveRunner(modelSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
+  const poolReady = pool?.start();
+  poolReady?.catch(() => undefined);
+  const evaluatorReady = ModelEvaluator.start({ dataset: baseDataset, model: config.model, seed: config.seed, evalSamples: config.evalSamples });
+  evaluatorReady.catch(() => undefined);
   const backend = await initBackend();
   const ds = loadDataset(baseDataset);
   const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
@@ -89,11 +103,9 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
 
   const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
   const initial = getFlatWeights(model);
+  const trainingCost = trainingWork(model, config.optimizer);
   const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));
   const numParams = initial.length;
-  const batches = new BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);
-  const evalCount = config.evalSamples > 0 ? Math.min(config.evalSamples, ds.test.count) : ds.test.count;
-  const evalIndices = Int32Array.from({ length: evalCount }, (_, i) => i);
 
   const partitions = partitionIndices(ds.train.labels, ds.train.count, config.clients, parsePartition(config.partition), config.seed);
   const roundsPerTask = scenario !== undefined ? Math.ceil(config.rounds / scenario.tasks.length) : 1;
@@ -140,16 +152,15 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   store.saveInitialModel(initial, layoutHash, clock.now());
   const report = new SimulationReportBuilder(clients, clock.origin, t0, (r) => hooks.onRound?.(r, config.rounds));
   let version = 0;
-  const evaluate = (weights: Float32Array): { accuracy: number; loss: number } => {
-    version++;
-    setFlatWeights(model, weights);
-    const ev = evaluateModel(model, ds.test, batches, { indices: evalIndices });
-    if (scenario !== undefined) {
-      // The v-th model closes the v-th round: its task is that round's.
-      const task = streams[0]!.taskOfRound(version);
-      report.noteEvaluation(version, { accuracySeen: evaluateModel(model, ds.test, batches, { indices: seenTestIndices(scenario, task) }).accuracy, task });
-    }
-    return { accuracy: ev.accuracy, loss: ev.loss };
+  let evaluator: ModelEvaluator | undefined;
+  const evaluate = async (weights: Float32Array): Promise<{ accuracy: number; loss: number }> => {
+    // The v-th model closes the v-th round: with --cl, its task is that round's, and the classes seen are its tasks' so far.
+    const v = ++version;
+    const task = scenario !== undefined ? streams[0]!.taskOfRound(v) : undefined;
+    const seen = scenario !== undefined ? scenario.tasks.slice(0, task! + 1).flatMap((t) => t.classes) : null;
+    const score = await evaluator!.score(weights, seen);
+    if (score.accuracySeen !== undefined) report.noteEvaluation(v, { accuracySeen: score.accuracySeen, task: task! });
+    return { accuracy: score.accuracy, loss: score.loss };
   };
   let finished = false;
   const engine = new RoundEngine({
@@ -158,17 +169,8 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
     observer: { ...report.engineObserver, finished: () => { finished = true; } },
   });
 
-  const enforcer = detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`,
-    config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
   log.info({ enforcer: enforcer.kind, notes: enforcer.notes, backend: backend.name, mode: config.mode }, `budget enforcer: ${enforcer.kind}`);
   hooks.onStart?.({ enforcer, backend: backend.name, clients: config.clients });
-  const modelSpec: ModelSpec = { dataset: baseDataset, model: config.model, seed: config.seed, numParams };
-  const enforcerSpec = { kind: enforcer.kind, root: enforcer.root };
-  let naiveChild: number | null = null;
-  const pool = config.mode === 'scheduled'
-    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: modelSpec, enforcer: enforcerSpec, logger: log, t0 })
-    : undefined;
-  const naive = config.mode === 'naive' ? new NaiveRunner(modelSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
   const rss = new RssSampler(() => [...(pool?.pids ?? []), ...(naiveChild !== null ? [naiveChild] : [])]);
   let jobId = 0;
   const source: JobSource = {
@@ -180,8 +182,10 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
         jobId: ++jobId, clientId: client.clientId, clientIndex: c, profile: p.spec, budget: p.profile.compute.cpuShare,
         work: samples * config.epochs, assignment, device: deviceSpec(c),
       };
-      // Nothing it does can arrive before its radio has moved the model both ways.
-      return { job, minSeconds: clients.get(client.clientId)!.commSeconds };
+      // Nothing it does can arrive before its radio has moved the model both ways and it has trained what it must: every
+      // sample it trains at least once (Miro may shrink its stream buffer, so with Miro only the radio counts).
+      const floor = config.profiler === 'off' ? trainingFlops(trainingCost, samples * config.epochs, 0) / (p.profile.compute.gflops * 1e9) : 0;
+      return { job, minSeconds: clients.get(client.clientId)!.commSeconds + floor };
     },
     run: (job, weights) => (pool !== undefined ? pool.run(job, weights) : naive!.run(job, weights)),
   };
@@ -195,7 +199,7 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
     void engine.drain(Number.POSITIVE_INFINITY);
   };
   try {
-    await pool?.start();
+    [evaluator] = await Promise.all([evaluatorReady, poolReady]);
     if (pool !== undefined && hooks.killWorkerInRound !== undefined) {
       const round = hooks.killWorkerInRound;
       killTimer = setInterval(() => {
@@ -216,6 +220,7 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
     clearInterval(killTimer);
     hooks.signal?.removeEventListener('abort', onAbort);
     await pool?.stop();
+    await (evaluator ?? await evaluatorReady.catch(() => undefined))?.close();
     store.close();
     if (enforcer.root !== null) removeCgroupTree(enforcer.root);
   }

@@ -65,6 +65,8 @@ function init(m: Extract<HostToWorker, { type: 'init' }>): void {
     }
   }
   send({ type: 'ready', pid: process.pid, loadSeconds: (performance.now() - started) / 1000 });
+  // One slot starts warming up (tfjs and the model) now, before the first job asks for it.
+  startSlot();
 }
 
 function startSlot(): Slot {
