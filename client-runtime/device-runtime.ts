@@ -133,19 +133,23 @@ export class DeviceRuntime {
     const cfg = a.config;
     const split = this.split;
     const state = this.#state;
-    // Fresh randomness each round, the same wherever the round runs.
-    const seed = mixSeed(o.seed, state.roundsTrained);
+    // Fresh randomness each round and each device, the same wherever the round runs.
+    const seed = mixSeed((o.seed ^ hashId(o.clientId)) >>> 0, state.roundsTrained);
     const { arrivals, next } = o.stream.arrivals(a.roundId, state.position);
     // The protocol's replay is a ratio (replayed per stream sample); the CL methods count per step.
     const method = createClStrategy(cfg.method, { replay: Math.round(cfg.replay * cfg.batchSize) });
     const optimizer = cfg.optimizer ?? 'sgd';
     const makeTrainer = (): Trainer => new Trainer(o.model, { optimizer, learningRate: cfg.learningRate, featureSize: o.featureSize, numClasses: o.numClasses, scale: o.scale });
     const accounting = new DeviceAccounting(o.profile, { carried: state.energy });
-    const hierarchy = method.usesMemory ? await this.#openMemory(method, seed) : undefined;
+    if (signal?.aborted === true) throw new StrataError('STRATA_ERR_ABORTED', 'training aborted');
+    let hierarchy: MemoryHierarchy | undefined;
     let miro: MiroPlugin | undefined;
     let trainer: Trainer | undefined;
     let prox: ReturnType<typeof proximalTerm> | undefined;
+    // The state changes below are saved only when the round completes: a failed round leaves the device as it was.
+    const before = structuredClone(state);
     try {
+      if (method.usesMemory) hierarchy = await this.#openMemory(method, seed);
       // Earlier rounds' arrivals the device was not picked for: stored and remembered, not trained on.
       for (const chunk of arrivals.backlog) hierarchy?.onStreamBatch(split, chunk.indices, this.#taskOf(chunk), null, true);
       if (arrivals.backlog.length > 0) await hierarchy?.endTask();
@@ -185,7 +189,6 @@ export class DeviceRuntime {
       const timing = await learner.trainTask(split, { id: task, classes: chunk.classes, indices: rows }, task, {
         boundary, validation: Int32Array.from(state.validation), swap: state.roundsTrained > 0,
       });
-      if (signal?.aborted === true) throw new StrataError('STRATA_ERR_ABORTED', 'training aborted');
       // The round's radio work: the model down, the update up, their round trips (one count: protocol/round-traffic.ts).
       accounting.account('training', { flops: 0, network: roundTraffic(a.numParams) });
       const delta = getFlatWeights(o.model);
@@ -197,6 +200,7 @@ export class DeviceRuntime {
       state.energy = { joules: state.energy.joules + report.energy.total, profilingJoules: state.energy.profilingJoules + report.profiling.joules };
       if (hierarchy !== undefined) state.knobs = { memory: hierarchy.capacity, streamBuffer: learner.streamBuffer, swapRatio: hierarchy.configuredSwapRatio };
       if (miro !== undefined) state.plugins['miro'] = miro.exportState();
+      this.#save(hierarchy);
       const profiled = miro !== undefined && miro.boundaries.length > profiledBefore ? miro.lastBoundary : undefined;
       const device: DeviceReport = {
         task,
@@ -217,12 +221,14 @@ export class DeviceRuntime {
         replaySamples: timing.replaySamples,
         memory: hierarchy?.stats() ?? null,
       };
+    } catch (err) {
+      this.#state = before;
+      throw err;
     } finally {
       prox?.dispose();
       trainer?.dispose();
       if (accounting.meter.state === 'running') accounting.meter.stop();
       miro?.close();
-      this.#save(hierarchy);
       if (hierarchy !== undefined) {
         this.#memory = hierarchy.stats();
         await hierarchy.close();
@@ -263,7 +269,12 @@ export class DeviceRuntime {
       dir: path.dirname(o.storeFile), seed, sampling: 'class-balanced',
       ...(o.logger ? { logger: o.logger.child({ component: 'memory' }) } : {}),
     });
-    this.#files?.loadMemory(hierarchy.memory);
+    try {
+      this.#files?.loadMemory(hierarchy.memory);
+    } catch (err) {
+      await hierarchy.close();
+      throw err;
+    }
     return hierarchy;
   }
 

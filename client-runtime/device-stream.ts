@@ -96,8 +96,8 @@ export class DeviceStream {
     }
   }
 
-  /** The number of samples round `roundId` trains on from `from` (a host's work estimate). */
-  trainSamples(roundId: number, from: StreamPosition = STREAM_START): number {
+  /** The number of samples round `roundId` trains on (a host's work estimate: the same from any position). */
+  trainSamples(roundId: number): number {
     const s = this.schedule;
     if (s.kind === 'whole') return this.indices.length;
     if (s.kind === 'chunks') return Math.min(s.samplesPerRound, this.indices.length);

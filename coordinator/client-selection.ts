@@ -1,6 +1,31 @@
-import type { Rng } from '../ml/rng.js';
-import type { ClientRecord } from './client-registry.js';
+import { Rng } from '../ml/rng.js';
+import type { ClientLink } from './client-link.js';
+import type { ClientRecord, ClientRegistry } from './client-registry.js';
 import type { SelectionPolicy } from './coordinator-options.js';
+
+/**
+ * A round's pick among its idle clients: candidates in id order and a draw
+ * seeded by (seed, round, selection number), so a round's picks follow from
+ * its seed and the events before it, whatever order clients connected in.
+ */
+export function selectForRound(
+  idle: readonly ClientLink[], registry: ClientRegistry, count: number, policy: SelectionPolicy, at: { seed: number; roundId: number; selection: number },
+): ClientLink[] {
+  const sorted = [...idle].sort((x, y) => (x.clientId < y.clientId ? -1 : x.clientId > y.clientId ? 1 : 0));
+  const byId = new Map(sorted.map((l) => [l.clientId, l] as const));
+  const records = sorted.flatMap((l) => registry.get(l.clientId) ?? []);
+  const rng = new Rng(selectionSeed(at.seed, at.roundId, at.selection));
+  return selectClients(records, Math.min(count, records.length), policy, rng).map((c) => byId.get(c.agentId)!);
+}
+
+/** The training seed an assignment carries (a device mixes in its own id). */
+export function roundSeed(seed: number, roundId: number): number {
+  return (seed * 1_000_003 + roundId) >>> 0;
+}
+
+function selectionSeed(seed: number, roundId: number, selection: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(roundId, 0x85ebca6b) ^ Math.imul(selection + 1, 0xc2b2ae35)) >>> 0;
+}
 
 /**
  * Picks `count` of the candidates.

@@ -72,7 +72,8 @@ export class Coordinator {
       health: () => ({ ok: this.#state === 'running', state: this.#state }),
       status: () => this.status(),
       metricsText: () => {
-        const st = this.status();
+        // The gauges only: no per-client rows on every scrape.
+        const st = statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model);
         return this.metrics.render({
           connected_clients: st.connectedClients, known_clients: st.knownClients, model_version: st.modelVersion,
           round_id: st.roundId ?? 0, last_accuracy: st.lastAccuracy ?? Number.NaN, resident_memory_bytes: st.rssBytes, peak_resident_memory_bytes: st.peakRssBytes,

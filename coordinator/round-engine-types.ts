@@ -61,8 +61,8 @@ export interface RoundEngineObserver {
   rejected?(e: { roundId: number | null; clientId: string; code: ProtocolErrorCode; at: number }): void;
   /** A result that came after its round closed (a straggler): acknowledged as not needed, without blame. */
   late?(e: { roundId: number; clientId: string; at: number; result: ResultMessage }): void;
-  /** A client that disconnected or failed while it held an assignment. */
-  dropped?(e: { roundId: number; clientId: string; at: number; code: ProtocolErrorCode | null }): void;
+  /** A client that disconnected while it held an assignment. */
+  dropped?(e: { roundId: number; clientId: string; at: number }): void;
   roundCompleted?(summary: RoundSummary): void;
   finished?(): void;
 }

@@ -1,13 +1,10 @@
-import { Rng } from '../ml/rng.js';
-import {
-  ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ProtocolErrorCode, type ResultMessage,
-} from '../protocol/index.js';
+import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
-import { selectClients } from './client-selection.js';
+import { ClientWork } from './client-work.js';
+import { roundSeed, selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
-import { clipScale } from './strategies/clipping.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
-import { validateUpdate } from './update-validator.js';
+import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
 /**
@@ -18,8 +15,9 @@ import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, R
  * deadline with at least the minimum completion (else the deadline is
  * extended and the round topped up), so stragglers and dropouts never stall
  * it. A straggler stays busy until its late result comes (answered as not
- * needed, without blame) or its assignment expires. In `async` mode
- * (FedBuff) every free client trains and a round is the buffer of K updates.
+ * needed, without blame) or it disconnects. In `async` mode (FedBuff) every
+ * free client not already in the buffer trains, and a round is the buffer
+ * of K updates.
  *
  * The daemon drives it from WebSocket sessions on the system clock; a
  * simulation from virtual clients on a virtual clock: the same rounds.
@@ -28,12 +26,7 @@ export class RoundEngine {
   readonly #d: RoundEngineDeps;
   readonly #o: CompiledCoordinatorOptions;
   readonly #links = new Map<string, ClientLink>();
-  /** Outstanding work: client -> its assignment, until its result is taken, it disconnects, or the assignment expires. */
-  readonly #assignments = new Map<string, Assignment>();
-  /** Results whose update frame is still to come. */
-  readonly #pending = new Map<string, { result: ResultMessage; assignment: Assignment }>();
-  /** Client -> round whose update frame is no longer wanted (its round closed first): dropped without blame when it comes. */
-  readonly #discard = new Map<string, number>();
+  readonly #work = new ClientWork();
   #state: EngineState = 'idle';
   #round: OpenRound | undefined;
   #nextRoundId = 1;
@@ -43,6 +36,8 @@ export class RoundEngine {
   #evaluations: Promise<void> = Promise.resolve();
   #draining = false;
   #drainWaiter: (() => void) | undefined;
+  /** The configured number of rounds has been closed (their evaluations may still run). */
+  #lastClosed = false;
 
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
@@ -56,6 +51,8 @@ export class RoundEngine {
   get knownClients(): number { return this.#d.registry.size; }
   /** The open round's id, or null. */
   get roundId(): number | null { return this.#round?.id ?? null; }
+  /** Whether the engine will run no more rounds: the last one is closed (its evaluation may still run), or it stopped. */
+  get done(): boolean { return this.#lastClosed || this.#state === 'finished' || this.#state === 'stopped'; }
 
   snapshot(): { state: EngineState; roundId: number | null; modelVersion: number; accepted: number; assigned: number; deadlineAt: number | null } {
     const round = this.#round;
@@ -96,10 +93,11 @@ export class RoundEngine {
     const id = link.clientId;
     const old = this.#links.get(id);
     this.#links.set(id, link);
-    this.#pending.delete(id);
+    // An update on its way over the old connection will not come.
+    this.#work.takePending(id);
     if (old !== undefined && old !== link) old.close(new ProtocolError('STRATA_ERR_SESSION_REPLACED', 'another connection authenticated as this client'));
     this.#d.registry.connected(id, link.profile, this.#now());
-    const a = this.#assignments.get(id);
+    const a = this.#work.assignment(id);
     const round = this.#round;
     if (a !== undefined && round !== undefined && a.roundId === round.id && this.#d.model.version === a.modelVersion && this.#state === 'open') {
       // A reconnect mid-round: the same assignment again (an agent resends the outcome it trained, not retrained).
@@ -107,33 +105,26 @@ export class RoundEngine {
       return;
     }
     // Whatever it was doing on its old connection is lost with it.
-    this.#assignments.delete(id);
+    this.#work.drop(id);
     this.#progress();
   }
 
   disconnect(link: ClientLink): void {
     if (this.#links.get(link.clientId) !== link) return;
     this.#links.delete(link.clientId);
-    this.#discard.delete(link.clientId);
-    this.#drop(link.clientId, null);
+    this.#drop(link.clientId);
     // Back on a new connection it may be picked again in this round (an agent resends what it trained).
     this.#round?.assigned.delete(link.clientId);
     this.#d.registry.disconnected(link.clientId, this.#now());
     this.#progress();
   }
 
-  /** The client could not do its assignment (it says so, or its transport knows): it stays linked and may be picked again later. */
-  failed(link: ClientLink, code: ProtocolErrorCode): void {
-    if (this.#links.get(link.clientId) !== link) return;
-    this.#drop(link.clientId, code);
-    this.#progress();
-  }
-
   /** A client's result message; its update frame is then requested from the link. */
   result(link: ClientLink, m: ResultMessage): void {
     const id = link.clientId;
-    const a = this.#assignments.get(id);
-    if (a === undefined || a.roundId !== m.roundId || a.modelVersion !== m.modelVersion || this.#pending.has(id)) {
+    if (this.#links.get(id) !== link) return;
+    const a = this.#work.assignment(id);
+    if (a === undefined || a.roundId !== m.roundId || a.modelVersion !== m.modelVersion || this.#work.isPending(id)) {
       const current = this.#round?.id ?? this.#nextRoundId;
       const stale = m.roundId < current || (a !== undefined && m.modelVersion < a.modelVersion);
       link.refuse(new ProtocolError(stale ? 'STRATA_ERR_STALE_ROUND' : 'STRATA_ERR_UNEXPECTED_MESSAGE',
@@ -144,26 +135,26 @@ export class RoundEngine {
     const live = round !== undefined && this.#state === 'open' && (this.#d.strategy.mode === 'async' || a.roundId === round.id);
     if (!live) {
       // Its round closed while it trained: not the client's fault. A frame it sends anyway is dropped.
-      this.#assignments.delete(id);
-      this.#discard.set(id, a.roundId);
+      this.#work.answered(id);
+      this.#work.discard(id, a.roundId);
       link.ack(a.roundId, false, 'STRATA_ERR_STALE_ROUND');
       this.#d.observer?.late?.({ roundId: a.roundId, clientId: id, at: this.#now(), result: m });
       this.#progress();
       return;
     }
-    this.#pending.set(id, { result: m, assignment: a });
+    this.#work.pend(id, m, a);
     link.requestUpdate(a.roundId);
   }
 
   /** The update frame that follows a result. */
   update(link: ClientLink, frame: Buffer): void {
     const id = link.clientId;
-    const p = this.#pending.get(id);
+    if (this.#links.get(id) !== link) return;
+    const p = this.#work.takePending(id);
     if (p === undefined) {
-      const discarded = this.#discard.get(id);
-      if (discarded !== undefined && peekWeightFrameRoundId(frame) === discarded) {
-        this.#discard.delete(id);
-        link.ack(discarded, false, 'STRATA_ERR_STALE_ROUND');
+      const roundId = peekWeightFrameRoundId(frame);
+      if (this.#work.takeDiscarded(id, roundId)) {
+        link.ack(roundId!, false, 'STRATA_ERR_STALE_ROUND');
         return;
       }
       let err = new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', 'weight frame without a result message first');
@@ -176,53 +167,26 @@ export class RoundEngine {
       this.#reject(link, err, null);
       return;
     }
-    this.#pending.delete(id);
     this.#intake(link, frame, p.result, p.assignment);
   }
 
   #intake(link: ClientLink, data: Buffer, result: ResultMessage, a: Assignment): void {
     const round = this.#round;
-    const model = this.#d.model;
-    const t0 = performance.now();
-    let v;
-    let weight: number | null;
+    const now = this.#now();
+    let u: TakenUpdate;
     try {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
-      v = validateUpdate(data, {
-        roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: model.layoutHash, numParams: model.numParams,
-        currentVersion: model.version, currentWeights: model.weights, maxNorm: this.#o.maxUpdateNorm,
-      }, this.#scratch);
-      weight = this.#d.strategy.updateWeight(v.header.numSamples, model.version - v.header.modelVersion);
-      if (weight === null) throw new ProtocolError('STRATA_ERR_STALE_ROUND', `update is ${model.version - v.header.modelVersion} versions stale`);
+      u = takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
     } catch (err) {
       this.#reject(link, err, a.roundId);
       return;
     }
-    const scale = clipScale(v.norm, this.#o.clipNorm);
-    const now = this.#now();
-    const t1 = performance.now();
-    // Durable before the ack: the payload and its log row commit together.
-    this.#d.store.acceptUpdate({
-      roundId: round.id, assignedRound: a.roundId, agentId: link.clientId, modelVersion: v.header.modelVersion, numSamples: v.header.numSamples,
-      weight, scale, norm: v.norm, bytes: v.payloadBytes, receivedAt: now,
-    }, Buffer.from(v.delta.buffer, v.delta.byteOffset, v.delta.byteLength));
-    const t2 = performance.now();
-    round.aggregator.add(v.delta, weight, scale);
-    const t3 = performance.now();
-    const m = this.#d.metrics;
-    m.aggregationSeconds += (t1 - t0 + t3 - t2) / 1000;
-    m.persistSeconds += (t2 - t1) / 1000;
-    m.aggregationBytes += v.payloadBytes;
-    m.updatesAccepted++;
     round.contributors.add(link.clientId);
-    this.#assignments.delete(link.clientId);
+    this.#work.answered(link.clientId);
     this.#d.registry.accepted(link.clientId, (now - a.assignedAt) / 1000, now);
     link.ack(a.roundId, true);
-    this.#d.observer?.accepted?.({
-      roundId: round.id, assignedRound: a.roundId, clientId: link.clientId, profile: link.profile, numSamples: v.header.numSamples,
-      staleness: model.version - v.header.modelVersion, weight, norm: v.norm, scale, assignedAt: a.assignedAt, at: now, result,
-    });
-    this.#d.log.debug({ agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: v.header.numSamples, loss: result.metrics.loss }, 'update accepted');
+    this.#d.observer?.accepted?.({ roundId: round.id, assignedRound: a.roundId, clientId: link.clientId, profile: link.profile, ...u, assignedAt: a.assignedAt, at: now, result });
+    this.#d.log.debug({ agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss }, 'update accepted');
     this.#progress();
   }
 
@@ -235,24 +199,23 @@ export class RoundEngine {
     if (roundId !== null && this.#round?.id === roundId) this.#d.store.bumpRound(roundId, 'rejected');
     link.log.warn({ code: err.code, roundId }, 'update rejected');
     if (roundId !== null) link.ack(roundId, false, err.code);
-    if (roundId !== null && this.#assignments.get(link.clientId)?.roundId === roundId) this.#assignments.delete(link.clientId);
+    // Done before the refusal: one that closes the connection must not count the client dropped as well.
+    if (roundId !== null) this.#work.answered(link.clientId, roundId);
     this.#d.observer?.rejected?.({ roundId, clientId: link.clientId, code: err.code, at: now });
     link.refuse(err, roundId ?? undefined);
     this.#progress();
   }
 
-  /** The client no longer works on its assignment (disconnect or failure). */
-  #drop(clientId: string, code: ProtocolErrorCode | null): void {
-    this.#pending.delete(clientId);
-    const a = this.#assignments.get(clientId);
+  /** The client is gone: whatever it was doing for the engine is dropped. */
+  #drop(clientId: string): void {
+    const a = this.#work.drop(clientId);
     if (a === undefined) return;
-    this.#assignments.delete(clientId);
     const now = this.#now();
     this.#d.metrics.droppedAssignments++;
     this.#d.registry.dropped(clientId, now);
     if (this.#round?.id === a.roundId) this.#d.store.bumpRound(a.roundId, 'dropped');
-    this.#d.log.info({ agentId: clientId, roundId: a.roundId, code }, 'agent dropped out of its assignment');
-    this.#d.observer?.dropped?.({ roundId: a.roundId, clientId, at: now, code });
+    this.#d.log.info({ agentId: clientId, roundId: a.roundId }, 'agent dropped out of its assignment');
+    this.#d.observer?.dropped?.({ roundId: a.roundId, clientId, at: now });
   }
 
   #now(): number {
@@ -287,23 +250,21 @@ export class RoundEngine {
     return Math.max(1, Math.ceil(this.#o.minCompletion * this.#o.perRound));
   }
 
-  #live(a: Assignment | undefined): a is Assignment {
-    return a !== undefined && a.expiresAt > this.#now();
-  }
-
-  /** Live assignments of `round` not answered yet. */
+  /** Assignments of `round` the engine still counts on (see `ClientWork.outstanding`). */
   #outstanding(round: OpenRound): number {
-    let n = 0;
-    for (const a of this.#assignments.values()) if (a.roundId === round.id && this.#live(a)) n++;
-    return n;
+    return this.#work.outstanding(round.id, this.#now());
   }
 
-  /** Linked clients with no live assignment, no update in `round` yet and not assigned in it before. */
+  /**
+   * Linked clients free to train: no unanswered assignment, no upload on its
+   * way, and not already in `round` (one update per client per round, or per
+   * FedBuff buffer; a client refused in a round is not picked again in it).
+   */
   #idle(round: OpenRound | undefined): ClientLink[] {
     const out: ClientLink[] = [];
     for (const link of this.#links.values()) {
       const id = link.clientId;
-      if (this.#live(this.#assignments.get(id)) || this.#pending.has(id)) continue;
+      if (this.#work.busy(id)) continue;
       if (round !== undefined && (round.contributors.has(id) || round.assigned.has(id))) continue;
       out.push(link);
     }
@@ -330,30 +291,24 @@ export class RoundEngine {
       return;
     }
     if (this.#draining) {
-      if (this.#outstanding(round) === 0 && this.#pending.size === 0) this.#drainWaiter?.();
+      if (this.#outstanding(round) === 0 && this.#work.pendingCount === 0) this.#drainWaiter?.();
       return;
     }
     const sync = this.#d.strategy.mode === 'sync';
     const desired = sync ? Math.ceil(this.#o.perRound * this.#o.overCommit) : Number.POSITIVE_INFINITY;
     const need = desired - round.contributors.size - this.#outstanding(round);
     if (need <= 0) return;
-    // Candidates in id order and a draw seeded by (seed, round, selection): a round's picks follow from its seed
-    // and the events before it, whatever order clients connected in.
-    const idle = this.#idle(round).sort((x, y) => (x.clientId < y.clientId ? -1 : x.clientId > y.clientId ? 1 : 0));
+    const idle = this.#idle(round);
     if (idle.length === 0) return;
-    const byId = new Map(idle.map((l) => [l.clientId, l] as const));
-    const records = idle.flatMap((l) => this.#d.registry.get(l.clientId) ?? []);
-    const rng = new Rng(selectionSeed(this.#o.seed, round.id, round.selections++));
-    const picked = selectClients(records, Math.min(need, records.length), this.#o.selection, rng);
-    for (const c of picked) this.#assign(byId.get(c.agentId)!, round);
+    const picked = selectForRound(idle, this.#d.registry, need, this.#o.selection, { seed: this.#o.seed, roundId: round.id, selection: round.selections++ });
+    for (const link of picked) this.#assign(link, round);
     if (picked.length > 0) this.#d.store.bumpRound(round.id, 'selected', picked.length);
   }
 
   #assign(link: ClientLink, round: OpenRound): void {
     const now = this.#now();
     const a: Assignment = { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: now, expiresAt: now + this.#o.roundDeadlineMs };
-    this.#assignments.set(link.clientId, a);
-    this.#discard.delete(link.clientId);
+    this.#work.assign(link.clientId, a);
     round.assigned.add(link.clientId);
     this.#sendAssignment(link, a);
     this.#d.observer?.assigned?.({ roundId: round.id, clientId: link.clientId, profile: link.profile, modelVersion: a.modelVersion, at: now });
@@ -407,17 +362,12 @@ export class RoundEngine {
     }
     if (strategy.mode === 'sync') {
       // Results of this round still to be uploaded are no longer wanted; stragglers still training stay busy until they answer.
-      for (const [id, p] of [...this.#pending]) {
-        if (p.assignment.roundId !== round.id) continue;
-        this.#pending.delete(id);
-        this.#assignments.delete(id);
-        this.#discard.set(id, round.id);
-        this.#links.get(id)?.withdrawUpdate(round.id);
-      }
+      for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
     }
     this.#round = undefined;
     this.#d.metrics.roundSeconds.push(summary.seconds);
     const last = summary.modelVersion >= this.#o.rounds;
+    this.#lastClosed ||= last;
     this.#evaluate(next, summary, last);
     this.#drainWaiter?.();
     if (last) return;
@@ -426,21 +376,22 @@ export class RoundEngine {
   }
 
   #evaluate(weights: Float32Array, s: Omit<RoundSummary, 'accuracy' | 'loss'>, last: boolean): void {
-    const run = async (): Promise<void> => {
-      let evaluation: Evaluation | null = null;
-      if (this.#d.evaluate) {
-        evaluation = await this.#d.evaluate(weights);
+    this.#evaluations = this.#evaluations.then(async () => {
+      const evaluation = this.#d.evaluate ? await this.#d.evaluate(weights) : null;
+      if (evaluation !== null) {
         this.#d.store.setModelEvaluation(s.modelVersion, evaluation.accuracy, evaluation.loss);
         this.#lastEval = evaluation;
       }
       const summary: RoundSummary = { ...s, accuracy: evaluation?.accuracy ?? null, loss: evaluation?.loss ?? null };
       this.#d.log.info({ roundId: s.roundId, modelVersion: s.modelVersion, applied: s.applied, seconds: s.seconds, accuracy: summary.accuracy, loss: summary.loss }, 'round completed');
       this.#d.observer?.roundCompleted?.(summary);
-    };
-    this.#evaluations = this.#evaluations.then(run).catch((err: unknown) => {
+    }).catch((err: unknown) => {
       this.#d.log.error({ err, roundId: s.roundId }, 'evaluating the new model failed');
+    }).then(() => {
+      if (last) this.#finish();
+    }).catch((err: unknown) => {
+      this.#d.log.error({ err }, 'finishing the run failed');
     });
-    if (last) void this.#evaluations.then(() => this.#finish());
   }
 
   #finish(): void {
@@ -463,7 +414,7 @@ export class RoundEngine {
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
     const round = this.#round;
-    if (this.#state === 'open' && round !== undefined && (this.#outstanding(round) > 0 || this.#pending.size > 0)) {
+    if (this.#state === 'open' && round !== undefined && (this.#outstanding(round) > 0 || this.#work.pendingCount > 0)) {
       await new Promise<void>((resolve) => {
         const timer = Number.isFinite(timeoutMs) ? this.#d.clock.setTimer(timeoutMs, () => resolve()) : undefined;
         this.#drainWaiter = () => {
@@ -479,13 +430,4 @@ export class RoundEngine {
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
-}
-
-/** The training seed an assignment carries (a device mixes in its own id). */
-export function roundSeed(seed: number, roundId: number): number {
-  return (seed * 1_000_003 + roundId) >>> 0;
-}
-
-function selectionSeed(seed: number, roundId: number, selection: number): number {
-  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(roundId, 0x85ebca6b) ^ Math.imul(selection + 1, 0xc2b2ae35)) >>> 0;
 }

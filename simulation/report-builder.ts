@@ -190,7 +190,7 @@ export class SimulationReportBuilder {
     const byIndex = [...this.#clients.entries()].sort((a, b) => a[1].index - b[1].index);
     const totals: ClientTotals[] = byIndex.map(([, c]) => ({
       clientId: c.index, profile: c.profile, budget: c.budget, samples: c.samples,
-      selected: 0, participated: 0, straggled: 0, dropped: 0, deviceSeconds: 0, cpuSeconds: 0, wallSeconds: 0, measuredShare: null, energyJoules: 0,
+      selected: 0, participated: 0, straggled: 0, rejected: 0, dropped: 0, deviceSeconds: 0, cpuSeconds: 0, wallSeconds: 0, measuredShare: null, energyJoules: 0,
     }));
     // Every assignment once, in the round it was made.
     const all = [...this.#rounds.values()].flatMap((r) => [...r.entries.values()]);
@@ -199,6 +199,7 @@ export class SimulationReportBuilder {
       t.selected++;
       if (e.status === 'participant') t.participated++;
       else if (e.status === 'dropout') t.dropped++;
+      else if (e.status === 'rejected') t.rejected++;
       else t.straggled++;
       t.deviceSeconds += e.deviceSeconds;
       t.cpuSeconds += e.cpuSeconds;

@@ -92,6 +92,8 @@ export interface ClientTotals {
   selected: number;
   participated: number;
   straggled: number;
+  /** Assignments whose update validation refused. */
+  rejected: number;
   dropped: number;
   deviceSeconds: number;
   cpuSeconds: number;
@@ -140,6 +142,8 @@ export interface SimulationReport {
   validation: { maxUpdateNorm: number | null; clipNorm: number | null; clipped: number; rejected: Record<string, number> };
   /** `--profiler miro`: every client's choice at every task boundary it profiled, and the choices by device profile. */
   miro?: { choices: MiroChoice[]; byProfile: Record<string, Record<string, number>>; profilingJoules: number };
+  /** Assignments a virtual client ignored because it was still training (an agent does the same); the engine never hands out one. */
+  ignoredAssignments: number;
   /** The run's coordinator store (SQLite): every model version, the update log, the rounds. */
   storeFile: string;
   host: { cpus: number; cpuModel: string; node: string };

@@ -94,111 +94,120 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   poolReady?.catch(() => undefined);
   const evaluatorReady = ModelEvaluator.start({ dataset: baseDataset, model: config.model, seed: config.seed, evalSamples: config.evalSamples });
   evaluatorReady.catch(() => undefined);
-  const backend = await initBackend();
-  const ds = loadDataset(baseDataset);
-  const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
-  // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
-  mkdirSync(outDir, { recursive: true });
-  for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
-
-  const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
-  const initial = getFlatWeights(model);
-  const trainingCost = trainingWork(model, config.optimizer);
-  const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));
-  const numParams = initial.length;
-
-  const partitions = partitionIndices(ds.train.labels, ds.train.count, config.clients, parsePartition(config.partition), config.seed);
-  const roundsPerTask = scenario !== undefined ? Math.ceil(config.rounds / scenario.tasks.length) : 1;
-  const schedule: StreamSchedule = scenario !== undefined
-    ? { kind: 'tasks', tasks: scenario.tasks.map((t) => t.classes), roundsPerTask }
-    : config.samplesPerRound > 0 ? { kind: 'chunks', samplesPerRound: config.samplesPerRound } : { kind: 'whole' };
-  const profileOf = (c: number): { spec: string; profile: DeviceProfile } => profiles[c % profiles.length]!;
-  const traffic = roundTraffic(numParams);
-  const clients = new Map<string, ClientInfo>();
-  const specs: VirtualClientSpec[] = [];
-  const streams: DeviceStream[] = [];
-  for (let c = 0; c < config.clients; c++) {
-    const p = profileOf(c).profile;
-    const id = simulatedClientId(c);
-    const comm = new DeviceClock(p).network({ ...traffic });
-    clients.set(id, { index: c, profile: p.name, budget: p.compute.cpuShare, samples: partitions[c]!.length, commSeconds: comm });
-    specs.push({ clientId: id, index: c, profile: p.name, dropoutRate: p.availability.dropoutRate });
-    streams.push(new DeviceStream(ds.train, partitions[c]!, schedule));
-  }
-  const usesMemory = config.clMethod !== 'finetune';
-  const keepsState = usesMemory || schedule.kind !== 'whole' || config.profiler !== 'off';
-  const deviceSpec = (c: number): DeviceRuntimeSpec => ({
-    indices: partitions[c]!, schedule, dir: keepsState ? path.join(outDir, 'clients', simulatedClientId(c)) : '',
-    memory: { slots: config.memory, storage: config.storage, swap: config.swap, swapRatio: config.swapRatio, policy: config.policy },
-    profiler: config.profiler, miro: config.miro as MiroOptions,
-  });
-
-  const strategy = createStrategy(config.strategy, {
-    serverLearningRate: config.serverLearningRate, fedproxMu: config.fedproxMu, maxStaleness: config.maxStaleness, trimmedMeanBeta: config.trimmedMeanBeta,
-  });
-  const options = compileCoordinatorOptions({
-    perRound: config.perRound, minClients: config.minClients > 0 ? config.minClients : config.perRound, overCommit: config.overCommit,
-    roundDeadlineMs: config.deadlineSeconds > 0 ? Math.round(config.deadlineSeconds * 1000) : NO_DEADLINE_MS, minCompletion: config.minCompletion,
-    selection: config.selection, rounds: config.rounds, strategy: config.strategy, seed: config.seed,
-    ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}), ...(config.clipNorm > 0 ? { clipNorm: config.clipNorm } : {}),
-    training: {
-      model: config.model, epochs: config.epochs, batchSize: config.batch, learningRate: config.learningRate, optimizer: config.optimizer,
-      method: config.clMethod, replay: usesMemory ? config.replay : 0,
-    },
-  });
-  const clock = new VirtualClock(Date.now());
-  const storeFile = path.join(outDir, 'coordinator.sqlite');
-  const store = CoordinatorStore.open(storeFile);
-  store.saveInitialModel(initial, layoutHash, clock.now());
-  const report = new SimulationReportBuilder(clients, clock.origin, t0, (r) => hooks.onRound?.(r, config.rounds));
-  let version = 0;
+  // Everything from here on holds resources (cgroups, processes, threads, files): they are released however the run ends.
+  const cleanup: (() => void | Promise<void>)[] = [];
   let evaluator: ModelEvaluator | undefined;
-  const evaluate = async (weights: Float32Array): Promise<{ accuracy: number; loss: number }> => {
-    // The v-th model closes the v-th round: with --cl, its task is that round's, and the classes seen are its tasks' so far.
-    const v = ++version;
-    const task = scenario !== undefined ? streams[0]!.taskOfRound(v) : undefined;
-    const seen = scenario !== undefined ? scenario.tasks.slice(0, task! + 1).flatMap((t) => t.classes) : null;
-    const score = await evaluator!.score(weights, seen);
-    if (score.accuracySeen !== undefined) report.noteEvaluation(v, { accuracySeen: score.accuracySeen, task: task! });
-    return { accuracy: score.accuracy, loss: score.loss };
-  };
-  let finished = false;
-  const engine = new RoundEngine({
-    options, store, registry: new ClientRegistry(store), strategy, metrics: new CoordinatorMetrics(),
-    model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock, evaluate,
-    observer: { ...report.engineObserver, finished: () => { finished = true; } },
-  });
-
-  log.info({ enforcer: enforcer.kind, notes: enforcer.notes, backend: backend.name, mode: config.mode }, `budget enforcer: ${enforcer.kind}`);
-  hooks.onStart?.({ enforcer, backend: backend.name, clients: config.clients });
-  const rss = new RssSampler(() => [...(pool?.pids ?? []), ...(naiveChild !== null ? [naiveChild] : [])]);
-  let jobId = 0;
-  const source: JobSource = {
-    job: (client, assignment) => {
-      const c = client.index;
-      const samples = streams[c]!.trainSamples(assignment.roundId);
-      const p = profileOf(c);
-      const job: ClientJob = {
-        jobId: ++jobId, clientId: client.clientId, clientIndex: c, profile: p.spec, budget: p.profile.compute.cpuShare,
-        work: samples * config.epochs, assignment, device: deviceSpec(c),
-      };
-      // Nothing it does can arrive before its radio has moved the model both ways and it has trained what it must: every
-      // sample it trains at least once (Miro may shrink its stream buffer, so with Miro only the radio counts).
-      const floor = config.profiler === 'off' ? trainingFlops(trainingCost, samples * config.epochs, 0) / (p.profile.compute.gflops * 1e9) : 0;
-      return { job, minSeconds: clients.get(client.clientId)!.commSeconds + floor };
-    },
-    run: (job, weights) => (pool !== undefined ? pool.run(job, weights) : naive!.run(job, weights)),
-  };
-  const channel = new VirtualChannel({ clock, source, logger: log, seed: config.seed, dropouts: config.dropouts, observer: report.channelObserver });
-
   let killTimer: NodeJS.Timeout | undefined;
-  let interrupted = false;
-  const onAbort = (): void => {
-    interrupted = true;
-    log.warn('interrupted: finishing the round in progress, then ending the run');
-    void engine.drain(Number.POSITIVE_INFINITY);
-  };
+  let onAbort: (() => void) | undefined;
   try {
+    const backend = await initBackend();
+    const ds = loadDataset(baseDataset);
+    const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
+    // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
+    mkdirSync(outDir, { recursive: true });
+    for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
+
+    const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
+    const initial = getFlatWeights(model);
+    const trainingCost = trainingWork(model, config.optimizer);
+    const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));
+    const numParams = initial.length;
+
+    const partitions = partitionIndices(ds.train.labels, ds.train.count, config.clients, parsePartition(config.partition), config.seed);
+    const roundsPerTask = scenario !== undefined ? Math.ceil(config.rounds / scenario.tasks.length) : 1;
+    const schedule: StreamSchedule = scenario !== undefined
+      ? { kind: 'tasks', tasks: scenario.tasks.map((t) => t.classes), roundsPerTask }
+      : config.samplesPerRound > 0 ? { kind: 'chunks', samplesPerRound: config.samplesPerRound } : { kind: 'whole' };
+    const profileOf = (c: number): { spec: string; profile: DeviceProfile } => profiles[c % profiles.length]!;
+    const traffic = roundTraffic(numParams);
+    const clients = new Map<string, ClientInfo>();
+    const specs: VirtualClientSpec[] = [];
+    const streams: DeviceStream[] = [];
+    for (let c = 0; c < config.clients; c++) {
+      const p = profileOf(c).profile;
+      const id = simulatedClientId(c);
+      const comm = new DeviceClock(p).network({ ...traffic });
+      clients.set(id, { index: c, profile: p.name, budget: p.compute.cpuShare, samples: partitions[c]!.length, commSeconds: comm });
+      specs.push({ clientId: id, index: c, profile: p.name, dropoutRate: p.availability.dropoutRate });
+      streams.push(new DeviceStream(ds.train, partitions[c]!, schedule));
+    }
+    const usesMemory = config.clMethod !== 'finetune';
+    // A client that fine-tunes on its whole data every round has nothing to carry between rounds (no memory, no stream
+    // position, no plugin state): its rounds are the same computation with a saved state or without, so it keeps none.
+    const keepsState = usesMemory || schedule.kind !== 'whole' || config.profiler !== 'off';
+    const deviceSpec = (c: number): DeviceRuntimeSpec => ({
+      indices: partitions[c]!, schedule, dir: keepsState ? path.join(outDir, 'clients', simulatedClientId(c)) : '',
+      memory: { slots: config.memory, storage: config.storage, swap: config.swap, swapRatio: config.swapRatio, policy: config.policy },
+      profiler: config.profiler, miro: config.miro as MiroOptions,
+    });
+
+    const strategy = createStrategy(config.strategy, {
+      serverLearningRate: config.serverLearningRate, fedproxMu: config.fedproxMu, maxStaleness: config.maxStaleness, trimmedMeanBeta: config.trimmedMeanBeta,
+    });
+    const options = compileCoordinatorOptions({
+      perRound: config.perRound, minClients: config.minClients > 0 ? config.minClients : config.perRound, overCommit: config.overCommit,
+      roundDeadlineMs: config.deadlineSeconds > 0 ? Math.round(config.deadlineSeconds * 1000) : NO_DEADLINE_MS, minCompletion: config.minCompletion,
+      selection: config.selection, rounds: config.rounds, strategy: config.strategy, seed: config.seed,
+      ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}), ...(config.clipNorm > 0 ? { clipNorm: config.clipNorm } : {}),
+      training: {
+        model: config.model, epochs: config.epochs, batchSize: config.batch, learningRate: config.learningRate, optimizer: config.optimizer,
+        method: config.clMethod, replay: usesMemory ? config.replay : 0,
+      },
+    });
+    const clock = new VirtualClock(Date.now());
+    const storeFile = path.join(outDir, 'coordinator.sqlite');
+    const store = CoordinatorStore.open(storeFile);
+    cleanup.push(() => store.close());
+    store.saveInitialModel(initial, layoutHash, clock.now());
+    const report = new SimulationReportBuilder(clients, clock.origin, t0, (r) => hooks.onRound?.(r, config.rounds));
+    let version = 0;
+    const evaluate = async (weights: Float32Array): Promise<{ accuracy: number; loss: number }> => {
+      // The v-th model closes the v-th round: with --cl, its task is that round's, and the classes seen are its tasks' so far.
+      const v = ++version;
+      const task = scenario !== undefined ? streams[0]!.taskOfRound(v) : undefined;
+      const seen = scenario !== undefined ? scenario.tasks.slice(0, task! + 1).flatMap((t) => t.classes) : null;
+      const score = await evaluator!.score(weights, seen);
+      if (score.accuracySeen !== undefined) report.noteEvaluation(v, { accuracySeen: score.accuracySeen, task: task! });
+      return { accuracy: score.accuracy, loss: score.loss };
+    };
+    const engine = new RoundEngine({
+      options, store, registry: new ClientRegistry(store), strategy, metrics: new CoordinatorMetrics(),
+      model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock, evaluate,
+      observer: report.engineObserver,
+    });
+
+    log.info({ enforcer: enforcer.kind, notes: enforcer.notes, backend: backend.name, mode: config.mode }, `budget enforcer: ${enforcer.kind}`);
+    hooks.onStart?.({ enforcer, backend: backend.name, clients: config.clients });
+    const rss = new RssSampler(() => [...(pool?.pids ?? []), ...(naiveChild !== null ? [naiveChild] : [])]);
+    cleanup.push(() => { rss.stop(); });
+    let jobId = 0;
+    const source: JobSource = {
+      job: (client, assignment) => {
+        const c = client.index;
+        const samples = streams[c]!.trainSamples(assignment.roundId);
+        const p = profileOf(c);
+        const job: ClientJob = {
+          jobId: ++jobId, clientId: client.clientId, clientIndex: c, profile: p.spec, budget: p.profile.compute.cpuShare,
+          work: samples * config.epochs, assignment, device: deviceSpec(c),
+        };
+        // Nothing it does can arrive before its radio has moved the model both ways and it has trained what it must: every
+        // sample it trains at least once (Miro may shrink its stream buffer, so with Miro only the radio counts).
+        const floor = config.profiler === 'off' ? trainingFlops(trainingCost, samples * config.epochs, 0) / (p.profile.compute.gflops * 1e9) : 0;
+        return { job, minSeconds: clients.get(client.clientId)!.commSeconds + floor };
+      },
+      run: (job, weights) => (pool !== undefined ? pool.run(job, weights) : naive!.run(job, weights)),
+    };
+    const channel = new VirtualChannel({ clock, source, logger: log, seed: config.seed, dropouts: config.dropouts, observer: report.channelObserver });
+
+    let interrupted = false;
+    let draining: Promise<void> | undefined;
+    let virtualSeconds = 0;
+    const abort = (): void => {
+      interrupted = true;
+      log.warn('interrupted: finishing the round in progress, then ending the run');
+      draining = engine.drain(Number.POSITIVE_INFINITY);
+    };
+    onAbort = abort;
     [evaluator] = await Promise.all([evaluatorReady, poolReady]);
     if (pool !== undefined && hooks.killWorkerInRound !== undefined) {
       const round = hooks.killWorkerInRound;
@@ -210,53 +219,57 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
         }
       }, 5);
     }
-    if (hooks.signal?.aborted === true) onAbort();
-    hooks.signal?.addEventListener('abort', onAbort, { once: true });
+    if (hooks.signal?.aborted === true) abort();
+    hooks.signal?.addEventListener('abort', abort, { once: true });
     channel.connectAll(engine, specs);
     engine.start(null);
-    await channel.run(() => finished || engine.state === 'stopped' || (interrupted && engine.state === 'draining'));
+    // The run ends when its last round closes (stragglers still training are not waited for) or a drain has stopped it.
+    await channel.run(() => engine.done || (interrupted && engine.state === 'draining'));
+    virtualSeconds = clock.elapsedSeconds;
     await engine.settled();
+    await draining;
+    const memory = rss.stop();
+    const built = report.finish();
+    const last = built.rounds.at(-1);
+    const cpus = os.cpus();
+    return {
+      command: 'simulate',
+      config,
+      interrupted: built.rounds.length < config.rounds,
+      finalAccuracy: last?.accuracy ?? 0,
+      finalLoss: last?.loss ?? 0,
+      backend: backend.name,
+      backendInfo: backend,
+      enforcer,
+      jobEnforcers: built.jobEnforcers,
+      wallSeconds: (performance.now() - t0) / 1000,
+      virtualSeconds,
+      totalEnergyJoules: built.totalEnergyJoules,
+      rounds: built.rounds,
+      clients: built.clients,
+      profiles: built.profiles,
+      scheduler: pool !== undefined
+        ? { mode: 'scheduled', ...pool.stats(), cpuSecondsPerSample: pool.estimator.cpuSecondsPerSample }
+        : { mode: 'naive', ...naive!.stats() },
+      memory,
+      ...(scenario !== undefined ? { cl: { tasks: clTasks(built.rounds, scenario, roundsPerTask), classOrder: scenario.classOrder } } : {}),
+      staleness: built.staleness,
+      validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: config.clipNorm > 0 ? config.clipNorm : null },
+      ...(built.miro !== undefined ? { miro: built.miro } : {}),
+      ignoredAssignments: channel.ignoredAssignments,
+      storeFile,
+      host: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
+      startedAt,
+      outDir,
+    };
   } finally {
     clearInterval(killTimer);
-    hooks.signal?.removeEventListener('abort', onAbort);
+    if (onAbort !== undefined) hooks.signal?.removeEventListener('abort', onAbort);
     await pool?.stop();
     await (evaluator ?? await evaluatorReady.catch(() => undefined))?.close();
-    store.close();
+    for (const c of cleanup.reverse()) await c();
     if (enforcer.root !== null) removeCgroupTree(enforcer.root);
   }
-  const memory = rss.stop();
-  const built = report.finish();
-  const last = built.rounds.at(-1);
-  const cpus = os.cpus();
-  return {
-    command: 'simulate',
-    config,
-    interrupted: built.rounds.length < config.rounds,
-    finalAccuracy: last?.accuracy ?? 0,
-    finalLoss: last?.loss ?? 0,
-    backend: backend.name,
-    backendInfo: backend,
-    enforcer,
-    jobEnforcers: built.jobEnforcers,
-    wallSeconds: (performance.now() - t0) / 1000,
-    virtualSeconds: clock.elapsedSeconds,
-    totalEnergyJoules: built.totalEnergyJoules,
-    rounds: built.rounds,
-    clients: built.clients,
-    profiles: built.profiles,
-    scheduler: pool !== undefined
-      ? { mode: 'scheduled', ...pool.stats(), cpuSecondsPerSample: pool.estimator.cpuSecondsPerSample }
-      : { mode: 'naive', ...naive!.stats() },
-    memory,
-    ...(scenario !== undefined ? { cl: { tasks: clTasks(built.rounds, scenario, roundsPerTask), classOrder: scenario.classOrder } } : {}),
-    staleness: built.staleness,
-    validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: config.clipNorm > 0 ? config.clipNorm : null },
-    ...(built.miro !== undefined ? { miro: built.miro } : {}),
-    storeFile,
-    host: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
-    startedAt,
-    outDir,
-  };
 }
 
 /** `--cl`: accuracy on the classes seen so far after the last round of each task. */

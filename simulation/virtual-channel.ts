@@ -28,8 +28,6 @@ export interface JobSource {
 export interface ChannelObserver {
   completed?(e: { client: VirtualClientSpec; job: ClientJob; result: ClientResult; assignedAt: number; arrivesAt: number }): void;
   droppedOut?(e: { client: VirtualClientSpec; roundId: number; at: number }): void;
-  acked?(e: { clientId: string; roundId: number; accepted: boolean; code: ProtocolErrorCode | undefined; at: number }): void;
-  refused?(e: { clientId: string; roundId: number | undefined; code: ProtocolErrorCode; at: number }): void;
 }
 
 interface InFlight {
@@ -62,7 +60,6 @@ export class VirtualChannel {
   readonly #seed: number;
   readonly #dropouts: boolean;
   readonly #observer: ChannelObserver;
-  readonly #links = new Map<string, VirtualClientLink>();
   readonly #inFlight = new Map<number, InFlight>();
   /** Clients training (assigned, result not yet delivered): like an agent, they ignore a new assignment. */
   readonly #busy = new Set<string>();
@@ -76,6 +73,7 @@ export class VirtualChannel {
   #failure: Error | undefined;
   /** Client events so far (assignments, arrivals, dropouts); an event that changes nothing is a timer the engine could not act on. */
   #activity = 0;
+  #ignored = 0;
 
   constructor(o: { clock: VirtualClock; source: JobSource; logger: Logger; seed: number; dropouts: boolean; observer?: ChannelObserver }) {
     this.#clock = o.clock;
@@ -90,10 +88,13 @@ export class VirtualChannel {
   connectAll(engine: RoundEngine, clients: readonly VirtualClientSpec[]): void {
     this.#engine = engine;
     for (const c of clients) {
-      const link = new VirtualClientLink(c, this, this.#log);
-      this.#links.set(c.clientId, link);
-      engine.connect(link);
+      engine.connect(new VirtualClientLink(c, this, this.#log));
     }
+  }
+
+  /** Assignments ignored because the client was still training. */
+  get ignoredAssignments(): number {
+    return this.#ignored;
   }
 
   /** Jobs running on the host now. */
@@ -116,8 +117,9 @@ export class VirtualChannel {
       if (next !== undefined && next < earliest) {
         const before = this.#activity;
         this.#clock.runNext();
-        // Deadlines passing with nobody in flight and nobody assigned: the engine can do nothing more (say, every update refused).
-        quiet = this.#activity === before && this.#inFlight.size === 0 ? quiet + 1 : 0;
+        // Deadlines passing with nothing in flight, no client event to come and nobody assigned: the engine can do nothing
+        // more (say, every update is refused).
+        quiet = this.#activity === before && this.#inFlight.size === 0 && this.#clock.scheduled(0) === 0 ? quiet + 1 : 0;
         if (quiet > 3) {
           throw new StrataError('STRATA_ERR_SIM_STALLED', 'the simulation stalled: round deadlines pass and no client can be assigned (are all updates refused?)', {
             virtualSeconds: this.#clock.elapsedSeconds,
@@ -130,15 +132,12 @@ export class VirtualChannel {
         this.#wake = undefined;
         continue;
       }
-      if (next === undefined) {
-        // The engine may still be finishing (evaluating the last model): let it, then look again.
-        await this.#engine?.settled();
-        if (done() || this.#clock.peek() !== undefined || this.#inFlight.size > 0) continue;
-        throw new StrataError('STRATA_ERR_SIM_STALLED', 'the simulation has nothing left to happen: no client can be assigned and no deadline is set', {
-          virtualSeconds: this.#clock.elapsedSeconds,
-        });
-      }
-      this.#clock.runNext();
+      // Nothing scheduled and nothing in flight. The engine may still be finishing (evaluating a model): let it, then look again.
+      await this.#engine?.settled();
+      if (done() || this.#clock.peek() !== undefined || this.#inFlight.size > 0) continue;
+      throw new StrataError('STRATA_ERR_SIM_STALLED', 'the simulation has nothing left to happen: no client can be assigned and no deadline is set', {
+        virtualSeconds: this.#clock.elapsedSeconds,
+      });
     }
     if (this.#failure !== undefined) throw this.#failure;
   }
@@ -148,8 +147,9 @@ export class VirtualChannel {
     this.#activity++;
     const c = link.spec;
     if (this.#busy.has(c.clientId)) {
-      // An agent still training ignores a new assignment; the engine's assignment expires.
-      this.#log.debug({ clientId: c.clientId, roundId: a.roundId }, 'assignment while still training; ignored');
+      // An agent still training ignores a new assignment (the engine does not send one to a client it knows is busy).
+      this.#ignored++;
+      this.#log.warn({ clientId: c.clientId, roundId: a.roundId }, 'assignment while still training; ignored');
       return;
     }
     const n = (this.#assignments.get(c.clientId) ?? 0) + 1;
@@ -189,11 +189,10 @@ export class VirtualChannel {
     this.#inFlight.delete(f.job.jobId);
     const c = f.link.spec;
     const arrivesAt = f.assignedAt + r.result.metrics.deviceSeconds * 1000;
-    this.#observer.completed?.({ client: c, job: f.job, result: r, assignedAt: f.assignedAt, arrivesAt });
     this.#clock.at(arrivesAt, () => {
       this.#activity++;
       this.#busy.delete(c.clientId);
-      if (this.#links.get(c.clientId) !== f.link) return;
+      this.#observer.completed?.({ client: c, job: f.job, result: r, assignedAt: f.assignedAt, arrivesAt });
       this.#frames.set(c.clientId, { roundId: f.job.assignment.roundId, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) });
       this.#engine!.result(f.link, r.result);
     }, c.index);
@@ -212,12 +211,9 @@ export class VirtualChannel {
     if (this.#frames.get(link.clientId)?.roundId === roundId) this.#frames.delete(link.clientId);
   }
 
-  acked(link: VirtualClientLink, roundId: number, accepted: boolean, code: ProtocolErrorCode | undefined): void {
-    this.#observer.acked?.({ clientId: link.clientId, roundId, accepted, code, at: this.#clock.now() });
-  }
-
-  refused(link: VirtualClientLink, err: ProtocolError, roundId: number | undefined): void {
-    this.#observer.refused?.({ clientId: link.clientId, roundId, code: err.code, at: this.#clock.now() });
+  /** The engine answered a result: a frame it will not ask for is let go. */
+  answered(link: VirtualClientLink, roundId: number | undefined): void {
+    if (roundId === undefined || this.#frames.get(link.clientId)?.roundId === roundId) this.#frames.delete(link.clientId);
   }
 
   /** The model an assignment carries, decoded once per version (the engine sends one frame per round to all). */
@@ -258,12 +254,12 @@ export class VirtualClientLink implements ClientLink {
     this.#channel.withdrawUpdate(this, roundId);
   }
 
-  ack(roundId: number, accepted: boolean, code?: ProtocolErrorCode): void {
-    this.#channel.acked(this, roundId, accepted, code);
+  ack(roundId: number, accepted: boolean, _code?: ProtocolErrorCode): void {
+    if (!accepted) this.#channel.answered(this, roundId);
   }
 
-  refuse(err: ProtocolError, roundId?: number): void {
-    this.#channel.refused(this, err, roundId);
+  refuse(_err: ProtocolError, roundId?: number): void {
+    this.#channel.answered(this, roundId);
   }
 
   close(_err: ProtocolError): void {

@@ -55,6 +55,13 @@ export class VirtualClock implements Clock {
     return this.#heap[0]?.at;
   }
 
+  /** Events still scheduled whose order key is at least `minOrder` (client events: >= 0; timers: -1). */
+  scheduled(minOrder: number): number {
+    let n = 0;
+    for (const e of this.#heap) if (!e.cancelled && e.order >= minOrder) n++;
+    return n;
+  }
+
   /** Advances to the next event and runs it; false when none is scheduled. */
   runNext(): boolean {
     this.#dropCancelled();

@@ -174,6 +174,10 @@ export class AgentSession implements ClientLink {
 
   refuse(err: ProtocolError, roundId?: number): void {
     this.#errors++;
+    if (err.closeCode === null && this.#errors > this.#host.maxErrorsPerConnection) {
+      this.fail(new ProtocolError('STRATA_ERR_TOO_MANY_ERRORS', `${this.#errors} bad messages`, { last: err.code }));
+      return;
+    }
     this.fail(err, roundId);
   }
 

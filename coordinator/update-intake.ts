@@ -1,0 +1,55 @@
+import { ProtocolError } from '../protocol/index.js';
+import type { GlobalModel } from './global-model.js';
+import type { Assignment, OpenRound, RoundEngineDeps } from './round-engine-types.js';
+import { clipScale } from './strategies/clipping.js';
+import { validateUpdate } from './update-validator.js';
+
+/** An update taken into a round. */
+export interface TakenUpdate {
+  numSamples: number;
+  /** Model versions between the one it was trained from and the current one. */
+  staleness: number;
+  weight: number;
+  norm: number;
+  /** Clipping factor applied (1: not clipped). */
+  scale: number;
+}
+
+/**
+ * Takes one update frame into the open round: validates it (structure,
+ * checksum, layout, length, round and model version, finite values, the
+ * norm bound), weighs it by the strategy (refusing one too stale), makes it
+ * durable (payload and log row in one transaction, before any ack) and
+ * folds it, clipped, into the round's aggregator. Throws a coded
+ * ProtocolError for an update that must be refused; times the work into the
+ * metrics.
+ */
+export function takeUpdate(
+  d: RoundEngineDeps, scratch: Float32Array, round: OpenRound, clientId: string, data: Buffer, a: Assignment, now: number,
+): TakenUpdate {
+  const model: GlobalModel = d.model;
+  const o = d.options;
+  const t0 = performance.now();
+  const v = validateUpdate(data, {
+    roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: model.layoutHash, numParams: model.numParams,
+    currentVersion: model.version, currentWeights: model.weights, maxNorm: o.maxUpdateNorm,
+  }, scratch);
+  const staleness = model.version - v.header.modelVersion;
+  const weight = d.strategy.updateWeight(v.header.numSamples, staleness);
+  if (weight === null) throw new ProtocolError('STRATA_ERR_STALE_ROUND', `update is ${staleness} versions stale`);
+  const scale = clipScale(v.norm, o.clipNorm);
+  const t1 = performance.now();
+  d.store.acceptUpdate({
+    roundId: round.id, assignedRound: a.roundId, agentId: clientId, modelVersion: v.header.modelVersion, numSamples: v.header.numSamples,
+    weight, scale, norm: v.norm, bytes: v.payloadBytes, receivedAt: now,
+  }, Buffer.from(v.delta.buffer, v.delta.byteOffset, v.delta.byteLength));
+  const t2 = performance.now();
+  round.aggregator.add(v.delta, weight, scale);
+  const t3 = performance.now();
+  const m = d.metrics;
+  m.aggregationSeconds += (t1 - t0 + t3 - t2) / 1000;
+  m.persistSeconds += (t2 - t1) / 1000;
+  m.aggregationBytes += v.payloadBytes;
+  m.updatesAccepted++;
+  return { numSamples: v.header.numSamples, staleness, weight, norm: v.norm, scale };
+}
