@@ -9,6 +9,7 @@ import { MIRO_DEFAULTS } from '../../client-runtime/miro/miro-profiler.js';
 import { MIRO_SPACE_DEFAULTS } from '../../client-runtime/miro/candidate-space.js';
 import { NAVIGATORS, type NavigatorName } from '../../client-runtime/miro/navigators.js';
 import { initBackend } from '../../ml/backend.js';
+import { parseThreadsRequest } from '../../ml/threads.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { parseModelKind } from '../../ml/models.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
@@ -16,6 +17,8 @@ import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { createProgress } from '../progress.js';
 import { clReportHtml } from '../reports/cl-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
+
+const threadsFlag = (value: string): string => String(parseThreadsRequest(value, '--threads'));
 
 function storageFlag(value: string): StorageBudget {
   if (value === 'all' || value === 'none') return value;
@@ -39,7 +42,7 @@ interface ClFlags {
   streamBuffer: number; profileFromTask?: number; profileDataRatio?: number; navigator?: NavigatorName; navigatorFraction?: number;
   cutline?: number; miroMemories?: number[]; miroStreamBuffers?: number[]; miroSwapRatios?: number[]; miroValidation?: number;
   minTrialSteps?: number; profileEvery?: number; profilingBudget?: number; skipMootTrials?: boolean;
-  optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; out?: string; json?: boolean;
+  optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
 }
 
 export function clCommand(getLogger: () => Logger): Command {
@@ -79,6 +82,7 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
     .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/cl-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout')
     .action(async (flags: ClFlags) => {
@@ -122,7 +126,7 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
   };
   const dir = prepareRunDir('cl', flags.out);
   const log = logger.child({ component: 'cl' });
-  const backend = await initBackend({ backend: flags.backend });
+  const backend = await initBackend({ backend: flags.backend, threads: flags.threads });
   log.info({ backend: backend.name, config }, `continual learning: ${config.method} on ${config.dataset}`);
   let progress: ReturnType<typeof createProgress> | undefined;
   const report = await runClExperiment(config, dir, backend, log, {
