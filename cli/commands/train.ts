@@ -21,6 +21,8 @@ export interface TrainReport {
   backendInfo: object;
   /** Threads that trained (see backendInfo.threads). */
   threads: number;
+  /** `fast` (Strata's hand-written step) or `autograd` (tfjs), with the reason. */
+  stepPath: object;
   epochs: number;
   batchSize: number;
   seed: number;
@@ -88,6 +90,7 @@ export async function runTrain(flags: TrainFlags, logger: Logger): Promise<Train
   const trainer = new Trainer(model, {
     featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, optimizer: flags.optimizer, learningRate: flags.lr,
   });
+  log.info({ stepPath: trainer.stepPath }, trainer.stepPath.kind === 'fast' ? 'training step: fast (by hand on the wasm heap)' : `training step: tfjs autograd (${trainer.stepPath.reason})`);
   const startedAt = new Date().toISOString();
   const stepsPerEpoch = Math.ceil(ds.train.count / flags.batch);
   const progress = createProgress({ label: 'train', total: stepsPerEpoch * flags.epochs, logger: log, format: 'epoch {epoch} loss {loss}' });
@@ -110,6 +113,7 @@ export async function runTrain(flags: TrainFlags, logger: Logger): Promise<Train
     backend: backend.name,
     backendInfo: backend,
     threads: backend.threads,
+    stepPath: trainer.stepPath,
     epochs: flags.epochs,
     batchSize: flags.batch,
     seed: flags.seed,
