@@ -208,8 +208,10 @@ export class Trainer {
     return evaluateModel(this.model, split, this.#batches, options);
   }
 
+  /** Frees the optimizer's state (on wasm, Adam's moments live on the heap). */
   dispose(): void {
     this.#optimizer.dispose();
+    this.#heapAdam?.dispose();
   }
 }
 

@@ -138,10 +138,21 @@ export class FastStep {
     }
     const dx = heap.alloc([batch, ...op.in]);
     const [padTop, padLeft] = poolPadding(op);
+    const relu = fuse && below.relu;
+    const simd = heap.simd;
+    if (simd !== undefined && op.size[0] === 2 && op.size[1] === 2 && op.strides[0] === 2 && op.strides[1] === 2
+      && padTop === 0 && padLeft === 0 && op.in[2] % 4 === 0) {
+      const h = heap.f32();
+      h.fill(0, heap.at(dx), heap.at(dx) + batch * op.in[0] * op.in[1] * op.in[2]);
+      if (dBias !== undefined) h.fill(0, heap.at(dBias), heap.at(dBias) + op.in[2]);
+      simd.maxPool2x2Grad(heap.at(input) * 4, heap.at(g) * 4, heap.at(dx) * 4, dBias === undefined ? 0 : heap.at(dBias) * 4,
+        batch, op.in[0], op.in[1], op.in[2], relu ? 1 : 0);
+      return dx;
+    }
     maxPoolReluGrad(heap.f32(), heap.at(input), heap.at(g), heap.at(dx), {
       batch, inH: op.in[0], inW: op.in[1], channels: op.in[2], outH: op.out[0], outW: op.out[1],
       sizeH: op.size[0], sizeW: op.size[1], strideH: op.strides[0], strideW: op.strides[1], padTop, padLeft,
-    }, fuse && below.relu, dBias === undefined ? -1 : heap.at(dBias));
+    }, relu, dBias === undefined ? -1 : heap.at(dBias));
     return dx;
   }
 
@@ -154,7 +165,8 @@ export class FastStep {
     const rows = op.kind === 'dense' ? batch : batch * op.out[0] * op.out[1];
     const cols = op.kind === 'dense' ? op.units : op.out[2];
     if (!fused) {
-      if (op.relu) reluGrad(heap.f32(), heap.at(g), heap.at(output), rows * cols);
+      if (op.relu && heap.simd !== undefined) heap.simd.reluGrad(heap.at(g) * 4, heap.at(output) * 4, rows * cols);
+      else if (op.relu) reluGrad(heap.f32(), heap.at(g), heap.at(output), rows * cols);
       if (op.bias !== undefined && op.bias.index >= 0) {
         const dBias = heap.alloc([cols]);
         grads[op.bias.index] = dBias;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { callKernel } from '../wasm-kernels/kernel-call.js';
+import { simdKernelsFor, type SimdKernels } from '../wasm-simd/simd-kernels.js';
 
 export type TensorInfo = tf.TensorInfo;
 
@@ -24,6 +25,8 @@ interface WasmBackendSlice {
 export class WasmHeap {
   readonly backend: WasmBackendSlice;
   readonly #memory: HeapMemory;
+  /** Strata's SIMD loops on this heap, where they run (pointers are `at(t) * 4`). */
+  readonly simd: SimdKernels | undefined;
   #buffer: ArrayBufferLike | undefined;
   #f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
 
@@ -32,6 +35,7 @@ export class WasmHeap {
     const memory = this.backend.wasm.wasmMemory ?? this.backend.wasm.asm?.memory;
     if (memory === undefined) throw new Error('wasm backend: heap memory not found');
     this.#memory = memory;
+    this.simd = simdKernelsFor(memory);
   }
 
   /** The whole heap as floats; read again after anything that may allocate. */

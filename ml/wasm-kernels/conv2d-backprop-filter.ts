@@ -117,11 +117,23 @@ export function conv2DBackpropFilterIm2col(args: KernelArgs): TensorInfo {
   }
 }
 
-/** Which formulation runs: `STRATA_WASM_FILTER_GRAD=im2col` selects the GEMM one. */
-const useConv = process.env['STRATA_WASM_FILTER_GRAD'] !== 'im2col';
+/**
+ * Picks the faster formulation by input channels: with few channels the
+ * dilated convolution's batch (Ci) is tiny and XNNPACK runs it poorly
+ * (conv1 of the MNIST CNN, Ci = 1: ~5x slower than im2col), while with
+ * many, gathering patches in JS costs more than XNNPACK's own indirection
+ * (conv2, Ci = 32: the convolution is ~25% faster).
+ */
+export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'] as TensorInfo;
+  return (x.shape[3] ?? 0) < 8 ? conv2DBackpropFilterIm2col(args) : conv2DBackpropFilterConv(args);
+}
+
+/** `STRATA_WASM_FILTER_GRAD=conv|im2col` forces one formulation (for comparison); the default picks by channels. */
+const formulation = process.env['STRATA_WASM_FILTER_GRAD'];
 
 export const conv2DBackpropFilterConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: 'wasm',
-  kernelFunc: (useConv ? conv2DBackpropFilterConv : conv2DBackpropFilterIm2col) as unknown as tf.KernelFunc,
+  kernelFunc: (formulation === 'conv' ? conv2DBackpropFilterConv : formulation === 'im2col' ? conv2DBackpropFilterIm2col : conv2DBackpropFilter) as unknown as tf.KernelFunc,
 };
