@@ -23,6 +23,8 @@ interface ChildArgs {
   threads?: number;
   /** Default true: test accuracy after training (10k test samples). */
   evaluate?: boolean;
+  /** Record every timed step's loss (an untimed run: stock's callback costs time). */
+  recordLosses?: boolean;
   weightsOut?: string;
 }
 
@@ -40,6 +42,7 @@ async function main(): Promise<object> {
   let seconds: number;
   let loss: number;
   let stepPath = 'tfjs model.fit';
+  const stepLosses: number[] = [];
   if (args.side === 'stock') {
     model.compile({ optimizer: tf.train.adam(0.001), loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred) });
     const trainer = new Trainer(model, { featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale });
@@ -48,14 +51,15 @@ async function main(): Promise<object> {
     await model.fit(w.x, w.y, { batchSize: args.batch, epochs: 1, shuffle: false, verbose: 0 });
     const t = all(timed);
     const started = performance.now();
-    const h = await model.fit(t.x, t.y, { batchSize: args.batch, epochs: 1, shuffle: false, verbose: 0 });
+    const callbacks = args.recordLosses === true ? { onBatchEnd: async (_: number, logs?: tf.Logs) => { stepLosses.push(logs?.['loss'] ?? Number.NaN); } } : undefined;
+    const h = await model.fit(t.x, t.y, { batchSize: args.batch, epochs: 1, shuffle: false, verbose: 0, ...(callbacks ? { callbacks } : {}) });
     seconds = (performance.now() - started) / 1000;
     loss = h.history['loss']?.[0] as number;
   } else {
     const trainer = new Trainer(model, { featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale });
     stepPath = trainer.stepPath.kind;
     trainer.fit(warm, { epochs: 1, batchSize: args.batch, shuffle: false });
-    const fit = trainer.fit(timed, { epochs: 1, batchSize: args.batch, shuffle: false });
+    const fit = trainer.fit(timed, { epochs: 1, batchSize: args.batch, shuffle: false, ...(args.recordLosses === true ? { onStep: ({ loss: l }: { loss: number }) => { stepLosses.push(l); } } : {}) });
     seconds = fit.seconds;
     loss = fit.loss;
   }
@@ -65,6 +69,7 @@ async function main(): Promise<object> {
   return {
     side: args.side, model: args.model, backend: backend.name, kernels: backend.kernels, threads: backend.threads, stepPath,
     samples: args.samples, seconds, samplesPerSecond: args.samples / seconds, loss, testAccuracy,
+    ...(args.recordLosses === true ? { stepLosses } : {}),
   };
 }
 

@@ -9,7 +9,10 @@ import type { Benchmark } from './benchmark.js';
 import { median } from './stats.js';
 import { findTorchPython, runTorch, type TorchArgs } from './train-torch.js';
 
-interface SideResult { side: string; samplesPerSecond: number; loss: number; seconds: number; threads?: number; stepPath?: string; testAccuracy?: number | null; gflops?: number }
+interface SideResult {
+  side: string; samplesPerSecond: number; loss: number; seconds: number; threads?: number; stepPath?: string; testAccuracy?: number | null; gflops?: number;
+  stepLosses?: number[];
+}
 
 function child(args: object): SideResult {
   const out = execFileSync(process.execPath, [runtimeFile(import.meta.url, 'train-child'), JSON.stringify(args)], {
@@ -86,6 +89,12 @@ const bench: Benchmark = {
       maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
       maxAbs = Math.max(maxAbs, Math.abs(a[i]!));
     }
+    // The loss curves, step by step, from two untimed runs.
+    const curveStock = child({ ...mlp, side: 'stock', evaluate: false, recordLosses: true }).stepLosses ?? [];
+    const curveOurs = child({ ...mlp, side: 'strata', threads: 1, evaluate: false, recordLosses: true }).stepLosses ?? [];
+    let curveDiff = 0;
+    for (let s = 0; s < Math.min(curveStock.length, curveOurs.length); s++) curveDiff = Math.max(curveDiff, Math.abs(curveStock[s]! - curveOurs[s]!));
+    const curveSteps = Math.min(curveStock.length, curveOurs.length);
     const roof = child({ side: 'roofline', model: 'mlp', samples: 0, warmup: 0, batch: 64 });
     rmSync(dir, { recursive: true, force: true });
     const loadEnd = load1();
@@ -110,6 +119,7 @@ const bench: Benchmark = {
     if (tMlp !== undefined) log(`  PyTorch ${python === 'python3' ? '' : `(${python}) `}1 thread / ${cores} threads         ${fmt(tMlp)} / ${tMlpAll?.toFixed(0)} samples/s   vsPyTorchMlp ${(mlpSps / tMlp).toFixed(2)} (1 thread), ${(mlpAll / tMlpAll!).toFixed(2)} (${cores} threads)`);
     log(`  trainerVsStockTfjs = ${vsStock.toFixed(2)}x (target >= 3.0)   max |weight diff| after ${mlp.warmup + mlp.samples} samples = ${maxDiff.toExponential(2)} (max |w| ${maxAbs.toFixed(3)};`);
     log('  Adam turns float-rounding noise in near-zero gradients into lr-sized steps, so single weights drift while loss and accuracy agree)');
+    log(`  loss curve: max |step loss, Strata - stock| over ${curveSteps} steps = ${curveDiff.toExponential(2)} (first step ${curveStock[0]?.toFixed(4)} / ${curveOurs[0]?.toFixed(4)}, last ${curveStock.at(-1)?.toFixed(4)} / ${curveOurs.at(-1)?.toFixed(4)})`);
     log(`  roofline: untransposed wasm matMul at the MLP's shapes = ${roof.gflops?.toFixed(1)} GFLOP/s (1 thread); the trainer reaches ${(mlpSps * flopsPerSample / 1e9).toFixed(1)} GFLOP/s of model arithmetic on 1 thread`);
     log(`CNN conv32-conv64-fc128, batch 64, ${cnn.samples} samples (median):`);
     log(`  Strata trainer, 1 thread / ${cores} threads ${fmt(cnnSps)} / ${cnnAll.toFixed(0)} samples/s (stock wasm cannot train it: no Conv2DBackpropFilter)`);
@@ -137,6 +147,8 @@ const bench: Benchmark = {
       matMulRooflineGflops: roof.gflops ?? null,
       trainerGflops: (mlpSps * flopsPerSample) / 1e9,
       maxAbsWeightDiffVsStock: maxDiff,
+      maxAbsStepLossDiffVsStock: curveDiff,
+      lossCurveSteps: curveSteps,
       epochLossStock: stock[0]!.loss,
       epochLossStrata: ours[0]!.loss,
       testAccuracyStock: accStock,
