@@ -89,11 +89,17 @@ export function registerThreadedWasm(threads: number): () => void {
   const mainScript = path.join(out, 'tfjs-backend-wasm-threaded-simd.js');
   tf.removeBackend('wasm');
   tf.registerBackend('wasm', async () => {
+    const before = { exception: process.listeners('uncaughtException'), rejection: process.listeners('unhandledRejection') };
     const module = await factory({
       locateFile: (file: string) => (file.endsWith('.worker.js') ? workerFile : path.join(out, file)),
       // Each pthread evaluates the (unpatched) glue from disk; the pool size and core count only matter here.
       mainScriptUrlOrBlob: mainScript,
     });
+    // The glue's handlers rethrow every uncaught error from inside itself,
+    // so Node would print its one 60 kB line of minified source as the
+    // error's location; without them, Node reports the error where it was thrown.
+    for (const l of process.listeners('uncaughtException')) if (!before.exception.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.rejection.includes(l)) process.removeListener('unhandledRejection', l);
     module.tfjs = {
       init: module.cwrap('init', null, []),
       initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
