@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { simdKernelsFor, type HeapMemory, type SimdKernels } from './wasm-simd/simd-kernels.js';
+import { backendSimdKernels, type HeapMemory, type SimdKernels } from './wasm-simd/simd-kernels.js';
 
 interface HeapBackend {
   typedArrayFromHeap(info: { shape: number[]; dtype: string; dataId: object }): Float32Array;
@@ -15,12 +15,6 @@ export interface HeapOptimizer {
   dispose(): void;
 }
 
-/** Strata's SIMD kernels on the active wasm backend's heap, if they run here. */
-export function backendSimdKernels(): SimdKernels | undefined {
-  const wasm = (tf.backend() as unknown as Partial<HeapBackend>).wasm;
-  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
-  return memory === undefined ? undefined : simdKernelsFor(memory);
-}
 
 export interface AdamOptions {
   learningRate: number;

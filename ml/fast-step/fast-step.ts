@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { columnSums, maxPoolReluGrad, reluGrad, softmaxCrossEntropy } from './heap-loops.js';
+import { biasRelu, columnSums, maxPoolReluGrad, reluGrad, rowSums, softmaxCrossEntropy } from './heap-loops.js';
 import type { PlanOp } from './layer-plan.js';
 import { view, type TensorInfo, type WasmHeap } from './wasm-heap.js';
 
@@ -15,13 +15,33 @@ export interface FastStepResult {
 }
 
 /**
- * One training step of a planned layer chain, by hand on the wasm heap:
- * forward with XNNPACK's fused kernels (bias and ReLU inside the matMul or
- * convolution), softmax cross-entropy and its gradient in one loop, and a
- * backward pass that calls the gradient kernels directly — no autograd
- * tape, no saved-tensor copies, no engine bookkeeping. Pool, ReLU and bias
- * gradients are one fused loop. Same arithmetic as tfjs's autograd, so
- * losses and weights agree to float rounding.
+ * An activation on the heap: batch-major ([batch, ...shape], as tfjs lays
+ * it out) or feature-major ([features, batch], the dense layers' layout).
+ */
+interface Act {
+  info: TensorInfo;
+  featureMajor: boolean;
+  /** Values per sample. */
+  features: number;
+}
+
+type DenseOp = Extract<PlanOp, { kind: 'dense' }>;
+type ConvOp = Extract<PlanOp, { kind: 'conv2d' }>;
+type PoolOp = Extract<PlanOp, { kind: 'maxpool' }>;
+
+/**
+ * One training step of a planned layer chain, by hand on the wasm heap: no
+ * autograd tape, no saved-tensor copies, no engine bookkeeping.
+ *
+ * Dense layers run feature-major (activations [features, batch]): every
+ * product then has the weight matrix as XNNPACK's `a` operand, which it
+ * reads in place, and a batch-sized activation as `b`, which it packs —
+ * where the batch-major layout would pack (and transpose) the whole weight
+ * matrix at every step because it changes at every step. Bias and ReLU are
+ * one SIMD pass. Convolutions and pools stay batch-major (NHWC) on XNNPACK's
+ * fused bias+ReLU convolution; the pool, ReLU and bias gradients are one
+ * fused loop. Softmax cross-entropy and its gradient are one loop. Same
+ * arithmetic as tfjs's autograd, so losses agree to float rounding.
  */
 export class FastStep {
   readonly #heap: WasmHeap;
@@ -42,68 +62,95 @@ export class FastStep {
   run(x: tf.Tensor2D, y: tf.Tensor2D, extra: ExtraLoss | undefined, captureLogits: boolean, apply: GradientSink): FastStepResult {
     const heap = this.#heap;
     const batch = x.shape[0];
-    const acts: TensorInfo[] = [view(x, x.shape)];
     const owned: TensorInfo[] = [];
     const grads: (TensorInfo | undefined)[] = new Array(this.#vars.length).fill(undefined);
+    /** inputs[i]: what op i read (in its layout); outputs[i]: what it wrote. */
+    const inputs: Act[] = [];
+    const outputs: Act[] = [];
     try {
+      let cur: Act = { info: view(x, x.shape), featureMajor: false, features: x.shape[1] };
       for (const op of this.#ops) {
-        const out = this.#forward(op, acts[acts.length - 1]!, batch);
-        if (out.dataId !== acts[acts.length - 1]!.dataId) owned.push(out);
-        acts.push(out);
+        if (cur.featureMajor !== (op.kind === 'dense')) {
+          cur = this.#relayout(cur, batch);
+          owned.push(cur.info);
+        }
+        inputs.push(cur);
+        const out = this.#forward(op, cur, batch);
+        if (out.info.dataId !== cur.info.dataId) owned.push(out.info);
+        outputs.push(out);
+        cur = out;
       }
-      const logits = acts[acts.length - 1]!;
       const k = this.#classes;
-      const dLogits = heap.alloc([batch, k]);
+      const logits = cur;
+      const dLogits = heap.alloc(logits.featureMajor ? [k, batch] : [batch, k]);
       let extraGrads: { value: number; vars: (tf.Tensor | null)[] } | undefined;
       let loss: number;
-      let captured: Float32Array | null;
+      let captured: Float32Array | null = null;
       try {
-        loss = softmaxCrossEntropy(heap.f32(), heap.at(logits), heap.at(y), batch, k, heap.at(dLogits));
-        captured = captureLogits ? Float32Array.from(heap.f32().subarray(heap.at(logits), heap.at(logits) + batch * k)) : null;
+        loss = softmaxCrossEntropy(heap.f32(), heap.at(logits.info), heap.at(y), batch, k, heap.at(dLogits), logits.featureMajor);
+        if (captureLogits || extra !== undefined) captured = this.#readBatchMajor(logits, batch);
         if (extra !== undefined) {
-          extraGrads = this.#extraLoss(extra, logits, x, y, dLogits);
+          extraGrads = this.#extraLoss(extra, captured!, batch, logits.featureMajor, x, y, dLogits);
           loss += extraGrads.value;
         }
       } catch (err) {
         heap.free(dLogits);
         throw err;
       }
-      this.#backward(acts, dLogits, batch, grads);
+      this.#backward(inputs, outputs, { info: dLogits, featureMajor: logits.featureMajor, features: k }, batch, grads);
       if (extraGrads !== undefined) this.#addVariableGrads(extraGrads.vars, grads);
       apply(grads);
-      return { loss, logits: captured };
+      return { loss, logits: captureLogits ? captured : null };
     } finally {
       heap.free(...owned, ...grads);
     }
   }
 
-  #forward(op: PlanOp, input: TensorInfo, batch: number): TensorInfo {
+  /** The same activation in the other layout (a new tensor the caller owns). */
+  #relayout(a: Act, batch: number): Act {
+    const [rows, cols] = a.featureMajor ? [a.features, batch] : [batch, a.features];
+    return { info: this.#heap.transpose(a.info, rows, cols), featureMajor: !a.featureMajor, features: a.features };
+  }
+
+  #forward(op: PlanOp, input: Act, batch: number): Act {
     const heap = this.#heap;
     switch (op.kind) {
       case 'reshape':
-        return view(input, [batch, ...op.out]);
+        return { info: view(input.info, [batch, ...op.out]), featureMajor: false, features: input.features };
       case 'dense': {
-        const inputs: Record<string, TensorInfo> = { a: view(input, [1, batch, op.inputs]), b: view(op.kernel.variable, [1, op.inputs, op.units]) };
-        if (op.bias !== undefined) inputs['bias'] = op.bias.variable;
-        const out = heap.run('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: op.relu ? 'relu' : 'linear' });
-        return view(out, [batch, op.units]);
+        // out^T [units, batch] = W^T [units, in] x input^T [in, batch]
+        const wT = heap.transpose(op.kernel.variable, op.inputs, op.units);
+        let out: TensorInfo;
+        try {
+          out = view(heap.matMul(wT, input.info, op.units, op.inputs, batch), [op.units, batch]);
+        } finally {
+          heap.free(wT);
+        }
+        if (op.bias !== undefined || op.relu) {
+          if (heap.simd !== undefined) heap.simd.biasRelu(heap.at(out) * 4, op.bias === undefined ? 0 : heap.at(op.bias.variable) * 4, op.units, batch, op.relu ? 1 : 0);
+          else biasRelu(heap.f32(), heap.at(out), op.bias === undefined ? -1 : heap.at(op.bias.variable), op.units, batch, op.relu);
+        }
+        return { info: out, featureMajor: true, features: op.units };
       }
       case 'conv2d': {
-        const inputs: Record<string, TensorInfo> = { x: view(input, [batch, ...op.in]), filter: op.kernel.variable };
+        const inputs: Record<string, TensorInfo> = { x: view(input.info, [batch, ...op.in]), filter: op.kernel.variable };
         if (op.bias !== undefined) inputs['bias'] = op.bias.variable;
-        return heap.run('FusedConv2D', inputs, {
+        const info = heap.run('FusedConv2D', inputs, {
           strides: op.strides, pad: op.pad, dataFormat: 'NHWC', dilations: [1, 1], activation: op.relu ? 'relu' : 'linear',
         });
+        return { info, featureMajor: false, features: op.out[0] * op.out[1] * op.out[2] };
       }
-      case 'maxpool':
-        return heap.run('MaxPool', { x: view(input, [batch, ...op.in]) }, { filterSize: op.size, strides: op.strides, pad: op.pad });
+      case 'maxpool': {
+        const info = heap.run('MaxPool', { x: view(input.info, [batch, ...op.in]) }, { filterSize: op.size, strides: op.strides, pad: op.pad });
+        return { info, featureMajor: false, features: op.out[0] * op.out[1] * op.out[2] };
+      }
     }
   }
 
   /** Walks the ops backwards from d(loss)/d(logits) (which it frees), filling `grads`. */
-  #backward(acts: TensorInfo[], dLogits: TensorInfo, batch: number, grads: (TensorInfo | undefined)[]): void {
+  #backward(inputs: Act[], outputs: Act[], dLogits: Act, batch: number, grads: (TensorInfo | undefined)[]): void {
     const heap = this.#heap;
-    let g: TensorInfo | undefined = dLogits;
+    let g: Act | undefined = dLogits;
     // Set when a pool's fused loop already applied the ReLU mask and bias gradient of the op before it.
     let fusedBelow = false;
     try {
@@ -111,24 +158,31 @@ export class FastStep {
         const op = this.#ops[i]!;
         const fused = fusedBelow;
         fusedBelow = false;
+        if (g.featureMajor !== outputs[i]!.featureMajor) {
+          const turned = this.#relayout(g, batch);
+          heap.free(g.info);
+          g = turned;
+        }
         if (op.kind === 'reshape') continue;
         let next: TensorInfo | undefined;
         if (op.kind === 'maxpool') {
           const below = this.#ops[i - 1];
           fusedBelow = below !== undefined && (below.kind === 'conv2d' || below.kind === 'dense');
-          next = this.#maxPoolBackward(op, below, acts[i]!, g, batch, grads);
+          next = this.#maxPoolBackward(op, below, inputs[i]!.info, g.info, batch, grads);
+        } else if (op.kind === 'dense') {
+          next = this.#denseBackward(op, inputs[i]!.info, outputs[i]!.info, g.info, batch, grads, i > this.#firstTrainable);
         } else {
-          next = this.#layerBackward(op, acts[i]!, acts[i + 1]!, g, batch, grads, fused, i > this.#firstTrainable);
+          next = this.#convBackward(op, inputs[i]!.info, outputs[i]!.info, g.info, batch, grads, fused, i > this.#firstTrainable);
         }
-        heap.free(g);
-        g = next;
+        heap.free(g.info);
+        g = next === undefined ? undefined : { info: next, featureMajor: inputs[i]!.featureMajor, features: inputs[i]!.features };
       }
     } finally {
-      heap.free(g);
+      heap.free(g?.info);
     }
   }
 
-  #maxPoolBackward(op: Extract<PlanOp, { kind: 'maxpool' }>, below: PlanOp | undefined, input: TensorInfo, g: TensorInfo, batch: number, grads: (TensorInfo | undefined)[]): TensorInfo {
+  #maxPoolBackward(op: PoolOp, below: PlanOp | undefined, input: TensorInfo, g: TensorInfo, batch: number, grads: (TensorInfo | undefined)[]): TensorInfo {
     const heap = this.#heap;
     const fuse = below !== undefined && (below.kind === 'conv2d' || below.kind === 'dense');
     let dBias: TensorInfo | undefined;
@@ -156,14 +210,39 @@ export class FastStep {
     return dx;
   }
 
-  /** Gradients of a dense or conv layer's weights into `grads`; returns the gradient of its input if `needInput`. */
-  #layerBackward(
-    op: Extract<PlanOp, { kind: 'dense' | 'conv2d' }>, input: TensorInfo, output: TensorInfo, g: TensorInfo, batch: number,
-    grads: (TensorInfo | undefined)[], fused: boolean, needInput: boolean,
-  ): TensorInfo | undefined {
+  /** Feature-major: input [in, batch], output and g [units, batch]; returns d(input) [in, batch] if `needInput`. */
+  #denseBackward(op: DenseOp, input: TensorInfo, output: TensorInfo, g: TensorInfo, batch: number, grads: (TensorInfo | undefined)[], needInput: boolean): TensorInfo | undefined {
     const heap = this.#heap;
-    const rows = op.kind === 'dense' ? batch : batch * op.out[0] * op.out[1];
-    const cols = op.kind === 'dense' ? op.units : op.out[2];
+    const simd = heap.simd;
+    if (op.relu) {
+      if (simd !== undefined) simd.reluGrad(heap.at(g) * 4, heap.at(output) * 4, op.units * batch);
+      else reluGrad(heap.f32(), heap.at(g), heap.at(output), op.units * batch);
+    }
+    if (op.bias !== undefined && op.bias.index >= 0) {
+      const dBias = heap.alloc([op.units]);
+      grads[op.bias.index] = dBias;
+      if (simd !== undefined) simd.rowSums(heap.at(g) * 4, op.units, batch, heap.at(dBias) * 4);
+      else rowSums(heap.f32(), heap.at(g), op.units, batch, heap.at(dBias));
+    }
+    if (op.kernel.index >= 0) {
+      // dW [in, units] = input^T [in, batch] x g [batch, units]
+      const gT = heap.transpose(g, op.units, batch);
+      try {
+        grads[op.kernel.index] = view(heap.matMul(input, gT, op.inputs, batch, op.units), [op.inputs, op.units]);
+      } finally {
+        heap.free(gT);
+      }
+    }
+    if (!needInput) return undefined;
+    // d(input)^T [in, batch] = W [in, units] x g^T [units, batch]
+    return view(heap.matMul(op.kernel.variable, g, op.inputs, op.units, batch), [op.inputs, batch]);
+  }
+
+  /** Batch-major (NHWC); returns d(input) if `needInput`. */
+  #convBackward(op: ConvOp, input: TensorInfo, output: TensorInfo, g: TensorInfo, batch: number, grads: (TensorInfo | undefined)[], fused: boolean, needInput: boolean): TensorInfo | undefined {
+    const heap = this.#heap;
+    const rows = batch * op.out[0] * op.out[1];
+    const cols = op.out[2];
     if (!fused) {
       if (op.relu && heap.simd !== undefined) heap.simd.reluGrad(heap.at(g) * 4, heap.at(output) * 4, rows * cols);
       else if (op.relu) reluGrad(heap.f32(), heap.at(g), heap.at(output), rows * cols);
@@ -171,23 +250,6 @@ export class FastStep {
         const dBias = heap.alloc([cols]);
         grads[op.bias.index] = dBias;
         columnSums(heap.f32(), heap.at(g), rows, cols, heap.at(dBias));
-      }
-    }
-    if (op.kind === 'dense') {
-      if (op.kernel.index >= 0) {
-        const aT = heap.transpose(input, batch, op.inputs);
-        try {
-          grads[op.kernel.index] = view(heap.matMul(aT, g, op.inputs, batch, op.units), [op.inputs, op.units]);
-        } finally {
-          heap.free(aT);
-        }
-      }
-      if (!needInput) return undefined;
-      const wT = heap.transpose(op.kernel.variable, op.inputs, op.units);
-      try {
-        return view(heap.matMul(g, wT, batch, op.units, op.inputs), [batch, op.inputs]);
-      } finally {
-        heap.free(wT);
       }
     }
     const x4 = view(input, [batch, ...op.in]);
@@ -203,11 +265,22 @@ export class FastStep {
     });
   }
 
+  /** The logits as [batch, classes] floats. */
+  #readBatchMajor(logits: Act, batch: number): Float32Array {
+    const h = this.#heap.f32();
+    const o = this.#heap.at(logits.info);
+    const k = this.#classes;
+    if (!logits.featureMajor) return Float32Array.from(h.subarray(o, o + batch * k));
+    const out = new Float32Array(batch * k);
+    for (let c = 0; c < k; c++) for (let b = 0; b < batch; b++) out[b * k + c] = h[o + c * batch + b]!;
+    return out;
+  }
+
   /** Value of the extra loss term, with its gradient added into dLogits and returned for the variables. */
-  #extraLoss(extra: ExtraLoss, logits: TensorInfo, x: tf.Tensor2D, y: tf.Tensor2D, dLogits: TensorInfo): { value: number; vars: (tf.Tensor | null)[] } {
+  #extraLoss(extra: ExtraLoss, logitsBm: Float32Array, batch: number, featureMajor: boolean, x: tf.Tensor2D, y: tf.Tensor2D, dLogits: TensorInfo): { value: number; vars: (tf.Tensor | null)[] } {
     const heap = this.#heap;
-    (heap.backend as unknown as { incRef(dataId: object): void }).incRef(logits.dataId);
-    const logitsT = heap.toTensor<tf.Rank.R2>(logits);
+    const k = this.#classes;
+    const logitsT = tf.tensor2d(logitsBm, [batch, k], 'float32');
     try {
       const xs = [logitsT, ...this.#vars];
       const { value, grads } = tf.engine().gradients(() => extra(logitsT, { x, y }), xs, undefined, true);
@@ -218,7 +291,12 @@ export class FastStep {
         const h = heap.f32();
         const o = heap.at(dLogits);
         const s = heap.at(dl);
-        for (let i = 0; i < dl.size; i++) h[o + i] = h[o + i]! + h[s + i]!;
+        for (let b = 0; b < batch; b++) {
+          for (let c = 0; c < k; c++) {
+            const at = featureMajor ? o + c * batch + b : o + b * k + c;
+            h[at] = h[at]! + h[s + b * k + c]!;
+          }
+        }
         dl.dispose();
       }
       return { value: v, vars: grads.slice(1) as (tf.Tensor | null)[] };
@@ -248,7 +326,7 @@ export class FastStep {
   }
 }
 
-function poolPadding(op: Extract<PlanOp, { kind: 'maxpool' }>): [number, number] {
+function poolPadding(op: PoolOp): [number, number] {
   if (op.pad === 'valid') return [0, 0];
   const padH = Math.max(0, (op.out[0] - 1) * op.strides[0] + op.size[0] - op.in[0]);
   const padW = Math.max(0, (op.out[1] - 1) * op.strides[1] + op.size[1] - op.in[1]);

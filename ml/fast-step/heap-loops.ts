@@ -8,26 +8,52 @@
 /**
  * Softmax cross-entropy, mean over the batch, as `tf.losses.softmaxCrossEntropy`:
  * returns the loss and writes d(loss)/d(logits) = (softmax - labels) / rows.
+ * Labels are [rows, classes]; logits and their gradient are [rows, classes],
+ * or [classes, rows] when `classesMajor` (the dense layers' layout).
  */
-export function softmaxCrossEntropy(h: Float32Array, logits: number, labels: number, rows: number, classes: number, grad: number): number {
+export function softmaxCrossEntropy(h: Float32Array, logits: number, labels: number, rows: number, classes: number, grad: number, classesMajor = false): number {
+  const rowStep = classesMajor ? 1 : classes;
+  const k1 = classesMajor ? rows : 1;
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    const l = logits + r * classes;
+    const l = logits + r * rowStep;
     const y = labels + r * classes;
-    const g = grad + r * classes;
+    const g = grad + r * rowStep;
     let max = -Infinity;
-    for (let k = 0; k < classes; k++) if (h[l + k]! > max) max = h[l + k]!;
+    for (let k = 0; k < classes; k++) if (h[l + k * k1]! > max) max = h[l + k * k1]!;
     let sum = 0;
-    for (let k = 0; k < classes; k++) sum += Math.exp(h[l + k]! - max);
+    for (let k = 0; k < classes; k++) sum += Math.exp(h[l + k * k1]! - max);
     const logSum = Math.log(sum) + max;
     for (let k = 0; k < classes; k++) {
       const yk = h[y + k]!;
-      const logP = h[l + k]! - logSum;
+      const logP = h[l + k * k1]! - logSum;
       if (yk !== 0) total -= yk * logP;
-      h[g + k] = (Math.exp(logP) - yk) / rows;
+      h[g + k * k1] = (Math.exp(logP) - yk) / rows;
     }
   }
   return total / rows;
+}
+
+/** x[r, c] += bias[r] (bias -1: none), then the ReLU if asked, over a [rows, cols] matrix in place. */
+export function biasRelu(h: Float32Array, x: number, bias: number, rows: number, cols: number, relu: boolean): void {
+  for (let r = 0; r < rows; r++) {
+    const b = bias >= 0 ? h[bias + r]! : 0;
+    const base = x + r * cols;
+    for (let c = 0; c < cols; c++) {
+      const v = h[base + c]! + b;
+      h[base + c] = relu && !(v > 0) ? 0 : v;
+    }
+  }
+}
+
+/** out[r] = sum over c of g[r, c]. */
+export function rowSums(h: Float32Array, g: number, rows: number, cols: number, out: number): void {
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    const base = g + r * cols;
+    for (let c = 0; c < cols; c++) s += h[base + c]!;
+    h[out + r] = s;
+  }
 }
 
 /** g[i] = 0 where the ReLU output y[i] is not positive (in place). */

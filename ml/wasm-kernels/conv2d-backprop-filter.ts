@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { backendSimdKernels } from '../wasm-simd/simd-kernels.js';
 import { callKernel, dispose, type KernelArgs, type TensorInfo } from './kernel-call.js';
 
 /**
@@ -118,22 +119,59 @@ export function conv2DBackpropFilterIm2col(args: KernelArgs): TensorInfo {
 }
 
 /**
+ * The same gradient by direct accumulation (kernels.wat `convFilterGrad`):
+ * each input value times dy's output channels, 4 at a time, into dW. No
+ * patches and no packing of dy, which the GEMM needs and which costs more
+ * than the arithmetic when the input has few channels (conv1 of the MNIST
+ * CNN). Needs Strata's SIMD kernels and Co a multiple of 4.
+ */
+export function conv2DBackpropFilterDirect(args: KernelArgs): TensorInfo {
+  const simd = backendSimdKernels();
+  const backend = args.backend as unknown as HeapBackend;
+  const x = args.inputs['x'] as TensorInfo;
+  const dy = args.inputs['dy'] as TensorInfo;
+  const a = args.attrs ?? {};
+  const filterShape = a['filterShape'] as [number, number, number, number];
+  if (simd === undefined || filterShape[3] % 4 !== 0) return conv2DBackpropFilterIm2col(args);
+  if (((a['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filterShape, a['strides'] as number | [number, number], 1,
+    a['pad'] as 'valid' | 'same' | number, a['dimRoundingMode'] as 'floor' | undefined, false, 'channelsLast');
+  const out = backend.makeOutput(filterShape, 'float32');
+  const geo = backend.makeOutput([13], 'float32');
+  try {
+    const ov = backend.typedArrayFromHeap(out);
+    ov.fill(0);
+    const gv = backend.typedArrayFromHeap(geo);
+    new Int32Array(gv.buffer, gv.byteOffset, 13).set([
+      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+      filterShape[0], filterShape[1], filterShape[3], info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+    ]);
+    simd.convFilterGrad(backend.typedArrayFromHeap(x).byteOffset, backend.typedArrayFromHeap(dy).byteOffset, ov.byteOffset, gv.byteOffset);
+    return out;
+  } finally {
+    dispose(args.backend, geo);
+  }
+}
+
+/**
  * Picks the faster formulation by input channels: with few channels the
  * dilated convolution's batch (Ci) is tiny and XNNPACK runs it poorly
- * (conv1 of the MNIST CNN, Ci = 1: ~5x slower than im2col), while with
- * many, gathering patches in JS costs more than XNNPACK's own indirection
- * (conv2, Ci = 32: the convolution is ~25% faster).
+ * (conv1 of the MNIST CNN, Ci = 1), and direct accumulation beats it and
+ * im2col; with many, XNNPACK's dilated convolution is fastest (conv2,
+ * Ci = 32: ~25% faster than im2col).
  */
 export function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const x = args.inputs['x'] as TensorInfo;
-  return (x.shape[3] ?? 0) < 8 ? conv2DBackpropFilterIm2col(args) : conv2DBackpropFilterConv(args);
+  return (x.shape[3] ?? 0) < 8 ? conv2DBackpropFilterDirect(args) : conv2DBackpropFilterConv(args);
 }
 
-/** `STRATA_WASM_FILTER_GRAD=conv|im2col` forces one formulation (for comparison); the default picks by channels. */
+/** `STRATA_WASM_FILTER_GRAD=conv|im2col|direct` forces one formulation (for comparison); the default picks by channels. */
 const formulation = process.env['STRATA_WASM_FILTER_GRAD'];
+const forced = { conv: conv2DBackpropFilterConv, im2col: conv2DBackpropFilterIm2col, direct: conv2DBackpropFilterDirect }[formulation ?? ''];
 
 export const conv2DBackpropFilterConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: 'wasm',
-  kernelFunc: (formulation === 'conv' ? conv2DBackpropFilterConv : formulation === 'im2col' ? conv2DBackpropFilterIm2col : conv2DBackpropFilter) as unknown as tf.KernelFunc,
+  kernelFunc: (forced ?? conv2DBackpropFilter) as unknown as tf.KernelFunc,
 };

@@ -155,4 +155,142 @@
         (br $loopY)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $loopB))))
+  ;; x[r, c] = x[r, c] + bias[r], then max(0, .) when $relu, over a
+  ;; [rows, cols] matrix in place ($bias 0: no bias). A dense layer's bias
+  ;; and activation in the feature-major layout ([units, batch]).
+  (func (export "biasRelu") (param $x i32) (param $bias i32) (param $rows i32) (param $cols i32) (param $relu i32)
+    (local $r i32) (local $c i32) (local $end4 i32) (local $p i32) (local $b f32) (local $bv v128) (local $v v128) (local $s f32)
+    (local.set $end4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $p (local.get $x))
+    (block $doneR (loop $loopR
+      (br_if $doneR (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $b (if (result f32) (local.get $bias)
+        (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $r) (i32.const 2)))))
+        (else (f32.const 0))))
+      (local.set $bv (f32x4.splat (local.get $b)))
+      (local.set $c (i32.const 0))
+      (block $done4 (loop $loop4
+        (br_if $done4 (i32.ge_u (local.get $c) (local.get $end4)))
+        (local.set $v (f32x4.add (v128.load (local.get $p)) (local.get $bv)))
+        (if (local.get $relu) (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
+        (v128.store (local.get $p) (local.get $v))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $loop4)))
+      (block $done (loop $loop
+        (br_if $done (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $s (f32.add (f32.load (local.get $p)) (local.get $b)))
+        (if (local.get $relu) (then (local.set $s (f32.max (local.get $s) (f32.const 0)))))
+        (f32.store (local.get $p) (local.get $s))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $loopR))))
+
+  ;; out[r] = sum over c of g[r, c], for a [rows, cols] matrix (a bias
+  ;; gradient in the feature-major layout).
+  (func (export "rowSums") (param $g i32) (param $rows i32) (param $cols i32) (param $out i32)
+    (local $r i32) (local $c i32) (local $end4 i32) (local $p i32) (local $acc v128) (local $s f32)
+    (local.set $end4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $p (local.get $g))
+    (block $doneR (loop $loopR
+      (br_if $doneR (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $acc (v128.const f32x4 0 0 0 0))
+      (local.set $c (i32.const 0))
+      (block $done4 (loop $loop4
+        (br_if $done4 (i32.ge_u (local.get $c) (local.get $end4)))
+        (local.set $acc (f32x4.add (local.get $acc) (v128.load (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $loop4)))
+      (local.set $s (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+        (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+      (block $done (loop $loop
+        (br_if $done (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $s (f32.add (local.get $s) (f32.load (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loop)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (local.get $s))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $loopR))))
+  ;; The filter gradient of an NHWC convolution, directly: for each output
+  ;; position, each tap's input value times dy's Co channels (4 at a time)
+  ;; is added into dw [kh, kw, c, co] (zero-filled by the caller; co a
+  ;; multiple of 4). For few input channels, where a GEMM would first pack
+  ;; all of dy. $geo points at 12 i32s: n h w c oh ow kh kw co sh sw top,
+  ;; then left.
+  (func (export "convFilterGrad") (param $x i32) (param $dy i32) (param $dw i32) (param $geo i32)
+    (local $n i32) (local $h i32) (local $w i32) (local $c i32) (local $oh i32) (local $ow i32)
+    (local $kh i32) (local $kw i32) (local $co i32) (local $sh i32) (local $sw i32) (local $top i32) (local $left i32)
+    (local $b i32) (local $y i32) (local $xo i32) (local $i i32) (local $j i32) (local $ci i32) (local $k i32)
+    (local $ih i32) (local $iw i32) (local $dyp i32) (local $xp i32) (local $accp i32) (local $cob i32) (local $xs v128)
+    (local.set $n (i32.load offset=0 (local.get $geo)))
+    (local.set $h (i32.load offset=4 (local.get $geo)))
+    (local.set $w (i32.load offset=8 (local.get $geo)))
+    (local.set $c (i32.load offset=12 (local.get $geo)))
+    (local.set $oh (i32.load offset=16 (local.get $geo)))
+    (local.set $ow (i32.load offset=20 (local.get $geo)))
+    (local.set $kh (i32.load offset=24 (local.get $geo)))
+    (local.set $kw (i32.load offset=28 (local.get $geo)))
+    (local.set $co (i32.load offset=32 (local.get $geo)))
+    (local.set $sh (i32.load offset=36 (local.get $geo)))
+    (local.set $sw (i32.load offset=40 (local.get $geo)))
+    (local.set $top (i32.load offset=44 (local.get $geo)))
+    (local.set $left (i32.load offset=48 (local.get $geo)))
+    (local.set $cob (i32.shl (local.get $co) (i32.const 2)))
+    (local.set $dyp (local.get $dy))
+    (block $doneB (loop $loopB
+      (br_if $doneB (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $y (i32.const 0))
+      (block $doneY (loop $loopY
+        (br_if $doneY (i32.ge_u (local.get $y) (local.get $oh)))
+        (local.set $xo (i32.const 0))
+        (block $doneX (loop $loopX
+          (br_if $doneX (i32.ge_u (local.get $xo) (local.get $ow)))
+          (local.set $i (i32.const 0))
+          (block $doneI (loop $loopI
+            (br_if $doneI (i32.ge_u (local.get $i) (local.get $kh)))
+            (local.set $ih (i32.sub (i32.add (i32.mul (local.get $y) (local.get $sh)) (local.get $i)) (local.get $top)))
+            (if (i32.lt_u (local.get $ih) (local.get $h)) (then
+              (local.set $j (i32.const 0))
+              (block $doneJ (loop $loopJ
+                (br_if $doneJ (i32.ge_u (local.get $j) (local.get $kw)))
+                (local.set $iw (i32.sub (i32.add (i32.mul (local.get $xo) (local.get $sw)) (local.get $j)) (local.get $left)))
+                (if (i32.lt_u (local.get $iw) (local.get $w)) (then
+                  (local.set $xp (i32.add (local.get $x) (i32.shl
+                    (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw)) (local.get $c))
+                    (i32.const 2))))
+                  (local.set $accp (i32.add (local.get $dw) (i32.mul
+                    (i32.mul (i32.add (i32.mul (local.get $i) (local.get $kw)) (local.get $j)) (local.get $c))
+                    (local.get $cob))))
+                  (local.set $ci (i32.const 0))
+                  (block $doneC (loop $loopC
+                    (br_if $doneC (i32.ge_u (local.get $ci) (local.get $c)))
+                    (local.set $xs (v128.load32_splat (local.get $xp)))
+                    (local.set $k (i32.const 0))
+                    (block $doneK (loop $loopK
+                      (br_if $doneK (i32.ge_u (local.get $k) (local.get $cob)))
+                      (v128.store (i32.add (local.get $accp) (local.get $k))
+                        (f32x4.add (v128.load (i32.add (local.get $accp) (local.get $k)))
+                          (f32x4.mul (local.get $xs) (v128.load (i32.add (local.get $dyp) (local.get $k))))))
+                      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                      (br $loopK)))
+                    (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+                    (local.set $accp (i32.add (local.get $accp) (local.get $cob)))
+                    (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+                    (br $loopC)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $loopJ)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $loopI)))
+          (local.set $dyp (i32.add (local.get $dyp) (local.get $cob)))
+          (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+          (br $loopX)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $loopY)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $loopB))))
 )

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { KERNELS_PLAIN, KERNELS_SHARED } from './kernels-wasm.js';
 
 /** A wasm memory, as far as this module needs one. */
@@ -14,11 +15,23 @@ export interface SimdKernels {
   reluGrad(g: number, y: number, n: number): void;
   /** `db` 0 for none; `relu` 1 or 0. */
   maxPool2x2Grad(x: number, dy: number, dx: number, db: number, n: number, h: number, w: number, c: number, relu: number): void;
+  /** `bias` 0 for none; `relu` 1 or 0. */
+  biasRelu(x: number, bias: number, rows: number, cols: number, relu: number): void;
+  rowSums(g: number, rows: number, cols: number, out: number): void;
+  /** `geo`: 13 i32s on the heap: n h w c oh ow kh kw co sh sw top left; `dw` zero-filled, co % 4 == 0. */
+  convFilterGrad(x: number, dy: number, dw: number, geo: number): void;
 }
 
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+/** Strata's SIMD kernels on the active wasm backend's heap, if they run here. */
+export function backendSimdKernels(): SimdKernels | undefined {
+  const wasm = (tf.backend() as unknown as { wasm?: { wasmMemory?: HeapMemory; asm?: { memory?: HeapMemory } } }).wasm;
+  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
+  return memory === undefined ? undefined : simdKernelsFor(memory);
 }
 
 const instances = new WeakMap<HeapMemory, SimdKernels | null>();

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend.js';
-import { maxPoolReluGrad, reluGrad } from '../../ml/fast-step/heap-loops.js';
+import { biasRelu, maxPoolReluGrad, reluGrad, rowSums } from '../../ml/fast-step/heap-loops.js';
 import { WasmHeap } from '../../ml/fast-step/wasm-heap.js';
-import { backendSimdKernels } from '../../ml/heap-adam.js';
+import { backendSimdKernels } from '../../ml/wasm-simd/simd-kernels.js';
 import { Rng } from '../../ml/rng.js';
-import { conv2DBackpropFilterConv, conv2DBackpropFilterIm2col } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2DBackpropFilterConv, conv2DBackpropFilterDirect, conv2DBackpropFilterIm2col } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
 
 /** Runs a kernel on one backend from plain arrays and reads the result back. */
 async function runOn(backend: string, kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object): Promise<Float32Array> {
@@ -48,6 +48,8 @@ const convCases: { x: [number, number, number, number]; k: [number, number]; co:
   { x: [2, 16, 16, 8], k: [3, 3], co: 16, stride: 2, pad: 'valid' },
   { x: [3, 14, 14, 32], k: [3, 3], co: 64, stride: 1, pad: 'same' },
   { x: [2, 11, 9, 12], k: [3, 2], co: 5, stride: 2, pad: 'same' },
+  { x: [4, 28, 28, 1], k: [3, 3], co: 32, stride: 1, pad: 'same' },
+  { x: [2, 9, 10, 3], k: [3, 3], co: 8, stride: 2, pad: 'valid' },
 ];
 
 function convOutShape(c: (typeof convCases)[number]): number[] {
@@ -72,13 +74,13 @@ describe('Strata wasm kernels match the cpu backend', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-4);
   });
 
-  it.each(convCases)('both filter-gradient formulations (dilated conv, im2col GEMM) x=$x stride=$stride $pad', async (c) => {
+  it.each(convCases)('every filter-gradient formulation (dilated conv, im2col GEMM, direct SIMD) x=$x stride=$stride $pad', async (c) => {
     const rng = new Rng(c.x.reduce((a, b) => a * 29 + b, c.stride));
     const x = random(c.x, rng);
     const dy = random(convOutShape(c), rng);
     const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k[0], c.k[1], c.x[3], c.co] };
     const cpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
-    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col]) {
+    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col, conv2DBackpropFilterDirect]) {
       const xt = tf.tensor(x.data, x.shape);
       const dyt = tf.tensor(dy.data, dy.shape);
       const info = fn({ inputs: { x: xt, dy: dyt }, backend: tf.backend(), attrs: attrs as unknown as tf.NamedAttrMap });
@@ -203,5 +205,25 @@ describe("Strata's SIMD loops (kernels.wat) match the cpu backend and the JS loo
     expect(read(ga, n)).toEqual(read(gb, n));
     heap.free(dxSimd, dbSimd, dxJs, dbJs, ga, gb);
     tf.dispose([x, g]);
+  });
+
+  it.each([{ rows: 7, cols: 64 }, { rows: 5, cols: 30 }])('biasRelu and rowSums ($rows x $cols) equal the JS loops', ({ rows, cols }) => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(rows * cols);
+    const heap = new WasmHeap(tf.backend());
+    const n = rows * cols;
+    const [a, b, bias, sa, sb] = [heap.alloc([n]), heap.alloc([n]), heap.alloc([rows]), heap.alloc([rows]), heap.alloc([rows])];
+    const h = heap.f32();
+    const data = random([n], rng).data;
+    h.set(data, heap.at(a));
+    h.set(data, heap.at(b));
+    h.set(random([rows], rng).data, heap.at(bias));
+    simd.biasRelu(heap.at(a) * 4, heap.at(bias) * 4, rows, cols, 1);
+    biasRelu(h, heap.at(b), heap.at(bias), rows, cols, true);
+    expect(h.slice(heap.at(a), heap.at(a) + n)).toEqual(h.slice(heap.at(b), heap.at(b) + n));
+    simd.rowSums(heap.at(a) * 4, rows, cols, heap.at(sa) * 4);
+    rowSums(h, heap.at(b), rows, cols, heap.at(sb));
+    expect(relativeError(h.slice(heap.at(sa), heap.at(sa) + rows), h.slice(heap.at(sb), heap.at(sb) + rows))).toBeLessThan(1e-6);
+    heap.free(a, b, bias, sa, sb);
   });
 });
