@@ -293,4 +293,102 @@
         (br $loopY)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $loopB))))
+  ;; Patches for a stride-1 convolution's filter gradient, transposed:
+  ;; rows (kh, kw, ci), columns (n, oh, ow). $xt is the input as
+  ;; [c, n, hp, wp], zero-padded around (see padTranspose), so each row's
+  ;; run for one (n, oh) is ow contiguous floats: one memory.copy.
+  ;; $geo: 10 i32s: n c hp wp oh ow kh kw, then the images to take, b0 and
+  ;; nb (columns for images b0 .. b0 + nb - 1 only).
+  (func (export "im2rowsT") (param $xt i32) (param $out i32) (param $geo i32)
+    (local $n i32) (local $c i32) (local $hp i32) (local $wp i32) (local $oh i32) (local $ow i32) (local $kh i32) (local $kw i32)
+    (local $i i32) (local $j i32) (local $ci i32) (local $b i32) (local $y i32) (local $dst i32) (local $src i32) (local $run i32)
+    (local $b0 i32) (local $b1 i32)
+    (local.set $n (i32.load offset=0 (local.get $geo)))
+    (local.set $b0 (i32.load offset=32 (local.get $geo)))
+    (local.set $b1 (i32.add (local.get $b0) (i32.load offset=36 (local.get $geo))))
+    (local.set $c (i32.load offset=4 (local.get $geo)))
+    (local.set $hp (i32.load offset=8 (local.get $geo)))
+    (local.set $wp (i32.load offset=12 (local.get $geo)))
+    (local.set $oh (i32.load offset=16 (local.get $geo)))
+    (local.set $ow (i32.load offset=20 (local.get $geo)))
+    (local.set $kh (i32.load offset=24 (local.get $geo)))
+    (local.set $kw (i32.load offset=28 (local.get $geo)))
+    (local.set $run (i32.shl (local.get $ow) (i32.const 2)))
+    (local.set $dst (local.get $out))
+    (block $doneI (loop $loopI
+      (br_if $doneI (i32.ge_u (local.get $i) (local.get $kh)))
+      (local.set $j (i32.const 0))
+      (block $doneJ (loop $loopJ
+        (br_if $doneJ (i32.ge_u (local.get $j) (local.get $kw)))
+        (local.set $ci (i32.const 0))
+        (block $doneC (loop $loopC
+          (br_if $doneC (i32.ge_u (local.get $ci) (local.get $c)))
+          (local.set $b (local.get $b0))
+          (block $doneB (loop $loopB
+            (br_if $doneB (i32.ge_u (local.get $b) (local.get $b1)))
+            (local.set $y (i32.const 0))
+            (block $doneY (loop $loopY
+              (br_if $doneY (i32.ge_u (local.get $y) (local.get $oh)))
+              (local.set $src (i32.add (local.get $xt) (i32.shl
+                (i32.add
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $ci) (local.get $n)) (local.get $b)) (local.get $hp))
+                    (i32.add (local.get $y) (local.get $i))) (local.get $wp))
+                  (local.get $j))
+                (i32.const 2))))
+              (memory.copy (local.get $dst) (local.get $src) (local.get $run))
+              (local.set $dst (i32.add (local.get $dst) (local.get $run)))
+              (local.set $y (i32.add (local.get $y) (i32.const 1)))
+              (br $loopY)))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $loopB)))
+          (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+          (br $loopC)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $loopJ)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $loopI))))
+
+  ;; out [c, n, h + top + bottom, w + left + right] = x [n, h, w, c] at offset
+  ;; (top, left); the border is left as it is (the caller zero-fills $out).
+  ;; $geo: 6 i32s: n h w c top left; then hp wp.
+  (func (export "padTranspose") (param $x i32) (param $out i32) (param $geo i32)
+    (local $n i32) (local $h i32) (local $w i32) (local $c i32) (local $top i32) (local $left i32) (local $hp i32) (local $wp i32)
+    (local $b i32) (local $y i32) (local $xx i32) (local $ci i32) (local $src i32) (local $plane i32) (local $base i32)
+    (local.set $n (i32.load offset=0 (local.get $geo)))
+    (local.set $h (i32.load offset=4 (local.get $geo)))
+    (local.set $w (i32.load offset=8 (local.get $geo)))
+    (local.set $c (i32.load offset=12 (local.get $geo)))
+    (local.set $top (i32.load offset=16 (local.get $geo)))
+    (local.set $left (i32.load offset=20 (local.get $geo)))
+    (local.set $hp (i32.load offset=24 (local.get $geo)))
+    (local.set $wp (i32.load offset=28 (local.get $geo)))
+    ;; bytes between channel planes of out
+    (local.set $plane (i32.shl (i32.mul (i32.mul (local.get $n) (local.get $hp)) (local.get $wp)) (i32.const 2)))
+    (local.set $src (local.get $x))
+    (block $doneB (loop $loopB
+      (br_if $doneB (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $y (i32.const 0))
+      (block $doneY (loop $loopY
+        (br_if $doneY (i32.ge_u (local.get $y) (local.get $h)))
+        (local.set $xx (i32.const 0))
+        (block $doneX (loop $loopX
+          (br_if $doneX (i32.ge_u (local.get $xx) (local.get $w)))
+          (local.set $base (i32.add (local.get $out) (i32.shl
+            (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $hp)) (i32.add (local.get $y) (local.get $top))) (local.get $wp))
+              (i32.add (local.get $xx) (local.get $left)))
+            (i32.const 2))))
+          (local.set $ci (i32.const 0))
+          (block $doneC (loop $loopC
+            (br_if $doneC (i32.ge_u (local.get $ci) (local.get $c)))
+            (f32.store (local.get $base) (f32.load (local.get $src)))
+            (local.set $base (i32.add (local.get $base) (local.get $plane)))
+            (local.set $src (i32.add (local.get $src) (i32.const 4)))
+            (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+            (br $loopC)))
+          (local.set $xx (i32.add (local.get $xx) (i32.const 1)))
+          (br $loopX)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $loopY)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $loopB))))
 )

@@ -20,6 +20,10 @@ export interface SimdKernels {
   rowSums(g: number, rows: number, cols: number, out: number): void;
   /** `geo`: 13 i32s on the heap: n h w c oh ow kh kw co sh sw top left; `dw` zero-filled, co % 4 == 0. */
   convFilterGrad(x: number, dy: number, dw: number, geo: number): void;
+  /** `geo`: 10 i32s: n c hp wp oh ow kh kw b0 nb; `xt` from padTranspose. */
+  im2rowsT(xt: number, out: number, geo: number): void;
+  /** `geo`: 8 i32s: n h w c top left hp wp; `out` zero-filled. */
+  padTranspose(x: number, out: number, geo: number): void;
 }
 
 interface WasmApi {

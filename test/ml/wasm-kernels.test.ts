@@ -5,7 +5,7 @@ import { biasRelu, maxPoolReluGrad, reluGrad, rowSums } from '../../ml/fast-step
 import { WasmHeap } from '../../ml/fast-step/wasm-heap.js';
 import { backendSimdKernels } from '../../ml/wasm-simd/simd-kernels.js';
 import { Rng } from '../../ml/rng.js';
-import { conv2DBackpropFilterConv, conv2DBackpropFilterDirect, conv2DBackpropFilterIm2col } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2DBackpropFilterConv, conv2DBackpropFilterDirect, conv2DBackpropFilterIm2col, conv2DBackpropFilterRows } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
 
 /** Runs a kernel on one backend from plain arrays and reads the result back. */
 async function runOn(backend: string, kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object): Promise<Float32Array> {
@@ -74,13 +74,13 @@ describe('Strata wasm kernels match the cpu backend', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-4);
   });
 
-  it.each(convCases)('every filter-gradient formulation (dilated conv, im2col GEMM, direct SIMD) x=$x stride=$stride $pad', async (c) => {
+  it.each(convCases)('every filter-gradient formulation (dilated conv, im2col GEMM, direct SIMD, patch-rows GEMM) x=$x stride=$stride $pad', async (c) => {
     const rng = new Rng(c.x.reduce((a, b) => a * 29 + b, c.stride));
     const x = random(c.x, rng);
     const dy = random(convOutShape(c), rng);
     const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k[0], c.k[1], c.x[3], c.co] };
     const cpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
-    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col, conv2DBackpropFilterDirect]) {
+    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col, conv2DBackpropFilterDirect, conv2DBackpropFilterRows]) {
       const xt = tf.tensor(x.data, x.shape);
       const dyt = tf.tensor(dy.data, dy.shape);
       const info = fn({ inputs: { x: xt, dy: dyt }, backend: tf.backend(), attrs: attrs as unknown as tf.NamedAttrMap });
