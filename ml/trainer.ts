@@ -17,7 +17,8 @@ export interface TrainerOptions {
   optimizer?: OptimizerKind;
   /**
    * Default true: on wasm, run Adam as one fused pass over the heap
-   * (`HeapAdam`); false keeps tfjs's kernel-per-op optimizer.
+   * (`HeapAdam`); false keeps tfjs's kernel-per-op optimizer (and so
+   * tfjs's autograd: the fast step updates on the heap).
    */
   fusedOptimizer?: boolean;
   /**
@@ -103,7 +104,7 @@ export class Trainer {
     const o = this.#options;
     if (!o.fastStep) return { fast: undefined, path: { kind: 'autograd', reason: 'fastStep: false' } };
     if (!heapBackendActive()) return { fast: undefined, path: { kind: 'autograd', reason: `backend ${tf.getBackend()} (the fast step runs on wasm)` } };
-    if (o.optimizer === 'adam' && !o.fusedOptimizer) return { fast: undefined, path: { kind: 'autograd', reason: 'fusedOptimizer: false' } };
+    if (!o.fusedOptimizer) return { fast: undefined, path: { kind: 'autograd', reason: 'fusedOptimizer: false' } };
     const plan = planLayers(this.model, this.#vars);
     if (!plan.ok) return { fast: undefined, path: { kind: 'autograd', reason: plan.reason } };
     if (plan.outputSize !== o.numClasses || plan.inputSize !== o.featureSize) {

@@ -194,8 +194,9 @@ export class FastStep {
     const [padTop, padLeft] = poolPadding(op);
     const relu = fuse && below.relu;
     const simd = heap.simd;
+    // The SIMD loop covers 2x2 windows at stride 2 that start at (0, 0) and stay inside the input.
     if (simd !== undefined && op.size[0] === 2 && op.size[1] === 2 && op.strides[0] === 2 && op.strides[1] === 2
-      && padTop === 0 && padLeft === 0 && op.in[2] % 4 === 0) {
+      && padTop === 0 && padLeft === 0 && op.out[0] === op.in[0] >> 1 && op.out[1] === op.in[1] >> 1 && op.in[2] % 4 === 0) {
       const h = heap.f32();
       h.fill(0, heap.at(dx), heap.at(dx) + batch * op.in[0] * op.in[1] * op.in[2]);
       if (dBias !== undefined) h.fill(0, heap.at(dBias), heap.at(dBias) + op.in[2]);

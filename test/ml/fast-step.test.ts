@@ -74,6 +74,32 @@ describe('the fast step (wasm) gives tfjs autograd results', () => {
     expect(maxAbsDiff(fast.weights, auto.weights)).toBeLessThan(optimizer === 'adam' ? 1e-4 : 1e-6);
   });
 
+  it('an odd-sized chain (valid convolutions, same-padded pools over odd sizes, 4-channel pools, no bias) agrees too', () => {
+    const build = () => tf.sequential({
+      layers: [
+        tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', padding: 'valid', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+        tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }),
+        tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, activation: 'relu', padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+        tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+      ],
+    });
+    const runs = [true, false].map((fastStep) => {
+      const model = build();
+      const trainer = new Trainer(model, { ...trainerOptions, fastStep });
+      expect(trainer.stepPath.kind).toBe(fastStep ? 'fast' : 'autograd');
+      const losses = Array.from({ length: 5 }, (_, s) => trainer.stepOn(ds.train, Int32Array.from({ length: 24 }, (_, i) => s * 24 + i)));
+      const weights = getFlatWeights(model);
+      trainer.dispose();
+      model.dispose();
+      return { losses, weights };
+    });
+    for (let s = 0; s < 5; s++) expect(Math.abs(runs[0]!.losses[s]! - runs[1]!.losses[s]!)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(runs[0]!.weights, runs[1]!.weights)).toBeLessThan(1e-4);
+  });
+
   it('holds no tensors or heap buffers across steps', () => {
     for (const kind of ['mlp', 'cnn'] as const) {
       const model = createModel({ kind, ...shape, seed: 1 });
