@@ -130,6 +130,18 @@ describe('Strata wasm kernels match the cpu backend', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
   });
 
+  it('Identity (tf.clone) shares memory and the clone outlives its source', () => {
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const a = tf.tensor([1, 2, 3]);
+    const ids = backend.numDataIds();
+    const b = tf.clone(a);
+    expect(backend.numDataIds()).toBe(ids);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(backend.numDataIds()).toBe(ids - 1);
+  });
+
   it('kernels leak no tensors', async () => {
     const rng = new Rng(3);
     const c = convCases[2]!;
