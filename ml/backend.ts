@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrataError } from '../common/strata-error.js';
-import { defaultTrainingThreads, parseThreadsRequest, type ThreadsRequest } from './threads.js';
+import { autoTrainingThreads, parseThreadsRequest, type ThreadsRequest } from './threads.js';
 import { installWasmKernels, type WasmKernelSet } from './wasm-kernels/index.js';
 import { registerThreadedWasm, wasmThreadsInUse } from './wasm-threads/threaded-wasm.js';
 
@@ -27,7 +27,7 @@ export interface BackendInfo {
   threads: number;
   /** How the thread count was asked for (`auto` or a number). */
   threadsRequested: ThreadsRequest;
-  /** Why fewer threads run than were asked for, if so. */
+  /** Why fewer threads run than were asked for (or, for `auto`, than there are cores), if so. */
   threadsNote?: string;
 }
 
@@ -38,9 +38,10 @@ export interface BackendOptions {
   wasmKernels?: WasmKernelSet;
   /**
    * Training threads. Default `STRATA_THREADS`, else `auto`:
-   * `defaultTrainingThreads()` (the cores this process may use on its main
-   * thread, 1 inside a worker thread). `1` gives exactly one training thread
-   * (wasm: the single-threaded build, no pthread workers at all).
+   * `autoTrainingThreads()` (on the main thread, the cores this process may
+   * use less those the machine is already busy with; 1 inside a worker
+   * thread). `1` gives exactly one training thread (wasm: the
+   * single-threaded build, no pthread workers at all).
    */
   threads?: ThreadsRequest | string;
 }
@@ -111,7 +112,8 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     }
     return active;
   }
-  const threads = threadsRequested === 'auto' ? defaultTrainingThreads() : threadsRequested;
+  const auto = threadsRequested === 'auto' ? autoTrainingThreads() : undefined;
+  const threads = auto?.threads ?? (threadsRequested as number);
   const order: BackendName[] = requested === 'auto' ? [...BACKEND_NAMES] : [requested];
   const fallbacks: BackendInfo['fallbacks'] = [];
   for (const name of order) {
@@ -124,6 +126,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
       await tf.ready();
       const running = name === 'wasm' ? wasmThreadsInUse() : name === 'cpu' ? 1 : threads;
       if (running < threads && notes.length === 0) notes.push(name === 'cpu' ? 'the cpu backend runs on one thread' : `${running} of ${threads} threads started`);
+      if (auto?.note !== undefined && running === auto.threads) notes.unshift(auto.note);
       active = {
         name, requested, fallbacks, tfjsVersion: tf.version.tfjs,
         kernels: name === 'wasm' ? kernels : name === 'cpu' ? 'stock' : 'native',

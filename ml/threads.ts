@@ -89,11 +89,42 @@ export function trainingThreads(options: TrainingThreadsOptions = {}): number {
   return Math.max(1, Math.min(MAX_TRAINING_THREADS, Math.floor(cores - busy)));
 }
 
+/** What `threads: 'auto'` resolved to, and why. */
+export interface AutoThreads {
+  threads: number;
+  /** Cores this process may use. */
+  cores: number;
+  /** The machine's 1-minute load average when it was decided (0 where the OS has none). */
+  loadAverage: number;
+  /** Why fewer threads than cores, if so. */
+  note?: string;
+}
+
 /**
- * What `threads: 'auto'` means: `trainingThreads()` on a process's main
- * thread; 1 inside a worker thread, where Strata runs budgeted simulation
- * slots (a worker that wants more says so).
+ * What `threads: 'auto'` means: on a process's main thread, the cores it
+ * may use less the ones the machine is already keeping busy (the 1-minute
+ * load average, rounded down), at least 1; inside a worker thread, 1, as
+ * Strata's worker threads are budgeted simulation slots (a worker that
+ * wants more says so). The load counts because XNNPACK's pool waits for
+ * every thread at every kernel: one pool thread that has to queue for a
+ * busy core stalls each kernel by a scheduler time slice, and two threads
+ * then train slower than one (measured here: a 64x64x64 product took
+ * 0.6-0.9 ms with two threads on a loaded machine, 0.05-0.1 ms with one;
+ * PyTorch's OpenMP pool does the same). Results do not depend on the
+ * thread count.
  */
+export function autoTrainingThreads(): AutoThreads {
+  const cores = availableCores();
+  const loadAverage = os.loadavg()[0] ?? 0;
+  if (!isMainThread) return { threads: 1, cores, loadAverage, note: 'auto: 1 thread inside a worker thread' };
+  const threads = trainingThreads({ cores, busyThreads: Math.floor(loadAverage) });
+  const capped = Math.min(cores, MAX_TRAINING_THREADS);
+  return threads < capped
+    ? { threads, cores, loadAverage, note: `auto: ${threads} of ${cores} cores (1-minute load average ${loadAverage.toFixed(2)} when the backend started)` }
+    : { threads, cores, loadAverage };
+}
+
+/** `autoTrainingThreads().threads`. */
 export function defaultTrainingThreads(): number {
-  return isMainThread ? trainingThreads() : 1;
+  return autoTrainingThreads().threads;
 }

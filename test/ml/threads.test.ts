@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { parseThreadsRequest, trainingThreads } from '../../ml/threads.js';
+import { autoTrainingThreads, MAX_TRAINING_THREADS, parseThreadsRequest, trainingThreads } from '../../ml/threads.js';
 
 const dist = path.resolve(import.meta.dirname, '../../dist/ml');
 const url = (file: string): string => pathToFileURL(path.join(dist, file)).href;
@@ -66,6 +66,12 @@ describe('training threads', () => {
     expect(trainingThreads({ cores: 32 })).toBe(8);
     expect(trainingThreads({ cores: 6, busyThreads: 1.5 })).toBe(4);
     expect(() => trainingThreads({ busyThreads: -1 })).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION' }));
+  });
+
+  it("'auto' leaves out the cores the machine is already busy with, and says so", () => {
+    const a = autoTrainingThreads();
+    expect(a.threads).toBe(Math.max(1, Math.min(MAX_TRAINING_THREADS, a.cores - Math.floor(a.loadAverage))));
+    expect(a.note === undefined).toBe(a.threads === Math.min(a.cores, MAX_TRAINING_THREADS));
   });
 
   it('a worker thread trains with 1 thread (the default there) and with 2, to the same bits, and exits by itself', async () => {
