@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
+import type { ThreadsRequest } from '../ml/threads.js';
 import { splitClassIncremental } from '../ml/datasets/class-incremental.js';
 import type { Dataset } from '../ml/datasets/dataset.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
@@ -53,6 +54,8 @@ export interface DeviceAgentOptions {
   miro?: MiroOptions;
   /** tfjs backend request. Default auto. */
   backend?: string;
+  /** Training threads: 'auto' (the cores this process may use, less what the machine is busy with) or N. Default STRATA_THREADS, else auto. */
+  threads?: ThreadsRequest;
   /** Seeds the shard deal and class order (the same on every device) and local sampling. Default 1. */
   seed?: number;
   /** Reconnect backoff cap. Default 30 s. */
@@ -61,7 +64,7 @@ export interface DeviceAgentOptions {
   logger: Logger;
 }
 
-type Compiled = Readonly<Required<Omit<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro'>> & Pick<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro'>>;
+type Compiled = Readonly<Required<Omit<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro' | 'threads'>> & Pick<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro' | 'threads'>>;
 
 export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
   const positive = (name: string, v: number): number => {
@@ -113,6 +116,8 @@ export interface AgentReport {
   classCounts: number[];
   dominantClasses: number[];
   backend: string;
+  /** Training threads the backend runs. */
+  threads: number;
   rounds: AgentRoundRecord[];
   acks: { accepted: number; rejected: number };
   memory: MemoryHierarchyStats | null;
@@ -154,14 +159,14 @@ export class DeviceAgent {
     if (this.#state !== 'created') throw new StrataError('STRATA_ERR_STATE', `agent cannot start in state ${this.#state}`);
     this.#state = 'starting';
     const o = this.options;
-    this.#backend = await initBackend({ backend: o.backend });
+    this.#backend = await initBackend({ backend: o.backend, ...(o.threads !== undefined ? { threads: o.threads } : {}) });
     const spec = parseDatasetSpec(o.dataset);
     const ds = loadDataset(spec);
     this.#dataset = ds;
     this.#shard = o.shard ? localShard(ds, o.shard, o.partition, o.seed) : wholeShard(ds, o.seed);
     if (this.#shard.train.count === 0) throw new StrataError('STRATA_ERR_DATASET_EMPTY', `${o.dataset}: shard ${o.shard?.index}/${o.shard?.count} holds no samples`);
     this.#log.info({
-      backend: this.#backend.name, dataset: ds.name, shard: o.shard ?? null, samples: this.#shard.train.count,
+      backend: this.#backend.name, threads: this.#backend.threads, dataset: ds.name, shard: o.shard ?? null, samples: this.#shard.train.count,
       dominantClasses: this.#shard.dominantClasses, classCounts: this.#shard.classCounts,
     }, 'local data ready');
     const connection = new AgentConnection({
@@ -200,7 +205,7 @@ export class DeviceAgent {
     return {
       agentId: this.options.agentId, profile: this.options.profile.name, dataset: this.options.dataset, shard: this.options.shard ?? null,
       shardSamples: this.#shard?.train.count ?? 0, classCounts: this.#shard?.classCounts ?? [], dominantClasses: this.#shard?.dominantClasses ?? [],
-      backend: this.#backend?.name ?? 'none', rounds: [...this.#rounds], acks: { ...this.#acks },
+      backend: this.#backend?.name ?? 'none', threads: this.#backend?.threads ?? 0, rounds: [...this.#rounds], acks: { ...this.#acks },
       memory: this.#runtime?.runtime.memoryStats() ?? this.#finalMemory,
       totals: {
         hostSeconds: sum((r) => r.hostSeconds), deviceSeconds: sum((r) => r.deviceSeconds), joules: sum((r) => r.joules),

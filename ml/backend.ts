@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrataError } from '../common/strata-error.js';
+import { autoTrainingThreads, parseThreadsRequest, type ThreadsRequest } from './threads.js';
 import { installWasmKernels, type WasmKernelSet } from './wasm-kernels/index.js';
+import { registerThreadedWasm, wasmThreadsInUse } from './wasm-threads/threaded-wasm.js';
 
 export type BackendName = 'tfjs-node' | 'wasm' | 'cpu';
 export type BackendRequest = BackendName | 'auto';
@@ -17,6 +19,16 @@ export interface BackendInfo {
   /** Backends tried before this one, with why they were passed over. */
   fallbacks: { name: BackendName; reason: string }[];
   tfjsVersion: string;
+  /**
+   * Threads that train: on wasm, XNNPACK's pool (1 = the single-threaded
+   * SIMD build, more = the threaded SIMD build on worker threads); 1 on
+   * cpu; on tfjs-node, TensorFlow's intra-op pool as requested.
+   */
+  threads: number;
+  /** How the thread count was asked for (`auto` or a number). */
+  threadsRequested: ThreadsRequest;
+  /** Why fewer threads run than were asked for (or, for `auto`, than there are cores), if so. */
+  threadsNote?: string;
 }
 
 export interface BackendOptions {
@@ -24,6 +36,14 @@ export interface BackendOptions {
   backend?: string | undefined;
   /** Default `strata`. `stock` leaves tfjs's own wasm kernels alone (benchmark baselines). */
   wasmKernels?: WasmKernelSet;
+  /**
+   * Training threads. Default `STRATA_THREADS`, else `auto`:
+   * `autoTrainingThreads()` (on the main thread, the cores this process may
+   * use less those the machine is already busy with; 1 inside a worker
+   * thread). `1` gives exactly one training thread (wasm: the
+   * single-threaded build, no pthread workers at all).
+   */
+  threads?: ThreadsRequest | string;
 }
 
 let active: BackendInfo | undefined;
@@ -36,8 +56,10 @@ export function parseBackendRequest(value: string | undefined, source = '--backe
   throw new StrataError('STRATA_ERR_BAD_FLAG', `${source}: unknown backend '${value}' (expected auto, tfjs-node, wasm or cpu)`, { flag: source, value });
 }
 
-async function tryTfjsNode(): Promise<string | undefined> {
+async function tryTfjsNode(threads: number): Promise<string | undefined> {
   try {
+    // TensorFlow sizes its intra-op pool from this when the library loads.
+    process.env['TF_NUM_INTRAOP_THREADS'] ??= String(threads);
     const mod = '@tensorflow/tfjs-node';
     await import(mod);
     if (!(await tf.setBackend('tensorflow'))) return 'tensorflow backend failed to initialise';
@@ -47,10 +69,22 @@ async function tryTfjsNode(): Promise<string | undefined> {
   }
 }
 
-async function tryWasm(kernels: WasmKernelSet): Promise<string | undefined> {
+async function tryWasm(kernels: WasmKernelSet, threads: number, notes: string[]): Promise<string | undefined> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     if (kernels === 'strata') installWasmKernels();
+    let restore: (() => void) | undefined;
+    if (threads > 1) {
+      try {
+        restore = registerThreadedWasm(threads);
+      } catch (err) {
+        notes.push(`threaded wasm build not started: ${(err as Error).message}`);
+      }
+    }
+    if (await tf.setBackend('wasm')) return undefined;
+    if (restore === undefined) return 'wasm backend failed to initialise';
+    notes.push('threaded wasm build failed to start; running single-threaded');
+    restore();
     if (!(await tf.setBackend('wasm'))) return 'wasm backend failed to initialise';
     return undefined;
   } catch (err) {
@@ -66,25 +100,37 @@ async function tryWasm(kernels: WasmKernelSet): Promise<string | undefined> {
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
   const requested = parseBackendRequest(options.backend ?? process.env['STRATA_BACKEND'],
     options.backend !== undefined ? '--backend' : 'STRATA_BACKEND');
+  const threadsRequested = parseThreadsRequest(options.threads ?? process.env['STRATA_THREADS'],
+    options.threads !== undefined ? '--threads' : 'STRATA_THREADS');
   const kernels = options.wasmKernels ?? 'strata';
   if (active !== undefined) {
     if (requested !== 'auto' && requested !== active.name) {
       throw new StrataError('STRATA_ERR_BACKEND', `backend ${active.name} already initialised; cannot switch to ${requested}`);
     }
+    if (threadsRequested !== 'auto' && active.name === 'wasm' && threadsRequested !== active.threads && active.threadsNote === undefined) {
+      throw new StrataError('STRATA_ERR_BACKEND', `backend already initialised with ${active.threads} training thread(s); cannot switch to ${threadsRequested}`);
+    }
     return active;
   }
+  const auto = threadsRequested === 'auto' ? autoTrainingThreads() : undefined;
+  const threads = auto?.threads ?? (threadsRequested as number);
   const order: BackendName[] = requested === 'auto' ? [...BACKEND_NAMES] : [requested];
   const fallbacks: BackendInfo['fallbacks'] = [];
   for (const name of order) {
     let reason: string | undefined;
-    if (name === 'tfjs-node') reason = await tryTfjsNode();
-    else if (name === 'wasm') reason = await tryWasm(kernels);
+    const notes: string[] = [];
+    if (name === 'tfjs-node') reason = await tryTfjsNode(threads);
+    else if (name === 'wasm') reason = await tryWasm(kernels, threads, notes);
     else reason = (await tf.setBackend('cpu')) ? undefined : 'cpu backend failed to initialise';
     if (reason === undefined) {
       await tf.ready();
+      const running = name === 'wasm' ? wasmThreadsInUse() : name === 'cpu' ? 1 : threads;
+      if (running < threads && notes.length === 0) notes.push(name === 'cpu' ? 'the cpu backend runs on one thread' : `${running} of ${threads} threads started`);
+      if (auto?.note !== undefined && running === auto.threads) notes.unshift(auto.note);
       active = {
         name, requested, fallbacks, tfjsVersion: tf.version.tfjs,
         kernels: name === 'wasm' ? kernels : name === 'cpu' ? 'stock' : 'native',
+        threads: running, threadsRequested, ...(notes.length > 0 ? { threadsNote: notes.join('; ') } : {}),
       };
       return active;
     }

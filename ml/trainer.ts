@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { StrataError } from '../common/strata-error.js';
 import { BatchBuilder } from './batches.js';
 import type { DataSplit } from './datasets/dataset.js';
-import { HeapAdam, heapBackendActive } from './heap-adam.js';
+import { FastStep } from './fast-step/fast-step.js';
+import { planLayers } from './fast-step/layer-plan.js';
+import { WasmHeap } from './fast-step/wasm-heap.js';
+import { HeapAdam, HeapSgd, heapBackendActive, type HeapOptimizer } from './heap-adam.js';
 import { Rng, permutation } from './rng.js';
 
 export type OptimizerKind = 'adam' | 'sgd';
@@ -14,9 +17,17 @@ export interface TrainerOptions {
   optimizer?: OptimizerKind;
   /**
    * Default true: on wasm, run Adam as one fused pass over the heap
-   * (`HeapAdam`); false keeps tfjs's kernel-per-op optimizer.
+   * (`HeapAdam`); false keeps tfjs's kernel-per-op optimizer (and so
+   * tfjs's autograd: the fast step updates on the heap).
    */
   fusedOptimizer?: boolean;
+  /**
+   * Default true: on wasm, models that are a chain of Dense, Conv2D
+   * (linear or ReLU), MaxPooling2D, Flatten and Reshape layers train with
+   * `FastStep` (forward and backward by hand on the heap, fused kernels, no
+   * autograd tape); false, or any other model, uses tfjs's autograd.
+   */
+  fastStep?: boolean;
   featureSize: number;
   numClasses: number;
   /** Multiplier from stored sample values to inputs (1/255 for bytes). */
@@ -49,6 +60,9 @@ export interface EvalResult {
   count: number;
 }
 
+/** How the trainer computes a step: by hand (`fast`) or with tfjs's autograd, and why. */
+export type StepPath = { kind: 'fast' } | { kind: 'autograd'; reason: string };
+
 /** Extra loss terms added to the cross-entropy (DER++, FedProx, ...). */
 export type LossTerm = (logits: tf.Tensor2D, batch: { x: tf.Tensor2D; y: tf.Tensor2D }) => tf.Scalar;
 
@@ -61,7 +75,10 @@ export class Trainer {
   readonly model: tf.LayersModel;
   readonly #optimizer: tf.Optimizer;
   readonly #heapAdam: HeapAdam | undefined;
+  readonly #fast: { step: FastStep; optimizer: HeapOptimizer } | undefined;
   readonly #batches: BatchBuilder;
+  /** Which way steps run on this model and backend. */
+  readonly stepPath: StepPath;
   readonly #vars: tf.Variable[];
   readonly #options: Readonly<Required<TrainerOptions>>;
 
@@ -71,13 +88,30 @@ export class Trainer {
     if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
       throw new StrataError('STRATA_ERR_BAD_OPTION', `learningRate must be a positive number, got ${learningRate}`, { option: 'learningRate' });
     }
-    this.#options = Object.freeze({ fusedOptimizer: true, ...options, optimizer, learningRate });
+    this.#options = Object.freeze({ fusedOptimizer: true, fastStep: true, ...options, optimizer, learningRate });
     this.model = model;
     this.#optimizer = optimizer === 'adam' ? tf.train.adam(learningRate) : tf.train.sgd(learningRate);
     this.#batches = new BatchBuilder(options.featureSize, options.numClasses, options.scale);
     this.#vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     this.#heapAdam = optimizer === 'adam' && this.#options.fusedOptimizer && heapBackendActive()
       ? new HeapAdam(this.#vars, { learningRate }) : undefined;
+    const { fast, path } = this.#planFastStep();
+    this.#fast = fast;
+    this.stepPath = path;
+  }
+
+  #planFastStep(): { fast: { step: FastStep; optimizer: HeapOptimizer } | undefined; path: StepPath } {
+    const o = this.#options;
+    if (!o.fastStep) return { fast: undefined, path: { kind: 'autograd', reason: 'fastStep: false' } };
+    if (!heapBackendActive()) return { fast: undefined, path: { kind: 'autograd', reason: `backend ${tf.getBackend()} (the fast step runs on wasm)` } };
+    if (!o.fusedOptimizer) return { fast: undefined, path: { kind: 'autograd', reason: 'fusedOptimizer: false' } };
+    const plan = planLayers(this.model, this.#vars);
+    if (!plan.ok) return { fast: undefined, path: { kind: 'autograd', reason: plan.reason } };
+    if (plan.outputSize !== o.numClasses || plan.inputSize !== o.featureSize) {
+      return { fast: undefined, path: { kind: 'autograd', reason: 'model shape differs from the data set' } };
+    }
+    const optimizer = this.#heapAdam ?? new HeapSgd(this.#vars, o.learningRate);
+    return { fast: { step: new FastStep(new WasmHeap(tf.backend()), plan.ops, this.#vars, o.numClasses), optimizer }, path: { kind: 'fast' } };
   }
 
   get batchBuilder(): BatchBuilder {
@@ -96,6 +130,8 @@ export class Trainer {
    * correctness and entropy) without a second forward pass.
    */
   stepWithLogits(x: tf.Tensor2D, y: tf.Tensor2D, extra: LossTerm | undefined, captureLogits: boolean): { loss: number; logits: Float32Array | null } {
+    const fast = this.#fast;
+    if (fast !== undefined) return fast.step.run(x, y, extra, captureLogits, (grads) => fast.optimizer.apply(grads));
     let kept: tf.Tensor | null = null;
     const lossFn = (): tf.Scalar => {
       const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
@@ -173,8 +209,10 @@ export class Trainer {
     return evaluateModel(this.model, split, this.#batches, options);
   }
 
+  /** Frees the optimizer's state (on wasm, Adam's moments live on the heap). */
   dispose(): void {
     this.#optimizer.dispose();
+    this.#heapAdam?.dispose();
   }
 }
 

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const data = workerData as EvaluatorWorkerData;
   try {
-    await initBackend();
+    // One thread: it shares the machine with the simulation's clients.
+    await initBackend({ threads: 1 });
     const ds = loadDataset(data.dataset);
     const model = createModel({ kind: data.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: data.seed });
     const batches = new BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);

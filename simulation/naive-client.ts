@@ -20,7 +20,8 @@ export type NaiveReply = { type: 'result'; result: ClientResult; loadSeconds: nu
 
 async function run(req: NaiveRequest): Promise<NaiveReply> {
   const t0 = performance.now();
-  await initBackend();
+  // One training thread, like a slot: the client's budget holds this thread (XNNPACK's pool threads would run outside it).
+  await initBackend({ threads: 1 });
   const ds = loadDataset(req.spec.dataset);
   const ctx: SlotContext = {
     model: createModel({ kind: req.spec.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: req.spec.seed }),

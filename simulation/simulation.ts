@@ -100,7 +100,8 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   let killTimer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
-    const backend = await initBackend();
+    // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
+    const backend = await initBackend({ threads: 1 });
     const ds = loadDataset(baseDataset);
     const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
     // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.

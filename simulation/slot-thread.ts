@@ -32,8 +32,9 @@ async function main(): Promise<void> {
   const send = (m: SlotToWorker): void => port.postMessage(m);
   send({ type: 'tid', tid: threadId() });
   const started = performance.now();
-  // One training thread: this slot is one virtual client, held to its budget.
-  await initBackend();
+  // One training thread: this slot is one virtual client, held to its budget, and the slot's cgroup holds only this
+  // thread (XNNPACK's pool threads would run outside it). Explicit, so an inherited STRATA_THREADS cannot win.
+  await initBackend({ threads: 1 });
   const train: DataSplit = {
     features: data.featureType === 'uint8' ? new Uint8Array(data.features) : new Float32Array(data.features),
     labels: new Uint8Array(data.labels),

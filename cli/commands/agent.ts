@@ -8,6 +8,7 @@ import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
+import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { AGENT_ID_PATTERN } from '../../protocol/index.js';
 import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
@@ -18,7 +19,7 @@ interface AgentFlags extends MiroFlags {
   url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
-  hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; out?: string; json?: boolean;
+  hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
 }
 
 function samplesFlag(value: string): number | 'whole' {
@@ -76,6 +77,7 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--ca-file <file>', 'extra CA certificate (PEM) for wss:// with a private certificate')
     .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
     .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', (v: string) => String(parseThreadsRequest(v, '--threads')))
     .option('--out <dir>', 'run directory for report.json (default runs/agent-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');
   return addMiroFlags(cmd)
@@ -101,6 +103,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
     profiler: f.profiler, ...(f.profiler === 'miro' ? { miro: miroOptionsOf(f) } : {}), reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
+    ...(f.threads !== undefined ? { threads: parseThreadsRequest(f.threads, '--threads') } : {}),
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
   });
   const outDir = prepareRunDir('agent', f.out);

@@ -6,6 +6,7 @@ import { CL_DEFAULTS, runClExperiment, type ClConfig, type ClReport } from '../.
 import { CL_METHODS } from '../../client-runtime/cl-strategies/index.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { initBackend } from '../../ml/backend.js';
+import { parseThreadsRequest } from '../../ml/threads.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { parseModelKind } from '../../ml/models.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
@@ -14,6 +15,8 @@ import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
 import { clReportHtml } from '../reports/cl-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
+
+const threadsFlag = (value: string): string => String(parseThreadsRequest(value, '--threads'));
 
 function storageFlag(value: string): StorageBudget {
   if (value === 'all' || value === 'none') return value;
@@ -26,7 +29,7 @@ interface ClFlags extends MiroFlags {
   method: ClConfig['method']; memory: number; storage: StorageBudget; swap: ClConfig['swap']; swapRatio: number;
   policy: ClConfig['policy']; storageLatencyMs?: number; profile?: string; profiler: 'off' | 'miro';
   streamBuffer: number;
-  optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; out?: string; json?: boolean;
+  optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
 }
 
 export function clCommand(getLogger: () => Logger): Command {
@@ -53,6 +56,7 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
     .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/cl-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');
   return addMiroFlags(cmd)
@@ -90,7 +94,7 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
   };
   const dir = prepareRunDir('cl', flags.out);
   const log = logger.child({ component: 'cl' });
-  const backend = await initBackend({ backend: flags.backend });
+  const backend = await initBackend({ backend: flags.backend, threads: flags.threads });
   log.info({ backend: backend.name, config }, `continual learning: ${config.method} on ${config.dataset}`);
   let progress: ReturnType<typeof createProgress> | undefined;
   const report = await runClExperiment(config, dir, backend, log, {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
 import { initBackend } from '../../ml/backend.js';
+import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { createModel, parameterCount, parseModelKind, type ModelKind } from '../../ml/models.js';
 import { Trainer } from '../../ml/trainer.js';
@@ -10,12 +11,18 @@ import { intFlag, numberFlag, choiceFlag } from '../flags.js';
 import { createProgress } from '../progress.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
+const threadsFlag = (value: string): string => String(parseThreadsRequest(value, '--threads'));
+
 export interface TrainReport {
   command: 'train';
   dataset: string;
   model: ModelKind;
   backend: string;
   backendInfo: object;
+  /** Threads that trained (see backendInfo.threads). */
+  threads: number;
+  /** `fast` (Strata's hand-written step) or `autograd` (tfjs), with the reason. */
+  stepPath: object;
   epochs: number;
   batchSize: number;
   seed: number;
@@ -43,6 +50,7 @@ interface TrainFlags {
   optimizer: 'adam' | 'sgd';
   seed: number;
   backend?: string;
+  threads?: string;
   out?: string;
   json?: boolean;
 }
@@ -58,12 +66,13 @@ export function trainCommand(getLogger: () => Logger): Command {
     .option('--optimizer <kind>', 'adam | sgd', choiceFlag('--optimizer', ['adam', 'sgd'] as const), 'adam')
     .option('--seed <n>', 'seed for weights and shuffling', intFlag('--seed', 0), 1)
     .option('--backend <name>', 'auto | tfjs-node | wasm | cpu (default: STRATA_BACKEND or auto)')
+    .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto, the cores this process may use)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/train-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout')
     .action(async (flags: TrainFlags) => {
       const report = await runTrain(flags, getLogger());
       if (flags.json === true) printJsonReport(report);
-      else process.stdout.write(`test accuracy ${report.testAccuracy.toFixed(4)} | ${report.samplesPerSecond.toFixed(0)} samples/s on ${report.backend} | report ${report.outDir}/report.json\n`);
+      else process.stdout.write(`test accuracy ${report.testAccuracy.toFixed(4)} | ${report.samplesPerSecond.toFixed(0)} samples/s on ${report.backend} (${report.threads} thread${report.threads === 1 ? '' : 's'}) | report ${report.outDir}/report.json\n`);
     });
 }
 
@@ -73,14 +82,15 @@ export async function runTrain(flags: TrainFlags, logger: Logger): Promise<Train
   const kind = parseModelKind(flags.model);
   const outDir = prepareRunDir('train', flags.out);
   const log = logger.child({ component: 'train' });
-  const backend = await initBackend({ backend: flags.backend });
-  log.info({ backend: backend.name, kernels: backend.kernels, fallbacks: backend.fallbacks }, `tfjs backend: ${backend.name}`);
+  const backend = await initBackend({ backend: flags.backend, threads: flags.threads });
+  log.info({ backend: backend.name, kernels: backend.kernels, threads: backend.threads, fallbacks: backend.fallbacks }, `tfjs backend: ${backend.name}, ${backend.threads} training thread(s)`);
   const ds = loadDataset(spec);
   log.info({ dataset: ds.name, train: ds.train.count, test: ds.test.count, inputShape: ds.inputShape, classes: ds.numClasses }, 'data set loaded');
   const model = createModel({ kind, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: flags.seed });
   const trainer = new Trainer(model, {
     featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, optimizer: flags.optimizer, learningRate: flags.lr,
   });
+  log.info({ stepPath: trainer.stepPath }, trainer.stepPath.kind === 'fast' ? 'training step: fast (by hand on the wasm heap)' : `training step: tfjs autograd (${trainer.stepPath.reason})`);
   const startedAt = new Date().toISOString();
   const stepsPerEpoch = Math.ceil(ds.train.count / flags.batch);
   const progress = createProgress({ label: 'train', total: stepsPerEpoch * flags.epochs, logger: log, format: 'epoch {epoch} loss {loss}' });
@@ -102,6 +112,8 @@ export async function runTrain(flags: TrainFlags, logger: Logger): Promise<Train
     model: kind,
     backend: backend.name,
     backendInfo: backend,
+    threads: backend.threads,
+    stepPath: trainer.stepPath,
     epochs: flags.epochs,
     batchSize: flags.batch,
     seed: flags.seed,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { wrapBatchMatMul } from './batch-matmul-untransposed.js';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { wrapConv2DBackpropInput } from './conv2d-backprop-input.js';
+import { wrapIdentity } from './identity-shared.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 
 export type WasmKernelSet = 'strata' | 'stock';
@@ -11,7 +12,8 @@ let installed = false;
 /**
  * Registers Strata's wasm kernels: the missing `Conv2DBackpropFilter`, the
  * `BatchMatMul` wrapper that avoids the slow transposed path, a stride-1
- * `Conv2DBackpropInput` on XNNPACK's convolution, and a faster `MaxPoolGrad`. Call
+ * `Conv2DBackpropInput` on XNNPACK's convolution, a faster `MaxPoolGrad`,
+ * and an `Identity` that shares memory instead of copying it. Call
  * before the wasm backend initialises. Idempotent.
  */
 export function installWasmKernels(): void {
@@ -28,6 +30,11 @@ export function installWasmKernels(): void {
   }
   tf.unregisterKernel(tf.MaxPoolGrad, 'wasm');
   tf.registerKernel(maxPoolGradConfig);
+  const identity = tf.getKernel(tf.Identity, 'wasm');
+  if (identity !== undefined) {
+    tf.unregisterKernel(tf.Identity, 'wasm');
+    tf.registerKernel(wrapIdentity(identity));
+  }
   installed = true;
 }
 

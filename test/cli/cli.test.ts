@@ -13,7 +13,7 @@ describe('the strata command', () => {
     expect(top.stdout).toContain('train');
     const train = strata('train', '--help');
     expect(train.code).toBe(0);
-    for (const flag of ['--dataset', '--model', '--epochs', '--batch', '--seed', '--backend', '--out', '--json']) expect(train.stdout).toContain(flag);
+    for (const flag of ['--dataset', '--model', '--epochs', '--batch', '--seed', '--backend', '--threads', '--out', '--json']) expect(train.stdout).toContain(flag);
   });
 
   it.each([
@@ -24,6 +24,7 @@ describe('the strata command', () => {
     [['train', '--dataset', 'cifar'], '--dataset'],
     [['train', '--backend', 'gpu'], '--backend'],
     [['train', '--lr', 'NaN'], '--lr'],
+    [['train', '--threads', 'many'], '--threads'],
     [['train', '--no-such-flag'], '--no-such-flag'],
   ])('bad input %j exits non-zero with one line naming %s', (args, flag) => {
     const r = strata(...args);
@@ -51,6 +52,7 @@ describe('the strata command', () => {
       expect(report).toHaveProperty(key);
     }
     expect(report).toMatchObject({ dataset: 'synthetic', model: 'mlp', backend: 'wasm', epochs: 1, batchSize: 32, seed: 4 });
+    expect(report['threads']).toBeGreaterThanOrEqual(1);
     expect(report['testAccuracy']).toBeGreaterThan(0.8);
     expect(report['samplesPerSecond']).toBeGreaterThan(0);
   });

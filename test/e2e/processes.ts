@@ -46,7 +46,8 @@ export class StrataProcess {
 
   constructor(readonly name: string, args: string[], logLevel = 'info') {
     this.child = spawn(process.execPath, [bin, ...args], {
-      cwd: root, env: { ...process.env, STRATA_LOG_LEVEL: logLevel }, stdio: ['ignore', 'pipe', 'pipe'],
+      // One training thread: several processes share 2 cores, and a thread pool stalls when its threads wait for a core.
+      cwd: root, env: { ...process.env, STRATA_LOG_LEVEL: logLevel, STRATA_THREADS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.child.stderr!.on('data', (chunk: Buffer) => {

@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend.js';
+import { biasRelu, maxPoolReluGrad, reluGrad, rowSums } from '../../ml/fast-step/heap-loops.js';
+import { WasmHeap } from '../../ml/fast-step/wasm-heap.js';
+import { backendSimdKernels } from '../../ml/wasm-simd/simd-kernels.js';
 import { Rng } from '../../ml/rng.js';
-import { conv2DBackpropFilterConv, conv2DBackpropFilterIm2col } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2DBackpropFilterConv, conv2DBackpropFilterDirect, conv2DBackpropFilterIm2col, conv2DBackpropFilterRows } from '../../ml/wasm-kernels/conv2d-backprop-filter.js';
 
 /** Runs a kernel on one backend from plain arrays and reads the result back. */
 async function runOn(backend: string, kernel: string, inputs: Record<string, { data: Float32Array; shape: number[] }>, attrs: object): Promise<Float32Array> {
@@ -43,6 +46,10 @@ const convCases: { x: [number, number, number, number]; k: [number, number]; co:
   { x: [4, 12, 12, 6], k: [5, 5], co: 8, stride: 1, pad: 'same' },
   { x: [1, 10, 11, 4], k: [2, 4], co: 3, stride: 2, pad: 'same' },
   { x: [2, 16, 16, 8], k: [3, 3], co: 16, stride: 2, pad: 'valid' },
+  { x: [3, 14, 14, 32], k: [3, 3], co: 64, stride: 1, pad: 'same' },
+  { x: [2, 11, 9, 12], k: [3, 2], co: 5, stride: 2, pad: 'same' },
+  { x: [4, 28, 28, 1], k: [3, 3], co: 32, stride: 1, pad: 'same' },
+  { x: [2, 9, 10, 3], k: [3, 3], co: 8, stride: 2, pad: 'valid' },
 ];
 
 function convOutShape(c: (typeof convCases)[number]): number[] {
@@ -67,13 +74,13 @@ describe('Strata wasm kernels match the cpu backend', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-4);
   });
 
-  it.each(convCases)('both filter-gradient formulations (dilated conv, im2col GEMM) x=$x stride=$stride $pad', async (c) => {
+  it.each(convCases)('every filter-gradient formulation (dilated conv, im2col GEMM, direct SIMD, patch-rows GEMM) x=$x stride=$stride $pad', async (c) => {
     const rng = new Rng(c.x.reduce((a, b) => a * 29 + b, c.stride));
     const x = random(c.x, rng);
     const dy = random(convOutShape(c), rng);
     const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k[0], c.k[1], c.x[3], c.co] };
     const cpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, attrs);
-    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col]) {
+    for (const fn of [conv2DBackpropFilterConv, conv2DBackpropFilterIm2col, conv2DBackpropFilterDirect, conv2DBackpropFilterRows]) {
       const xt = tf.tensor(x.data, x.shape);
       const dyt = tf.tensor(dy.data, dy.shape);
       const info = fn({ inputs: { x: xt, dy: dyt }, backend: tf.backend(), attrs: attrs as unknown as tf.NamedAttrMap });
@@ -123,6 +130,18 @@ describe('Strata wasm kernels match the cpu backend', () => {
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
   });
 
+  it('Identity (tf.clone) shares memory and the clone outlives its source', () => {
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const a = tf.tensor([1, 2, 3]);
+    const ids = backend.numDataIds();
+    const b = tf.clone(a);
+    expect(backend.numDataIds()).toBe(ids);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(backend.numDataIds()).toBe(ids - 1);
+  });
+
   it('kernels leak no tensors', async () => {
     const rng = new Rng(3);
     const c = convCases[2]!;
@@ -136,5 +155,87 @@ describe('Strata wasm kernels match the cpu backend', () => {
     for (let i = 0; i < 3; i++) await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, attrs);
     expect(tf.memory().numTensors).toBe(before);
     expect(backend.numDataIds()).toBe(ids);
+  });
+});
+
+describe("Strata's SIMD loops (kernels.wat) match the cpu backend and the JS loops", () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    await import('@tensorflow/tfjs-backend-cpu');
+  });
+
+  it.each([
+    { x: [2, 8, 8, 4] },
+    { x: [3, 7, 9, 8] },
+    { x: [1, 28, 28, 32] },
+  ])('maxPool2x2Grad x=$x (no ReLU) against MaxPoolGrad on cpu', async (c) => {
+    const simd = backendSimdKernels();
+    expect(simd).toBeDefined();
+    const rng = new Rng(c.x[1]! * 13 + c.x[3]!);
+    const input = random(c.x, rng);
+    const info = tf.backend_util.computePool2DInfo(c.x as [number, number, number, number], 2, 2, 1, 'valid');
+    const dy = random(info.outShape, rng);
+    const cpu = await runOn('cpu', 'MaxPoolGrad', { dy, input }, { filterSize: 2, strides: 2, pad: 'valid' });
+    const heap = new WasmHeap(tf.backend());
+    const x = tf.tensor(input.data, input.shape);
+    const g = tf.tensor(dy.data, dy.shape);
+    const dx = heap.zeros(c.x);
+    simd!.maxPool2x2Grad(heap.at(x) * 4, heap.at(g) * 4, heap.at(dx) * 4, 0, c.x[0]!, c.x[1]!, c.x[2]!, c.x[3]!, 0);
+    const out = heap.f32().slice(heap.at(dx), heap.at(dx) + cpu.length);
+    expect(relativeError(out, cpu)).toBeLessThan(1e-6);
+    heap.free(dx);
+    tf.dispose([x, g]);
+  });
+
+  it('maxPool2x2Grad with the ReLU and bias gradient fused, and reluGrad, equal the JS loops', () => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(5);
+    const shape = [4, 10, 12, 16];
+    const input = random(shape, rng);
+    // ReLU outputs: many exact zeros, so whole windows tie at 0 and pass no gradient.
+    for (let i = 0; i < input.data.length; i++) input.data[i] = Math.max(0, input.data[i]! - 0.5);
+    const dy = random([4, 5, 6, 16], rng);
+    const heap = new WasmHeap(tf.backend());
+    const x = tf.tensor(input.data, shape);
+    const g = tf.tensor(dy.data, dy.shape);
+    const [dxSimd, dbSimd, dxJs, dbJs] = [heap.zeros(shape), heap.zeros([16]), heap.alloc(shape), heap.alloc([16])];
+    simd.maxPool2x2Grad(heap.at(x) * 4, heap.at(g) * 4, heap.at(dxSimd) * 4, heap.at(dbSimd) * 4, 4, 10, 12, 16, 1);
+    maxPoolReluGrad(heap.f32(), heap.at(x), heap.at(g), heap.at(dxJs), {
+      batch: 4, inH: 10, inW: 12, channels: 16, outH: 5, outW: 6, sizeH: 2, sizeW: 2, strideH: 2, strideW: 2, padTop: 0, padLeft: 0,
+    }, true, heap.at(dbJs));
+    const h = heap.f32();
+    const read = (t: tf.TensorInfo, n: number) => h.slice(heap.at(t), heap.at(t) + n);
+    expect(read(dxSimd, input.data.length)).toEqual(read(dxJs, input.data.length));
+    expect(relativeError(read(dbSimd, 16), read(dbJs, 16))).toBeLessThan(1e-6);
+    // reluGrad on an odd length (the scalar tail) against the JS loop.
+    const n = 1001;
+    const [ga, gb] = [heap.alloc([n]), heap.alloc([n])];
+    h.set(dy.data.subarray(0, n), heap.at(ga));
+    h.set(dy.data.subarray(0, n), heap.at(gb));
+    simd.reluGrad(heap.at(ga) * 4, heap.at(x) * 4, n);
+    reluGrad(heap.f32(), heap.at(gb), heap.at(x), n);
+    expect(read(ga, n)).toEqual(read(gb, n));
+    heap.free(dxSimd, dbSimd, dxJs, dbJs, ga, gb);
+    tf.dispose([x, g]);
+  });
+
+  it.each([{ rows: 7, cols: 64 }, { rows: 5, cols: 30 }])('biasRelu and rowSums ($rows x $cols) equal the JS loops', ({ rows, cols }) => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(rows * cols);
+    const heap = new WasmHeap(tf.backend());
+    const n = rows * cols;
+    const [a, b, bias, sa, sb] = [heap.alloc([n]), heap.alloc([n]), heap.alloc([rows]), heap.alloc([rows]), heap.alloc([rows])];
+    const h = heap.f32();
+    const data = random([n], rng).data;
+    h.set(data, heap.at(a));
+    h.set(data, heap.at(b));
+    h.set(random([rows], rng).data, heap.at(bias));
+    simd.biasRelu(heap.at(a) * 4, heap.at(bias) * 4, rows, cols, 1);
+    biasRelu(h, heap.at(b), heap.at(bias), rows, cols, true);
+    expect(h.slice(heap.at(a), heap.at(a) + n)).toEqual(h.slice(heap.at(b), heap.at(b) + n));
+    simd.rowSums(heap.at(a) * 4, rows, cols, heap.at(sa) * 4);
+    rowSums(h, heap.at(b), rows, cols, heap.at(sb));
+    expect(relativeError(h.slice(heap.at(sa), heap.at(sa) + rows), h.slice(heap.at(sb), heap.at(sb) + rows))).toBeLessThan(1e-6);
+    heap.free(a, b, bias, sa, sb);
   });
 });

@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs';
+import { KERNELS_PLAIN, KERNELS_SHARED } from './kernels-wasm.js';
+
+/** A wasm memory, as far as this module needs one. */
+export interface HeapMemory {
+  readonly buffer: ArrayBufferLike;
+}
+
+/**
+ * Strata's SIMD loops (kernels.wat), run on the wasm backend's own heap:
+ * every pointer is a byte offset there. See kernels.wat for each contract.
+ */
+export interface SimdKernels {
+  adam(w: number, g: number, m: number, v: number, out: number, n: number, k1: number, k2: number, b1: number, b2: number, eps: number): void;
+  reluGrad(g: number, y: number, n: number): void;
+  /** `db` 0 for none; `relu` 1 or 0. */
+  maxPool2x2Grad(x: number, dy: number, dx: number, db: number, n: number, h: number, w: number, c: number, relu: number): void;
+  /** `bias` 0 for none; `relu` 1 or 0. */
+  biasRelu(x: number, bias: number, rows: number, cols: number, relu: number): void;
+  rowSums(g: number, rows: number, cols: number, out: number): void;
+  /** `geo`: 13 i32s on the heap: n h w c oh ow kh kw co sh sw top left; `dw` zero-filled, co % 4 == 0. */
+  convFilterGrad(x: number, dy: number, dw: number, geo: number): void;
+  /** `geo`: 10 i32s: n c hp wp oh ow kh kw b0 nb; `xt` from padTranspose. */
+  im2rowsT(xt: number, out: number, geo: number): void;
+  /** `geo`: 8 i32s: n h w c top left hp wp; `out` zero-filled. */
+  padTranspose(x: number, out: number, geo: number): void;
+}
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+/** Strata's SIMD kernels on the active wasm backend's heap, if they run here. */
+export function backendSimdKernels(): SimdKernels | undefined {
+  const wasm = (tf.backend() as unknown as { wasm?: { wasmMemory?: HeapMemory; asm?: { memory?: HeapMemory } } }).wasm;
+  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
+  return memory === undefined ? undefined : simdKernelsFor(memory);
+}
+
+const instances = new WeakMap<HeapMemory, SimdKernels | null>();
+
+/**
+ * The kernels bound to `memory` (instantiated once per memory), or
+ * undefined where they cannot run (no wasm SIMD, or a memory whose limits
+ * the import does not accept): callers then keep their JS loops.
+ */
+export function simdKernelsFor(memory: HeapMemory): SimdKernels | undefined {
+  let k = instances.get(memory);
+  if (k === undefined) {
+    k = instantiate(memory);
+    instances.set(memory, k);
+  }
+  return k ?? undefined;
+}
+
+function instantiate(memory: HeapMemory): SimdKernels | null {
+  if (process.env['STRATA_WASM_SIMD_KERNELS'] === '0') return null;
+  try {
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const module = new wasm.Module(Buffer.from(shared ? KERNELS_SHARED : KERNELS_PLAIN, 'base64'));
+    return new wasm.Instance(module, { env: { memory } }).exports as unknown as SimdKernels;
+  } catch {
+    return null;
+  }
+}
