@@ -159,7 +159,10 @@ export class DeviceAgent {
     if (this.#state !== 'created') throw new StrataError('STRATA_ERR_STATE', `agent cannot start in state ${this.#state}`);
     this.#state = 'starting';
     const o = this.options;
-    this.#backend = await initBackend({ backend: o.backend, ...(o.threads !== undefined ? { threads: o.threads } : {}) });
+    // CarM's async swap worker decodes samples beside the training loop: with threads auto it keeps a core.
+    this.#backend = await initBackend({
+      backend: o.backend, busyThreads: o.swap === 'async' ? 1 : 0, ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    });
     const spec = parseDatasetSpec(o.dataset);
     const ds = loadDataset(spec);
     this.#dataset = ds;

@@ -44,6 +44,11 @@ export interface BackendOptions {
    * single-threaded build, no pthread workers at all).
    */
   threads?: ThreadsRequest | string;
+  /**
+   * With `threads: 'auto'`: other threads this process keeps busy while it
+   * trains (a CarM swap worker decoding samples), left their cores. Default 0.
+   */
+  busyThreads?: number;
 }
 
 let active: BackendInfo | undefined;
@@ -112,7 +117,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     }
     return active;
   }
-  const auto = threadsRequested === 'auto' ? autoTrainingThreads() : undefined;
+  const auto = threadsRequested === 'auto' ? autoTrainingThreads({ busyThreads: options.busyThreads ?? 0 }) : undefined;
   const threads = auto?.threads ?? (threadsRequested as number);
   const order: BackendName[] = requested === 'auto' ? [...BACKEND_NAMES] : [requested];
   const fallbacks: BackendInfo['fallbacks'] = [];

@@ -110,18 +110,23 @@ export interface AutoThreads {
  * busy core stalls each kernel by a scheduler time slice, and two threads
  * then train slower than one (measured here: a 64x64x64 product took
  * 0.6-0.9 ms with two threads on a loaded machine, 0.05-0.1 ms with one;
- * PyTorch's OpenMP pool does the same). Results do not depend on the
- * thread count.
+ * PyTorch's OpenMP pool does the same). `busyThreads` are threads of this
+ * process that compute beside the training loop (a CarM swap worker); they
+ * keep their cores too. Results do not depend on the thread count.
  */
-export function autoTrainingThreads(): AutoThreads {
+export function autoTrainingThreads(options: { busyThreads?: number } = {}): AutoThreads {
   const cores = availableCores();
   const loadAverage = os.loadavg()[0] ?? 0;
   if (!isMainThread) return { threads: 1, cores, loadAverage, note: 'auto: 1 thread inside a worker thread' };
-  const threads = trainingThreads({ cores, busyThreads: Math.floor(loadAverage) });
+  const own = options.busyThreads ?? 0;
+  const threads = trainingThreads({ cores, busyThreads: Math.floor(loadAverage) + own });
   const capped = Math.min(cores, MAX_TRAINING_THREADS);
-  return threads < capped
-    ? { threads, cores, loadAverage, note: `auto: ${threads} of ${cores} cores (1-minute load average ${loadAverage.toFixed(2)} when the backend started)` }
-    : { threads, cores, loadAverage };
+  if (threads >= capped) return { threads, cores, loadAverage };
+  const why = [
+    ...(own > 0 ? [`${own} busy thread(s) of its own`] : []),
+    ...(Math.floor(loadAverage) > 0 ? [`1-minute load average ${loadAverage.toFixed(2)} when the backend started`] : []),
+  ];
+  return { threads, cores, loadAverage, note: `auto: ${threads} of ${cores} cores (${why.join('; ')})` };
 }
 
 /** `autoTrainingThreads().threads`. */

@@ -94,7 +94,8 @@ export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & 
   };
   const dir = prepareRunDir('cl', flags.out);
   const log = logger.child({ component: 'cl' });
-  const backend = await initBackend({ backend: flags.backend, threads: flags.threads });
+  // CarM's async swap worker decodes samples beside the training loop: with threads auto it keeps a core.
+  const backend = await initBackend({ backend: flags.backend, threads: flags.threads, busyThreads: config.swap === 'async' ? 1 : 0 });
   log.info({ backend: backend.name, config }, `continual learning: ${config.method} on ${config.dataset}`);
   let progress: ReturnType<typeof createProgress> | undefined;
   const report = await runClExperiment(config, dir, backend, log, {

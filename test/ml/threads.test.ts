@@ -74,6 +74,12 @@ describe('training threads', () => {
     expect(a.note === undefined).toBe(a.threads === Math.min(a.cores, MAX_TRAINING_THREADS));
   });
 
+  it("'auto' also leaves the process's own busy threads (a swap worker) their cores", () => {
+    const a = autoTrainingThreads({ busyThreads: 1 });
+    expect(a.threads).toBe(Math.max(1, Math.min(MAX_TRAINING_THREADS, a.cores - Math.floor(a.loadAverage) - 1)));
+    if (a.threads < Math.min(a.cores, MAX_TRAINING_THREADS)) expect(a.note).toContain('busy thread(s) of its own');
+  });
+
   it('a worker thread trains with 1 thread (the default there) and with 2, to the same bits, and exits by itself', async () => {
     const auto = await inWorker('auto');
     const one = await inWorker(1);
