@@ -1,9 +1,12 @@
-/**
- * Every error Strata raises on purpose carries a stable string `code`.
- * Tests and callers match on the code, never on the message text.
- */
-export type StrataErrorCode = `STRATA_ERR_${string}`;
+import type { StrataErrorCode } from './error-codes.js';
 
+export type { StrataErrorCode } from './error-codes.js';
+
+/**
+ * Every error Strata raises on purpose carries a stable `code` from one
+ * closed list (common/error-codes.ts). Tests and callers match on the code,
+ * never on the message text.
+ */
 export class StrataError extends Error {
   readonly code: StrataErrorCode;
   /** Extra machine-readable facts (file, flag, field, ...). */
