@@ -10,21 +10,27 @@ import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type Coordi
 import { statusOf, type CoordinatorStatus } from './coordinator-status.js';
 import { GlobalModel } from './global-model.js';
 import { RoundEngine } from './round-engine.js';
-import type { Evaluator, RoundEngineObserver, RoundSummary } from './round-engine-types.js';
+import type { RoundEngineObserver, RoundSummary } from './round-engine-types.js';
 import { CoordinatorServer } from './server/coordinator-server.js';
-import { createStrategy } from './strategies/index.js';
+import type { FederatedStrategy } from './strategies/strategy.js';
 
 export { SERVER_VERSION } from './server/coordinator-server.js';
 
 export type CoordinatorState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
-export interface CoordinatorDeps {
-  store: CoordinatorStore;
-  /** Layout of the flat weight vector and the initial weights (used only for a new database). */
+/** The global model as the coordinator needs it: its flat layout and initial weights (`ModelHost` is one). */
+export interface CoordinatorModel {
   layout: WeightsLayout;
-  initialWeights: () => Float32Array;
-  /** Evaluates a global model version (test accuracy); optional. */
-  evaluate?: Evaluator;
+  /** Used only for a new database. */
+  initialWeights(): Float32Array;
+}
+
+export interface CoordinatorDeps {
+  /** How rounds are configured, aggregated, stepped and (optionally) evaluated: FedAvg, a wrapper, your own. */
+  strategy: FederatedStrategy;
+  model: CoordinatorModel;
+  /** The coordinator's database (model versions, the update log, clients): a restart resumes from it. */
+  store: CoordinatorStore;
   logger: Logger;
   onRoundCompleted?: (summary: RoundSummary) => void;
   /** Default: the system clock. */
@@ -73,7 +79,7 @@ export class Coordinator {
       status: () => this.status(),
       metricsText: () => {
         // The gauges only: no per-client rows on every scrape.
-        const st = statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model);
+        const st = statusOf(this.#state, this.#startedAt, this.options, this.#deps.strategy, this.metrics, this.#engine, this.#model);
         return this.metrics.render({
           connected_clients: st.connectedClients, known_clients: st.knownClients, model_version: st.modelVersion,
           round_id: st.roundId ?? 0, last_accuracy: st.lastAccuracy ?? Number.NaN, resident_memory_bytes: st.rssBytes, peak_resident_memory_bytes: st.peakRssBytes,
@@ -91,12 +97,13 @@ export class Coordinator {
   async start(): Promise<void> {
     if (this.#state !== 'created') throw new StrataError('STRATA_ERR_STATE', `coordinator cannot start in state ${this.#state}`);
     this.#state = 'starting';
-    const { store, layout } = this.#deps;
+    const { store, strategy } = this.#deps;
+    const layout = this.#deps.model.layout;
     const clock = this.#deps.clock ?? systemClock;
     const layoutHash = computeLayoutHash(layout);
     let latest = store.latestModel();
     if (latest === undefined) {
-      store.saveInitialModel(initialWeightsOf(this.#deps), layoutHash, clock.now());
+      store.saveInitialModel(initialWeightsOf(this.#deps.model, layout), layoutHash, clock.now());
       latest = store.latestModel()!;
     }
     if (latest.layoutHash !== layoutHash) {
@@ -104,7 +111,6 @@ export class Coordinator {
         file: store.file, stored: latest.layoutHash, expected: layoutHash,
       });
     }
-    const strategy = createStrategy(this.options.strategy, this.options.strategyOptions);
     strategy.importState(latest.strategyState);
     this.#model = new GlobalModel(latest.weights, latest.version, layoutHash);
     const observer: RoundEngineObserver = {
@@ -115,7 +121,7 @@ export class Coordinator {
     this.#registry = new ClientRegistry(store);
     this.#engine = new RoundEngine({
       options: this.options, store, registry: this.#registry, strategy, metrics: this.metrics, model: this.#model,
-      log: this.#log.child({ component: 'round-engine' }), clock, evaluate: this.#deps.evaluate, observer,
+      log: this.#log.child({ component: 'round-engine' }), clock, observer,
     });
     if (!this.#server.authenticates) this.#log.warn('no tokens configured: any agent id is admitted');
     await this.#server.listen();
@@ -125,7 +131,7 @@ export class Coordinator {
   }
 
   status(): CoordinatorStatus {
-    return { ...statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model), clients: this.clients() };
+    return { ...statusOf(this.#state, this.#startedAt, this.options, this.#deps.strategy, this.metrics, this.#engine, this.#model), clients: this.clients() };
   }
 
   /** Every client the coordinator knows: its rounds, outcomes, device seconds, joules and the memory configuration it reports. */
@@ -157,8 +163,14 @@ export class Coordinator {
   }
 }
 
-function initialWeightsOf(deps: CoordinatorDeps): Float32Array {
-  const w = deps.initialWeights();
-  if (w.length === 0) throw new StrataError('STRATA_ERR_BAD_OPTION', 'initial weights are empty');
+function initialWeightsOf(model: CoordinatorModel, layout: WeightsLayout): Float32Array {
+  const w = model.initialWeights();
+  const size = layout.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
+  if (w.length === 0 || w.length !== size) {
+    throw new StrataError('STRATA_ERR_BAD_OPTION', `model: initialWeights() returned ${w.length} values, its layout holds ${size}`, { option: 'model' });
+  }
+  for (let i = 0; i < w.length; i++) {
+    if (!Number.isFinite(w[i]!)) throw new StrataError('STRATA_ERR_NON_FINITE', `model: initial weight ${i} is not finite`, { option: 'model', index: i });
+  }
   return w;
 }

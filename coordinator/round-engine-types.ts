@@ -11,8 +11,7 @@ import type { FederatedStrategy, UpdateAggregator } from './strategies/strategy.
 /** The round engine's states, what it is given, and the shapes of its rounds (the engine itself: round-engine.ts). */
 export type EngineState = 'idle' | 'waiting' | 'open' | 'aggregating' | 'draining' | 'finished' | 'stopped';
 
-export interface Evaluation { accuracy: number; loss: number }
-export type Evaluator = (weights: Float32Array) => Evaluation | Promise<Evaluation>;
+export type { Evaluation, Evaluator } from './strategies/strategy.js';
 
 export interface RoundSummary {
   roundId: number;
@@ -77,7 +76,6 @@ export interface RoundEngineDeps {
   log: Logger;
   /** Where the engine reads time and sets its deadline timers. */
   clock: Clock;
-  evaluate?: Evaluator | undefined;
   observer?: RoundEngineObserver | undefined;
 }
 

@@ -1,4 +1,5 @@
-import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage } from '../protocol/index.js';
+import { StrataError } from '../common/strata-error.js';
+import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type TrainingConfig } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
 import { roundSeed, selectForRound } from './client-selection.js';
@@ -300,7 +301,9 @@ export class RoundEngine {
     if (need <= 0) return;
     const idle = this.#idle(round);
     if (idle.length === 0) return;
-    const picked = selectForRound(idle, this.#d.registry, need, this.#o.selection, { seed: this.#o.seed, roundId: round.id, selection: round.selections++ });
+    const picked = selectForRound(idle, this.#d.registry, need, this.#o.selection, this.#d.strategy, {
+      seed: this.#o.seed, roundId: round.id, modelVersion: this.#d.model.version, selection: round.selections++,
+    });
     for (const link of picked) this.#assign(link, round);
     if (picked.length > 0) this.#d.store.bumpRound(round.id, 'selected', picked.length);
   }
@@ -321,8 +324,14 @@ export class RoundEngine {
     link.assign({
       type: 'round-assignment', roundId: a.roundId, modelVersion: a.modelVersion,
       deadlineMs: Math.max(1, Math.round(deadlineAt - now)), deadlineAt, layoutHash: model.layoutHash, numParams: model.numParams, updateKind: 'delta',
-      config: { ...this.#o.training, ...this.#d.strategy.configureRound(a.roundId), seed: roundSeed(this.#o.seed, a.roundId) },
+      config: this.#config(a),
     }, model.frame(a.roundId, encodeWeightFrame));
+  }
+
+  /** The training config of an assignment: the coordinator's, what the strategy adds for the round, and the round's seed. */
+  #config(a: Assignment): TrainingConfig {
+    const seed = roundSeed(this.#o.seed, a.roundId);
+    return { ...this.#o.training, ...this.#d.strategy.configureRound({ roundId: a.roundId, modelVersion: a.modelVersion, seed }), seed };
   }
 
   /**
@@ -340,7 +349,7 @@ export class RoundEngine {
     let next: Float32Array;
     try {
       const aggregate = round.aggregator.result();
-      next = strategy.applyAggregate(model.weights.slice(), aggregate);
+      next = checkedModel(strategy.applyAggregate(model.weights.slice(), aggregate), model.numParams, strategy.name);
       const newVersion = model.version + 1;
       const closedAt = this.#now();
       const applied = store.completeRound({
@@ -377,7 +386,7 @@ export class RoundEngine {
 
   #evaluate(weights: Float32Array, s: Omit<RoundSummary, 'accuracy' | 'loss'>, last: boolean): void {
     this.#evaluations = this.#evaluations.then(async () => {
-      const evaluation = this.#d.evaluate ? await this.#d.evaluate(weights) : null;
+      const evaluation = this.#d.strategy.evaluate ? await this.#d.strategy.evaluate(weights, { roundId: s.roundId, modelVersion: s.modelVersion }) : null;
       if (evaluation !== null) {
         this.#d.store.setModelEvaluation(s.modelVersion, evaluation.accuracy, evaluation.loss);
         this.#lastEval = evaluation;
@@ -430,4 +439,15 @@ export class RoundEngine {
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
+}
+
+/** A strategy's next model must be the model's length and finite: a broken strategy stops the run, it never poisons the model. */
+function checkedModel(next: Float32Array, numParams: number, strategy: string): Float32Array {
+  if (next.length !== numParams) {
+    throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${strategy}: applyAggregate returned ${next.length} values for a model of ${numParams}`, { strategy });
+  }
+  for (let i = 0; i < next.length; i++) {
+    if (!Number.isFinite(next[i]!)) throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${strategy}: applyAggregate returned a non-finite value at ${i}`, { strategy, index: i });
+  }
+  return next;
 }

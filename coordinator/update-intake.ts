@@ -1,7 +1,7 @@
 import { ProtocolError } from '../protocol/index.js';
 import type { GlobalModel } from './global-model.js';
 import type { Assignment, OpenRound, RoundEngineDeps } from './round-engine-types.js';
-import { clipScale } from './strategies/clipping.js';
+import { StrataError } from '../common/strata-error.js';
 import { validateUpdate } from './update-validator.js';
 
 /** An update taken into a round. */
@@ -18,9 +18,9 @@ export interface TakenUpdate {
 /**
  * Takes one update frame into the open round: validates it (structure,
  * checksum, layout, length, round and model version, finite values, the
- * norm bound), weighs it by the strategy (refusing one too stale), makes it
- * durable (payload and log row in one transaction, before any ack) and
- * folds it, clipped, into the round's aggregator. Throws a coded
+ * norm bound), weighs and scales it by the strategy (refusing one too
+ * stale; clipping), makes it durable (payload and log row in one
+ * transaction, before any ack) and folds it into the round's aggregator. Throws a coded
  * ProtocolError for an update that must be refused; times the work into the
  * metrics.
  */
@@ -37,7 +37,10 @@ export function takeUpdate(
   const staleness = model.version - v.header.modelVersion;
   const weight = d.strategy.updateWeight(v.header.numSamples, staleness);
   if (weight === null) throw new ProtocolError('STRATA_ERR_STALE_ROUND', `update is ${staleness} versions stale`);
-  const scale = clipScale(v.norm, o.clipNorm);
+  const scale = d.strategy.updateScale?.(v.norm) ?? 1;
+  if (!(scale > 0 && scale <= 1)) {
+    throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${d.strategy.name}: updateScale(${v.norm}) returned ${scale} (expected (0, 1])`, { strategy: d.strategy.name });
+  }
   const t1 = performance.now();
   d.store.acceptUpdate({
     roundId: round.id, assignedRound: a.roundId, agentId: clientId, modelVersion: v.header.modelVersion, numSamples: v.header.numSamples,

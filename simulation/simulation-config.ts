@@ -6,7 +6,6 @@ import { z } from 'zod';
 import { compileMiroOptions, type MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
 import { PARTITION_PATTERN, parsePartition } from '../ml/datasets/partition.js';
-import { STRATEGY_NAMES } from '../coordinator/strategies/strategy.js';
 
 export const BUDGET_REQUESTS = ['auto', 'cgroup', 'duty', 'off'] as const;
 export type BudgetRequest = (typeof BUDGET_REQUESTS)[number];
@@ -29,7 +28,8 @@ const configSchema = z.strictObject({
   rounds: z.int().min(1).max(100_000),
   /** `iid`, `dirichlet:ALPHA` or `skew:D` (ml/datasets/partition.ts; an agent's `--partition`). */
   partition: z.string().regex(PARTITION_PATTERN, 'expected iid, dirichlet:ALPHA (ALPHA > 0) or skew:D (D in [0, 1])'),
-  strategy: z.enum(STRATEGY_NAMES),
+  /** The strategy by name, with the knobs below (the CLI builds it; `runSimulation` takes the strategy object). */
+  strategy: z.string().min(1),
   /** `mixed` (every shipped edge profile, round-robin), a profile name, or a comma list of names / JSON files. */
   profiles: z.string().min(1),
   budget: z.enum(BUDGET_REQUESTS),

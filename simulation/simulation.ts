@@ -11,7 +11,8 @@ import { CoordinatorMetrics } from '../coordinator/coordinator-metrics.js';
 import { compileCoordinatorOptions } from '../coordinator/coordinator-options.js';
 import { GlobalModel } from '../coordinator/global-model.js';
 import { RoundEngine } from '../coordinator/round-engine.js';
-import { createStrategy } from '../coordinator/strategies/index.js';
+import { ServerEvaluation } from '../coordinator/strategies/server-evaluation.js';
+import type { FederatedStrategy } from '../coordinator/strategies/strategy.js';
 import { initBackend } from '../ml/backend.js';
 import { splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
@@ -36,6 +37,22 @@ import type { RoundReport, SimulationReport } from './simulation-report.js';
 import { VirtualChannel, type JobSource, type VirtualClientSpec } from './virtual-channel.js';
 import { VirtualClock } from './virtual-clock.js';
 import { WorkerPool } from './worker-pool.js';
+
+/** A simulation: its settings, the strategy its round engine runs, where it writes. */
+export interface SimulationSetup {
+  /** Settings (`simulationDefaults()`, `compileSimulationConfig`). Its strategy name and knobs are for the CLI: `strategy` is what runs. */
+  config: SimulationConfig;
+  /**
+   * The federated strategy, as a coordinator would run it. Without its own
+   * `evaluate`, the simulation scores each new model on the data set's test
+   * split (in a thread of its own).
+   */
+  strategy: FederatedStrategy;
+  /** The run directory (client stores, the coordinator's database). */
+  outDir: string;
+  logger: Logger;
+  hooks?: SimulationHooks;
+}
 
 export interface SimulationHooks {
   onStart?: (info: { enforcer: EnforcerInfo; backend: string; clients: number }) => void;
@@ -69,7 +86,9 @@ export function simulatedClientId(index: number): string {
  * it, so deadlines, over-commitment, stragglers, dropouts and FedBuff
  * staleness happen in virtual time.
  */
-export async function runSimulation(config: SimulationConfig, outDir: string, logger: Logger, hooks: SimulationHooks = {}): Promise<SimulationReport> {
+export async function runSimulation(setup: SimulationSetup): Promise<SimulationReport> {
+  const { config, outDir, logger } = setup;
+  const hooks = setup.hooks ?? {};
   const log = logger.child({ component: 'simulation' });
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
@@ -142,14 +161,10 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       profiler: config.profiler, miro: config.miro as MiroOptions,
     });
 
-    const strategy = createStrategy(config.strategy, {
-      serverLearningRate: config.serverLearningRate, fedproxMu: config.fedproxMu, maxStaleness: config.maxStaleness, trimmedMeanBeta: config.trimmedMeanBeta,
-    });
     const options = compileCoordinatorOptions({
       perRound: config.perRound, minClients: config.minClients > 0 ? config.minClients : config.perRound, overCommit: config.overCommit,
       roundDeadlineMs: config.deadlineSeconds > 0 ? Math.round(config.deadlineSeconds * 1000) : NO_DEADLINE_MS, minCompletion: config.minCompletion,
-      selection: config.selection, rounds: config.rounds, strategy: config.strategy, seed: config.seed,
-      ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}), ...(config.clipNorm > 0 ? { clipNorm: config.clipNorm } : {}),
+      selection: config.selection, rounds: config.rounds, seed: config.seed, ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
       training: {
         model: config.model, epochs: config.epochs, batchSize: config.batch, learningRate: config.learningRate, optimizer: config.optimizer,
         method: config.clMethod, replay: usesMemory ? config.replay : 0,
@@ -171,9 +186,10 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       if (score.accuracySeen !== undefined) report.noteEvaluation(v, { accuracySeen: score.accuracySeen, task: task! });
       return { accuracy: score.accuracy, loss: score.loss };
     };
+    const strategy = setup.strategy.evaluate !== undefined ? setup.strategy : new ServerEvaluation(setup.strategy, evaluate);
     const engine = new RoundEngine({
       options, store, registry: new ClientRegistry(store), strategy, metrics: new CoordinatorMetrics(),
-      model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock, evaluate,
+      model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock,
       observer: report.engineObserver,
     });
 
@@ -255,7 +271,8 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       memory,
       ...(scenario !== undefined ? { cl: { tasks: clTasks(built.rounds, scenario, roundsPerTask), classOrder: scenario.classOrder } } : {}),
       staleness: built.staleness,
-      validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: config.clipNorm > 0 ? config.clipNorm : null },
+      strategy: { name: strategy.name, mode: strategy.mode, settings: strategy.settings?.() ?? {} },
+      validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: clipNormOf(strategy) },
       ...(built.miro !== undefined ? { miro: built.miro } : {}),
       ignoredAssignments: channel.ignoredAssignments,
       storeFile,
@@ -271,6 +288,12 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
     for (const c of cleanup.reverse()) await c();
     if (enforcer.root !== null) removeCgroupTree(enforcer.root);
   }
+}
+
+/** The clipping bound a strategy reports in its settings (`Clipping`), or null. */
+function clipNormOf(strategy: FederatedStrategy): number | null {
+  const c = strategy.settings?.()['clipNorm'];
+  return typeof c === 'number' && c > 0 ? c : null;
 }
 
 /** `--cl`: accuracy on the classes seen so far after the last round of each task. */

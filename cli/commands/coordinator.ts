@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
 import type { CoordinatorOptions } from '../../coordinator/coordinator-options.js';
-import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
+import { STRATEGY_NAMES, strategyFromName } from '../strategies.js';
 import { pinYoungGeneration } from '../../coordinator/young-generation.js';
 import { choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
@@ -109,20 +109,18 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     ...(tokens ? { tokens } : {}), ...(tls ? { tls } : {}),
     ...opt('rounds', f.rounds), ...opt('perRound', f.perRound), ...opt('minClients', f.minClients), ...opt('overCommit', f.overCommit),
     ...opt('roundDeadlineMs', f.deadline === undefined ? undefined : Math.round(f.deadline * 1000)), ...opt('minCompletion', f.minCompletion),
-    ...opt('selection', f.selection), ...opt('strategy', f.strategy as CoordinatorOptions['strategy']),
-    ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('clipNorm', f.clipNorm), ...opt('maxConcurrentUploads', f.maxUploads),
+    ...opt('selection', f.selection), ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('maxConcurrentUploads', f.maxUploads),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
-    strategyOptions: definedOnly({ serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim }),
     training: definedOnly({
       model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
     }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
   };
   const store = CoordinatorStore.open(f.db);
-  const coordinator = new Coordinator(options, {
-    store, layout: host.layout, initialWeights: host.initialWeights, logger,
-    ...(host.evaluate ? { evaluate: host.evaluate } : {}),
+  const strategy = strategyFromName(f.strategy ?? 'fedavg', {
+    serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim, clipNorm: f.clipNorm, evaluate: host.evaluate,
   });
+  const coordinator = new Coordinator(options, { strategy, model: host, store, logger });
   const startedAt = new Date().toISOString();
   try {
     await coordinator.start();

@@ -6,7 +6,7 @@ import {
   BUDGET_REQUESTS, SIM_MODES, compileSimulationConfig, readConfigFile, runSimulation, simulationDefaults,
   type SimulationConfig, type SimulationReport,
 } from '../../simulation/index.js';
-import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
+import { STRATEGY_NAMES, simulationStrategy } from '../strategies.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
@@ -144,14 +144,14 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
   process.on('SIGTERM', onSignal);
   let report: SimulationReport;
   try {
-    report = await runSimulation(config, outDir, logger, {
+    report = await runSimulation({ config, strategy: simulationStrategy(config), outDir, logger, hooks: {
       signal: drain.signal,
       onStart: ({ enforcer, backend }) => log.info({ enforcer: enforcer.kind, backend, mode: config.mode, clients: config.clients, perRound: config.perRound }, 'simulation starting'),
       onRound: (r) => progress.update(r.round, {
         round: r.round, acc: r.accuracy.toFixed(4), vtime: `${r.virtualTime.toFixed(1)}s`,
         participants: r.participants.length, stragglers: r.stragglers.length, dropouts: r.dropouts.length, wallSeconds: Number(r.wallSeconds.toFixed(2)),
       }),
-    });
+    } });
   } finally {
     progress.stop();
     process.off('SIGINT', onSignal);

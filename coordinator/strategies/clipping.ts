@@ -1,10 +1,35 @@
+import { StrataError } from '../../common/strata-error.js';
+import type { FederatedStrategy } from './strategy.js';
+import { StrategyWrapper } from './strategy-wrapper.js';
+
 /**
- * Update-norm clipping (robust aggregation / DP-FedAvg style): an update
- * whose L2 norm exceeds `clipNorm` is scaled down to that norm before it is
- * aggregated. Works with every strategy: the engine passes the factor to
- * `UpdateAggregator.add`. (Rejection above a hard bound is separate:
- * `maxUpdateNorm` in the validator.)
+ * Update-norm clipping (robust aggregation / DP-FedAvg style) around any
+ * strategy: an update whose L2 norm exceeds `clipNorm` is scaled down to
+ * that norm before it is aggregated (the engine passes the factor to
+ * `UpdateAggregator.add` and records it). Rejection above a hard bound is
+ * separate: the coordinator's `maxUpdateNorm`.
  */
+export class Clipping extends StrategyWrapper {
+  readonly clipNorm: number;
+
+  constructor(inner: FederatedStrategy, clipNorm: number) {
+    super(inner);
+    if (!(clipNorm > 0) || !Number.isFinite(clipNorm)) {
+      throw new StrataError('STRATA_ERR_BAD_OPTION', `clipNorm must be a finite number > 0 (got ${clipNorm})`, { option: 'clipNorm', value: clipNorm });
+    }
+    this.clipNorm = clipNorm;
+  }
+
+  override updateScale(norm: number): number {
+    return Math.min(super.updateScale(norm), clipScale(norm, this.clipNorm));
+  }
+
+  override settings(): Record<string, unknown> {
+    return { ...super.settings(), clipNorm: this.clipNorm };
+  }
+}
+
+/** The factor that scales an update of L2 norm `norm` down to `clipNorm` (1 when it is within it, or clipping is off). */
 export function clipScale(norm: number, clipNorm: number | undefined): number {
   if (clipNorm === undefined || !(norm > clipNorm)) return 1;
   return clipNorm / norm;
