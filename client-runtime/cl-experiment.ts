@@ -12,7 +12,7 @@ import { hostBusyClock } from './busy-clock.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import type { SwapMode } from './carm/swap-manager.js';
 import type { SwapPolicyName } from './carm/swap-policy.js';
-import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
+import { builtinClMethods, findClMethod } from './cl-methods/index.js';
 import type { ClPlugin } from './cl-plugin.js';
 import { ContinualLearner, type ClRunResult } from './continual-learner.js';
 import { DeviceAccountingPlugin, type TaskEnergy } from './device-accounting-plugin.js';
@@ -29,7 +29,8 @@ export interface ClConfig {
   epochs: number;
   batch: number;
   replay: number;
-  method: ClMethodName;
+  /** A built-in CL method's name: finetune, er or derpp. */
+  method: string;
   memory: number;
   storage: StorageBudget;
   swap: SwapMode;
@@ -119,7 +120,7 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
   const miroOptions = config.profiler === 'miro' ? compileMiroOptions(config.miro) : undefined;
   const dataset = loadDataset(spec);
   const scenario = splitClassIncremental(dataset, { tasks: config.tasks, seed: config.seed });
-  const strategy = createClStrategy(config.method, { replay: config.replay, alpha: config.derppAlpha });
+  const strategy = findClMethod(builtinClMethods({ derppAlpha: config.derppAlpha }), config.method).create({ replay: config.replay, batchSize: config.batch });
   if (miroOptions !== undefined && !strategy.usesMemory) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `--profiler miro tunes the episodic memory: --method ${config.method} has none (use er or derpp)`, { flag: '--profiler' });
   }

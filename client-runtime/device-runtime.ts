@@ -10,7 +10,7 @@ import { roundTraffic, type DeviceReport, type Joules, type ResultMetrics, type 
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import type { SwapMode } from './carm/swap-manager.js';
 import type { SwapPolicyName } from './carm/swap-policy.js';
-import { createClStrategy, type ClStrategy } from './cl-strategies/index.js';
+import { BUILTIN_CL_METHODS, checkClMethods, findClMethod, type ClMethod, type ClMethodFactory } from './cl-methods/index.js';
 import type { ClPlugin, StepReport } from './cl-plugin.js';
 import { ContinualLearner, splitHoldout } from './continual-learner.js';
 import { DeviceAccounting } from './device-accounting.js';
@@ -53,6 +53,10 @@ export interface DeviceRuntimeOptions {
   memory: DeviceMemoryOptions;
   /** `miro`: Miro profiles at each task boundary (new classes in the stream) and reconfigures the memory hierarchy. */
   profiler: 'off' | 'miro';
+  /** The CL methods this device can run; a round's training config names one. Default `BUILTIN_CL_METHODS`. */
+  methods?: readonly ClMethodFactory[];
+  /** Your own plugins of the CL loop (after device accounting and Miro; see `ClPlugin`). Default none. */
+  plugins?: readonly ClPlugin[];
   miro?: MiroOptions;
   seed: number;
   logger?: Logger;
@@ -106,6 +110,7 @@ export class DeviceRuntime {
   #closed = false;
 
   constructor(options: DeviceRuntimeOptions) {
+    if (options.methods !== undefined) checkClMethods(options.methods);
     this.options = Object.freeze({ ...options });
     this.#log = options.logger;
     this.#files = options.storeFile === null ? null : new DeviceStateFiles(options.storeFile);
@@ -137,7 +142,7 @@ export class DeviceRuntime {
     const seed = mixSeed((o.seed ^ hashId(o.clientId)) >>> 0, state.roundsTrained);
     const { arrivals, next } = o.stream.arrivals(a.roundId, state.position);
     // The protocol's replay is a ratio (replayed per stream sample); the CL methods count per step.
-    const method = createClStrategy(cfg.method, { replay: Math.round(cfg.replay * cfg.batchSize) });
+    const method = findClMethod(o.methods ?? BUILTIN_CL_METHODS, cfg.method).create({ replay: Math.round(cfg.replay * cfg.batchSize), batchSize: cfg.batchSize });
     const optimizer = cfg.optimizer ?? 'sgd';
     const makeTrainer = (): Trainer => new Trainer(o.model, { optimizer, learningRate: cfg.learningRate, featureSize: o.featureSize, numClasses: o.numClasses, scale: o.scale });
     const accounting = new DeviceAccounting(o.profile, { carried: state.energy });
@@ -175,11 +180,11 @@ export class DeviceRuntime {
       setFlatWeights(o.model, global);
       trainer = makeTrainer();
       prox = cfg.fedproxMu !== undefined && cfg.fedproxMu > 0 ? proximalTerm(o.model, global, cfg.fedproxMu) : undefined;
-      const strategy: ClStrategy = prox ? withExtraLoss(method, prox.term) : method;
+      const strategy: ClMethod = prox ? withExtraLoss(method, prox.term) : method;
       const tally = new StepTally(o.afterStep);
       const plugins: ClPlugin[] = [new DeviceAccountingPlugin(accounting, { sampleBytes: hierarchy?.sampleBytes ?? this.#sampleBytes(method) })];
       if (miro !== undefined) plugins.push(miro);
-      plugins.push(tally);
+      plugins.push(...(o.plugins ?? []), tally);
       const learner = new ContinualLearner(trainer, strategy, hierarchy, {
         batch: cfg.batchSize, epochs: cfg.epochs, seed: (cfg.seed ^ hashId(o.clientId)) >>> 0, optimizer, plugins, trackAccuracy: true,
         streamBuffer: state.knobs?.streamBuffer ?? 1, ...(o.logger ? { logger: o.logger } : {}),
@@ -257,7 +262,7 @@ export class DeviceRuntime {
   }
 
   /** The memory hierarchy for this round, its knobs as the device left them and its EM restored. */
-  async #openMemory(method: ClStrategy, seed: number): Promise<MemoryHierarchy> {
+  async #openMemory(method: ClMethod, seed: number): Promise<MemoryHierarchy> {
     const o = this.options;
     if (o.storeFile === null) throw new StrataError('STRATA_ERR_BAD_OPTION', `method ${method.name} keeps a memory: the device needs a store file`, { option: 'storeFile' });
     const m = o.memory;
@@ -278,7 +283,7 @@ export class DeviceRuntime {
     return hierarchy;
   }
 
-  #sampleBytes(method: ClStrategy): number {
+  #sampleBytes(method: ClMethod): number {
     const o = this.options;
     return o.featureSize * (this.split.features instanceof Uint8Array ? 1 : 4) + (method.storesLogits ? o.numClasses * 4 : 0);
   }

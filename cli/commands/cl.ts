@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { CL_DEFAULTS, runClExperiment, type ClConfig, type ClReport } from '../../client-runtime/cl-experiment.js';
-import { CL_METHODS } from '../../client-runtime/cl-strategies/index.js';
+import { BUILTIN_CL_METHODS } from '../../client-runtime/cl-methods/index.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { initBackend } from '../../ml/backend.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
@@ -32,6 +32,8 @@ interface ClFlags extends MiroFlags {
   optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
 }
 
+const CL_METHOD_NAMES = BUILTIN_CL_METHODS.map((m) => m.name);
+
 export function clCommand(getLogger: () => Logger): Command {
   const d = CL_DEFAULTS;
   const cmd = new Command('cl')
@@ -42,7 +44,7 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--epochs <n>', 'epochs per task', intFlag('--epochs'), d.epochs)
     .option('--batch <n>', 'stream samples per step', intFlag('--batch'), d.batch)
     .option('--replay <n>', 'memory samples replayed per step', intFlag('--replay', 0), d.replay)
-    .option('--method <name>', CL_METHODS.join(' | '), choiceFlag('--method', CL_METHODS), d.method)
+    .option('--method <name>', CL_METHOD_NAMES.join(' | '), choiceFlag('--method', CL_METHOD_NAMES), d.method)
     .option('--memory <n>', 'episodic memory slots in RAM', intFlag('--memory', 1), d.memory)
     .option('--storage <budget>', 'all | none | N samples kept in SQLite', storageFlag, d.storage)
     .option('--swap <mode>', 'async | sync | off', choiceFlag('--swap', ['async', 'sync', 'off'] as const), d.swap)
