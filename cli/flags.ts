@@ -31,3 +31,26 @@ export function choiceFlag<T extends string>(flag: string, choices: readonly T[]
     throw badFlag(flag, value, `one of ${choices.join(', ')}`);
   };
 }
+
+/**
+ * Runs library code on a flag's value and answers its coded error as the
+ * flag's: the library names options (`STRATA_ERR_BAD_OPTION`, `details.option`),
+ * the CLI names flags (`STRATA_ERR_BAD_FLAG`, `details.flag`), keeping the
+ * library's code in `details.cause`.
+ */
+export function flagged<T>(flag: string, run: () => Promise<T>): Promise<T>;
+export function flagged<T>(flag: string, run: () => T): T;
+export function flagged<T>(flag: string, run: () => T | Promise<T>): T | Promise<T> {
+  const map = (err: unknown): never => {
+    if (err instanceof StrataError && err.code !== 'STRATA_ERR_BAD_FLAG') {
+      throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: ${err.message}`, { ...err.details, flag, cause: err.code }, { cause: err });
+    }
+    throw err;
+  };
+  try {
+    const out = run();
+    return out instanceof Promise ? out.catch(map) : out;
+  } catch (err) {
+    return map(err);
+  }
+}

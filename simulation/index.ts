@@ -1,4 +1,7 @@
-export { runSimulation, resolveProfiles, simulatedClientId, type SimulationHooks } from './simulation.js';
+export { runSimulation, resolveProfiles, simulatedClientId, type SimulationHooks, type SimulationSetup } from './simulation.js';
+export {
+  defineClientApp, loadClientApp, clientAppUrl, clientAppDataset, BUILTIN_CLIENT_APP, type ClientApp, type ClientAppContext,
+} from './client-app.js';
 export {
   compileSimulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
   type SimulationConfig, type BudgetRequest, type SimulationMode,

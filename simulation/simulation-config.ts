@@ -68,8 +68,8 @@ const configSchema = z.strictObject({
   clipNorm: z.number().min(0),
   /** Test samples the global model is evaluated on after each round (0 = all). */
   evalSamples: z.int().min(0),
-  /** The continual-learning method every client runs (`finetune` trains on its new samples only). */
-  clMethod: z.enum(['finetune', 'er', 'derpp']),
+  /** The continual-learning method every client runs, by name: a built-in (`finetune` trains on its new samples only; `er`; `derpp`) or one of the client app's. */
+  clMethod: z.string().min(1),
   /** Replayed memory samples per new sample in a batch (the coordinator's `--replay`). */
   replay: z.number().min(0).max(100),
   /** Episodic-memory slots per client, and its memory hierarchy (CarM). */

@@ -3,6 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { BUILTIN_CL_METHODS, findClMethod } from '../client-runtime/cl-methods/index.js';
 import { DeviceStream, type StreamSchedule } from '../client-runtime/device-stream.js';
 import type { MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
@@ -15,9 +16,8 @@ import { ServerEvaluation } from '../coordinator/strategies/server-evaluation.js
 import type { FederatedStrategy } from '../coordinator/strategies/strategy.js';
 import { initBackend } from '../ml/backend.js';
 import { splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
-import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
+import { parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { parsePartition, partitionIndices } from '../ml/datasets/partition.js';
-import { createModel } from '../ml/models.js';
 import { getFlatWeights, layoutOf } from '../ml/weights.js';
 import { trainingFlops, trainingWork } from '../ml/work-count.js';
 import { DeviceClock } from '../profiles/device-clock.js';
@@ -26,12 +26,13 @@ import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
 import { computeLayoutHash, roundTraffic } from '../protocol/index.js';
 import { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import { detectEnforcer, removeCgroupTree, type EnforcerInfo } from './budget.js';
+import { BUILTIN_CLIENT_APP, clientAppDataset, clientAppUrl, loadClientApp } from './client-app.js';
 import type { DeviceRuntimeSpec } from './client-job.js';
 import { NaiveRunner } from './naive-runner.js';
 import { SimulationReportBuilder, type ClientInfo } from './report-builder.js';
 import { ModelEvaluator } from './evaluator.js';
 import { RssSampler } from './rss-sampler.js';
-import type { ClientJob, ModelSpec } from './sim-messages.js';
+import type { ClientJob, AppSpec } from './sim-messages.js';
 import type { SimulationConfig } from './simulation-config.js';
 import type { RoundReport, SimulationReport } from './simulation-report.js';
 import { VirtualChannel, type JobSource, type VirtualClientSpec } from './virtual-channel.js';
@@ -52,6 +53,13 @@ export interface SimulationSetup {
   outDir: string;
   logger: Logger;
   hooks?: SimulationHooks;
+  /**
+   * The client code every virtual client runs: a module path or `file:` URL
+   * whose default export is a `ClientApp` (its model, data and CL methods).
+   * Default: Strata's own (`BUILTIN_CLIENT_APP`: the `model` setting on the
+   * `dataset` setting).
+   */
+  clientApp?: string | URL;
 }
 
 export interface SimulationHooks {
@@ -102,16 +110,16 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
   // The worker processes and the evaluator thread start while this process loads its own copy of the data and model.
   const enforcer = detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`,
     config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
-  const modelSpec: ModelSpec = { dataset: baseDataset, model: config.model, seed: config.seed };
+  const appSpec: AppSpec = { clientApp: clientAppUrl(setup.clientApp ?? BUILTIN_CLIENT_APP), dataset: baseDataset, model: config.model, seed: config.seed };
   const enforcerSpec = { kind: enforcer.kind, root: enforcer.root };
   let naiveChild: number | null = null;
   const pool = config.mode === 'scheduled'
-    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: modelSpec, enforcer: enforcerSpec, logger: log, t0 })
+    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: appSpec, enforcer: enforcerSpec, logger: log, t0 })
     : undefined;
-  const naive = config.mode === 'naive' ? new NaiveRunner(modelSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
+  const naive = config.mode === 'naive' ? new NaiveRunner(appSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
   const poolReady = pool?.start();
   poolReady?.catch(() => undefined);
-  const evaluatorReady = ModelEvaluator.start({ dataset: baseDataset, model: config.model, seed: config.seed, evalSamples: config.evalSamples });
+  const evaluatorReady = ModelEvaluator.start({ spec: appSpec, evalSamples: config.evalSamples });
   evaluatorReady.catch(() => undefined);
   // Everything from here on holds resources (cgroups, processes, threads, files): they are released however the run ends.
   const cleanup: (() => void | Promise<void>)[] = [];
@@ -121,13 +129,14 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
   try {
     // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
     const backend = await initBackend({ threads: 1 });
-    const ds = loadDataset(baseDataset);
+    const app = await loadClientApp(appSpec.clientApp);
+    const ds = await clientAppDataset(app, appSpec);
     const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
     // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
     mkdirSync(outDir, { recursive: true });
     for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
-    const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
+    const model = app.model({ inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec);
     const initial = getFlatWeights(model);
     const trainingCost = trainingWork(model, config.optimizer);
     const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));
@@ -151,7 +160,8 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
       specs.push({ clientId: id, index: c, profile: p.name, dropoutRate: p.availability.dropoutRate });
       streams.push(new DeviceStream(ds.train, partitions[c]!, schedule));
     }
-    const usesMemory = config.clMethod !== 'finetune';
+    // The method every client runs, from the client app's factories (as each client makes it): does it keep a memory?
+    const usesMemory = findClMethod(app.methods ?? BUILTIN_CL_METHODS, config.clMethod).create({ replay: Math.round(config.replay * config.batch), batchSize: config.batch }).usesMemory;
     // A client that fine-tunes on its whole data every round has nothing to carry between rounds (no memory, no stream
     // position, no plugin state): its rounds are the same computation with a saved state or without, so it keeps none.
     const keepsState = usesMemory || schedule.kind !== 'whole' || config.profiler !== 'off';

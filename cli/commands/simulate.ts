@@ -8,7 +8,9 @@ import {
 } from '../../simulation/index.js';
 import { STRATEGY_NAMES, simulationStrategy } from '../strategies.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
-import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { BUILTIN_CL_METHODS, findClMethod } from '../../client-runtime/cl-methods/index.js';
+import { BUILTIN_CLIENT_APP, clientAppUrl, loadClientApp } from '../../simulation/client-app.js';
+import { badFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
@@ -19,6 +21,7 @@ interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro
   out?: string;
   json?: boolean;
   method?: SimulationConfig['clMethod'];
+  clientApp?: string;
   lr?: number;
   deadline?: number;
   slots?: number;
@@ -64,7 +67,8 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--mode <mode>', `${SIM_MODES.join(' | ')} (default ${d.mode})`, choiceFlag('--mode', SIM_MODES))
     .option('--cl', 'federated continual learning: client data arrives as split tasks across rounds')
     .option('--tasks <n>', `with --cl: tasks (default ${d.tasks})`, intFlag('--tasks', 1, 255))
-    .option('--method <name>', 'finetune | er | derpp (default er with --cl, else finetune)', choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
+    .option('--method <name>', 'finetune | er | derpp, or a method of --client-app (default er with --cl, else finetune)')
+    .option('--client-app <module>', 'JavaScript module whose default export is a ClientApp (your model, data, CL methods); default: the built-in models on --dataset')
     .option('--replay <ratio>', `replayed memory samples per new sample in a batch (default ${d.replay})`, numberFlag('--replay', 0, 100))
     .option('--memory <n>', `episodic memory slots per client (default ${d.memory})`, intFlag('--memory', 1))
     .option('--storage <budget>', `all | none | N samples each client keeps in SQLite (default ${d.storage})`, storageFlag)
@@ -130,6 +134,10 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
     dropouts: flags.dropouts === false ? false : undefined,
   };
   const config = compileSimulationConfig({ ...(file !== undefined ? { file, fileName: flags.config } : {}), flags: fromFlags });
+  const clientApp = flagged('--client-app', () => clientAppUrl(flags.clientApp ?? BUILTIN_CLIENT_APP));
+  const app = await flagged('--client-app', () => loadClientApp(clientApp));
+  flagged('--method', () => findClMethod(app.methods ?? BUILTIN_CL_METHODS, config.clMethod));
+  const strategy = simulationStrategy(config);
   const outDir = prepareRunDir('simulate', flags.out);
   const log = logger.child({ component: 'simulate' });
   const progress = createProgress({ label: 'simulate', total: config.rounds, logger: log, format: 'round {round} | acc {acc} | virtual {vtime}', logEveryMs: 0 });
@@ -144,7 +152,7 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
   process.on('SIGTERM', onSignal);
   let report: SimulationReport;
   try {
-    report = await runSimulation({ config, strategy: simulationStrategy(config), outDir, logger, hooks: {
+    report = await runSimulation({ config, strategy, clientApp, outDir, logger, hooks: {
       signal: drain.signal,
       onStart: ({ enforcer, backend }) => log.info({ enforcer: enforcer.kind, backend, mode: config.mode, clients: config.clients, perRound: config.perRound }, 'simulation starting'),
       onRound: (r) => progress.update(r.round, {
