@@ -64,6 +64,24 @@ export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
       `);
     },
   },
+  {
+    version: 2,
+    name: 'create arrivals',
+    up(db: SqliteDatabase): void {
+      // A live device's samples as they arrive (ArrivalLog), until a round has taken them in; held-out ones stay.
+      db.exec(`
+        CREATE TABLE arrivals (
+          id       INTEGER PRIMARY KEY,  -- arrival sequence
+          label    INTEGER NOT NULL,
+          dtype    INTEGER NOT NULL,     -- 0 = uint8, 1 = float32 (little-endian)
+          shape    TEXT,
+          features BLOB NOT NULL,
+          held_out INTEGER NOT NULL DEFAULT 0,
+          source   TEXT                  -- where it came from (an inbox file), for messages
+        );
+      `);
+    },
+  },
 ]);
 
 export function latestVersion(migrations: readonly Migration[]): number {

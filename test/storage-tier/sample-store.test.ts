@@ -37,7 +37,7 @@ describe('SampleStore ingest and fetch', () => {
   it('round-trips uint8 features with their shape, and float32 features with logits', () => {
     const file = tmp.file('roundtrip.db');
     const store = SampleStore.open(file);
-    expect(store.migration).toMatchObject({ from: 0, to: 1 });
+    expect(store.migration).toMatchObject({ from: 0, to: 2 });
     const pixels = pixelSample(0, 3, 1);
     const floats = new Float32Array([0.5, -1.25, 3e-7, Number.MAX_VALUE / 2, -0]);
     const logits = new Float32Array([1.5, -2.5, 0.125]);
