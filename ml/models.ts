@@ -10,6 +10,19 @@ export interface ModelShape {
   numClasses: number;
 }
 
+/**
+ * Builds a model for data of `shape`, its initial weights from `seed`: every
+ * process that calls it with the same arguments must get the same layout and
+ * weights (fix layer names; seed the initialisers). The library's way to
+ * bring your own tfjs model.
+ */
+export type ModelFactory = (shape: ModelShape, seed: number) => tf.LayersModel;
+
+/** The factory of a built-in model (`mlp`, `cnn`). */
+export function builtinModel(kind: ModelKind): ModelFactory {
+  return (shape, seed) => createModel({ kind, ...shape, seed });
+}
+
 export interface ModelOptions extends ModelShape {
   kind: ModelKind;
   /** Seeds the weight initialisers; default 1. */

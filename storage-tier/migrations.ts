@@ -71,7 +71,7 @@ export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
       // A live device's samples as they arrive (ArrivalLog), until a round has taken them in; held-out ones stay.
       db.exec(`
         CREATE TABLE arrivals (
-          id       INTEGER PRIMARY KEY,  -- arrival sequence
+          id       INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival sequence, never reused
           label    INTEGER NOT NULL,
           dtype    INTEGER NOT NULL,     -- 0 = uint8, 1 = float32 (little-endian)
           shape    TEXT,

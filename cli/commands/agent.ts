@@ -6,7 +6,8 @@ import { StrataError } from '../../common/strata-error.js';
 import { DeviceAgent, type AgentReport } from '../../client-runtime/agent.js';
 import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
-import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
+import { Inbox } from '../../client-runtime/inbox.js';
+import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
@@ -20,6 +21,7 @@ interface AgentFlags extends MiroFlags {
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
   hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
+  inbox?: string;
 }
 
 function samplesFlag(value: string): number | 'whole' {
@@ -54,6 +56,7 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--token-file <file>', 'read the token from a file instead (keeps it out of ps)')
     .option('--profile <name>', 'device profile name or JSON file (device seconds and joules)', 'reference-host')
     .option('--dataset <name>', 'mnist | synthetic | idx:DIR (the device\'s own data in IDX format); split-<one of those>: its classes arrive task by task', 'mnist')
+    .option('--inbox <dir>', 'fed live: take in sample files dropped into DIR (CSV: a label column and one column per feature) as they arrive; samples are like --dataset\'s (its shape, classes, scale), whose own samples are then not used')
     .option('--shard <I/N>', 'learn from shard I of N (seeded; see --partition); default: the whole data set', (v: string) => parseShardSpec(v))
     .option('--partition <p>', 'how shards are dealt: iid | dirichlet:ALPHA | skew:D, the same on every device and in strata simulate (default skew:0.8)', (v: string) => {
       parsePartition(v, '--partition');
@@ -87,7 +90,7 @@ export function agentCommand(getLogger: () => Logger): Command {
 }
 
 export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
-  parseDatasetSpec(f.dataset);
+  const spec = parseDatasetSpec(f.dataset);
   const token = f.token ?? (f.tokenFile === undefined ? undefined : readFlagFile('--token-file', f.tokenFile).trim());
   if (token === undefined || token === '') throw new StrataError('STRATA_ERR_BAD_FLAG', '--token: an agent needs --token or --token-file', { flag: '--token' });
   const agentId = f.agentId ?? `${os.hostname()}-${f.shard?.index ?? 0}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
@@ -98,24 +101,33 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   }
   if (f.partition !== undefined && f.skew !== undefined) throw badFlag('--skew', String(f.skew), 'not both --skew and --partition');
   const partition = parsePartition(f.partition ?? `skew:${f.skew ?? 0.8}`, f.partition !== undefined ? '--partition' : '--skew');
+  if (f.inbox !== undefined && spec.split) throw badFlag('--inbox', f.inbox, 'a live device finds its tasks in what arrives: --dataset without split-');
+  if (f.inbox !== undefined && f.shard !== undefined) throw badFlag('--inbox', f.inbox, 'not both --inbox and --shard');
+  const data = loadDataset(spec);
   const agent = new DeviceAgent({
-    url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
+    url: f.url, agentId, token, profile, data, classIncremental: spec.split, live: f.inbox !== undefined, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
     profiler: f.profiler, ...(f.profiler === 'miro' ? { miro: miroOptionsOf(f) } : {}), reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
     ...(f.threads !== undefined ? { threads: parseThreadsRequest(f.threads, '--threads') } : {}),
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
   });
+  const inbox = f.inbox === undefined ? undefined : new Inbox({
+    dir: f.inbox, shape: { featureSize: data.featureSize, featureType: data.train.features instanceof Uint8Array ? 'uint8' : 'float32', numClasses: data.numClasses },
+    ingest: (samples) => agent.ingest(samples), logger: logger.child({ component: 'inbox' }),
+  });
   const outDir = prepareRunDir('agent', f.out);
   await agent.start();
-  process.stdout.write(`agent ${agentId} connecting to ${f.url}\n`);
+  inbox?.start();
+  process.stdout.write(`agent ${agentId} connecting to ${f.url}${inbox ? ` (fed live from ${inbox.dir})` : ''}\n`);
   // Runs until SIGTERM/SIGINT (drain: finish nothing new, say bye) or until the coordinator refuses it for good.
   const ended = await new Promise<{ signal?: NodeJS.Signals; fatal?: StrataError }>((resolve) => {
     process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
     process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
     agent.connection!.once('fatal', (err: StrataError) => resolve({ fatal: err }));
   });
-  const report: AgentReport & { command: 'agent'; outDir: string } = { command: 'agent', ...(await agent.stop()), outDir };
+  inbox?.stop();
+  const report: AgentReport & { command: 'agent'; outDir: string } = { command: 'agent', ...(await agent.stop()), outDir, ...(inbox ? { inbox: inbox.stats } : {}) };
   writeReport(outDir, report);
   if (ended.fatal) throw new StrataError(ended.fatal.code, `${ended.fatal.code}: ${ended.fatal.message}`, { ...ended.fatal.details });
   if (f.json === true) printJsonReport(report);
