@@ -1,3 +1,8 @@
+/**
+ * `strata/coordinator`: the coordinator daemon (the round engine over
+ * WebSocket sessions and a persisted store), federated strategies and the
+ * pieces to write your own.
+ */
 export { Coordinator, SERVER_VERSION, type CoordinatorDeps, type CoordinatorModel, type CoordinatorState } from './coordinator.js';
 export { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions, type SelectionPolicy } from './coordinator-options.js';
 export type { CoordinatorStatus } from './coordinator-status.js';
@@ -8,3 +13,4 @@ export type { AcceptedUpdate, EngineState, RoundEngineDeps, RoundEngineObserver,
 export { TokenAuthenticator, loadTokensFile, parseTokens } from './server/token-auth.js';
 export { createModelHost, flatModelHost, mlModelHost, type ModelHost } from './model-host.js';
 export * from './strategies/index.js';
+export { CoordinatorStore } from '../storage-tier/coordinator-store.js';

@@ -36,18 +36,12 @@ export async function mlModelHost(options: { dataset: string; model: string; see
   const ds = ml.loadDataset(spec);
   const model = ml.createModel({ kind, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: options.seed });
   const layout = ml.layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape }));
-  const batches = new ml.BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);
   const n = Math.min(ds.test.count, options.evalSamples ?? ds.test.count);
-  const indices = Int32Array.from({ length: n }, (_, i) => i);
   return {
     description: `${kind} on ${ds.name}`,
     layout,
     initialWeights: () => ml.getFlatWeights(model),
-    evaluate: (weights) => {
-      ml.setFlatWeights(model, weights);
-      const r = ml.evaluateModel(model, ds.test, batches, { indices });
-      return { accuracy: r.accuracy, loss: r.loss };
-    },
+    evaluate: ml.testSetEvaluator(model, ds, n),
     info: { backend: backend.name, dataset: ds.name, model: kind, testSamples: n },
   };
 }

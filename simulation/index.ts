@@ -3,7 +3,7 @@ export {
   defineClientApp, loadClientApp, clientAppUrl, clientAppDataset, BUILTIN_CLIENT_APP, type ClientApp, type ClientAppContext,
 } from './client-app.js';
 export {
-  compileSimulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
+  compileSimulationConfig, simulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
   type SimulationConfig, type BudgetRequest, type SimulationMode,
 } from './simulation-config.js';
 export type { SimulationReport, RoundReport, ClientRoundEntry, ClientTotals, ProfileSummary, MiroChoice } from './simulation-report.js';

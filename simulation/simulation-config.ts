@@ -107,6 +107,11 @@ export function simulationDefaults(): SimulationConfig {
   };
 }
 
+/** Settings for `runSimulation`: the defaults with `settings` over them, checked (STRATA_ERR_BAD_CONFIG names a bad key). */
+export function simulationConfig(settings: Partial<SimulationConfig> = {}): SimulationConfig {
+  return compileSimulationConfig({ flags: settings });
+}
+
 /**
  * Defaults, then the config file, then flags: validates the merged result
  * and names the offending key (`config key "rounds": ...`). `origin` says

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { BUILTIN_CL_METHODS, findClMethod } from '../client-runtime/cl-methods/index.js';
 import { DeviceStream, type StreamSchedule } from '../client-runtime/device-stream.js';
 import type { MiroOptions } from '../client-runtime/miro/miro-options.js';
@@ -51,7 +51,8 @@ export interface SimulationSetup {
   strategy: FederatedStrategy;
   /** The run directory (client stores, the coordinator's database). */
   outDir: string;
-  logger: Logger;
+  /** Default: warnings and errors to stderr. */
+  logger?: Logger;
   hooks?: SimulationHooks;
   /**
    * The client code every virtual client runs: a module path or `file:` URL
@@ -95,7 +96,8 @@ export function simulatedClientId(index: number): string {
  * staleness happen in virtual time.
  */
 export async function runSimulation(setup: SimulationSetup): Promise<SimulationReport> {
-  const { config, outDir, logger } = setup;
+  const { config, outDir } = setup;
+  const logger = setup.logger ?? pino({ level: 'warn' });
   const hooks = setup.hooks ?? {};
   const log = logger.child({ component: 'simulation' });
   const startedAt = new Date().toISOString();
