@@ -4,6 +4,8 @@
  * sets, device profiles and the flat weight layout. The three jobs are in
  * `strata/coordinator`, `strata/device` and `strata/simulation`; the wire
  * protocol in `strata/protocol`.
+ *
+ * @module strata
  */
 export { StrataError, isStrataError, ERROR_CODES, STRATA_ERROR_CODES, isStrataErrorCode, type StrataErrorCode } from './common/index.js';
 export { systemClock, type Clock } from './common/clock.js';

@@ -3,6 +3,8 @@
  * (its model, a CL method over the CarM memory hierarchy, plugins, device
  * accounting, Miro) over its stream of samples; the agent that connects it
  * to a coordinator; the pieces to bring your own CL method or plugin.
+ *
+ * @module strata/device
  */
 export { DeviceRuntime, hashId, type DeviceMemoryOptions, type DeviceRuntimeOptions, type RoundOutcome, type RoundWork } from './device-runtime.js';
 export { DeviceStream, STREAM_START, type RoundArrivals, type SampleStream, type StreamChunk, type StreamPosition, type StreamRound, type StreamSchedule } from './device-stream.js';

@@ -2,6 +2,8 @@
  * `strata/coordinator`: the coordinator daemon (the round engine over
  * WebSocket sessions and a persisted store), federated strategies and the
  * pieces to write your own.
+ *
+ * @module strata/coordinator
  */
 export { Coordinator, SERVER_VERSION, type CoordinatorDeps, type CoordinatorModel, type CoordinatorState } from './coordinator.js';
 export { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions, type SelectionPolicy } from './coordinator-options.js';

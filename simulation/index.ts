@@ -1,3 +1,11 @@
+/**
+ * `strata/simulation`: a federation of virtual clients on one machine: the
+ * coordinator's round engine on a virtual clock, each client running the
+ * device runtime under its device's CPU budget (FedHC). Bring your client
+ * code as a `ClientApp` module.
+ *
+ * @module strata/simulation
+ */
 export { runSimulation, resolveProfiles, simulatedClientId, type SimulationHooks, type SimulationSetup } from './simulation.js';
 export {
   defineClientApp, loadClientApp, clientAppUrl, clientAppDataset, BUILTIN_CLIENT_APP, type ClientApp, type ClientAppContext,
