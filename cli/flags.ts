@@ -1,4 +1,5 @@
 import { StrataError } from '../common/strata-error.js';
+import { parseBackendRequest } from '../ml/backend-request.js';
 
 /** commander argument parsers that fail with one clear line naming the flag. */
 export function badFlag(flag: string, value: string, expected: string): StrataError {
@@ -53,4 +54,10 @@ export function flagged<T>(flag: string, run: () => T | Promise<T>): T | Promise
   } catch (err) {
     return map(err);
   }
+}
+
+/** `--backend`: checked as it is parsed (the value stays a string for `initBackend`). */
+export function backendFlag(value: string): string {
+  parseBackendRequest(value, '--backend');
+  return value;
 }

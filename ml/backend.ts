@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrataError } from '../common/strata-error.js';
+import { StrataError, badValue } from '../common/strata-error.js';
 import { autoTrainingThreads, parseThreadsRequest, type ThreadsRequest } from './threads.js';
 import { installWasmKernels, type WasmKernelSet } from './wasm-kernels/index.js';
 import { registerThreadedWasm, wasmThreadsInUse } from './wasm-threads/threaded-wasm.js';
 
-export type BackendName = 'tfjs-node' | 'wasm' | 'cpu';
-export type BackendRequest = BackendName | 'auto';
+import { BACKEND_NAMES, parseBackendRequest, type BackendName, type BackendRequest } from './backend-request.js';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node', 'wasm', 'cpu'];
+export { BACKEND_NAMES, parseBackendRequest, type BackendName, type BackendRequest };
 
 export interface BackendInfo {
   /** Which backend runs: `tfjs-node` (native TensorFlow), `wasm` or `cpu`. */
@@ -53,13 +52,6 @@ export interface BackendOptions {
 
 let active: BackendInfo | undefined;
 
-export function parseBackendRequest(value: string | undefined, source = '--backend'): BackendRequest {
-  const v = (value ?? 'auto').trim().toLowerCase();
-  if (v === 'auto' || v === '') return 'auto';
-  if (v === 'tfjs-node' || v === 'node' || v === 'tensorflow') return 'tfjs-node';
-  if (v === 'wasm' || v === 'cpu') return v;
-  throw new StrataError('STRATA_ERR_BAD_FLAG', `${source}: unknown backend '${value}' (expected auto, tfjs-node, wasm or cpu)`, { flag: source, value });
-}
 
 async function tryTfjsNode(threads: number): Promise<string | undefined> {
   try {
@@ -104,9 +96,9 @@ async function tryWasm(kernels: WasmKernelSet, threads: number, notes: string[])
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
   const requested = parseBackendRequest(options.backend ?? process.env['STRATA_BACKEND'],
-    options.backend !== undefined ? '--backend' : 'STRATA_BACKEND');
+    options.backend !== undefined ? 'backend' : 'STRATA_BACKEND');
   const threadsRequested = parseThreadsRequest(options.threads ?? process.env['STRATA_THREADS'],
-    options.threads !== undefined ? '--threads' : 'STRATA_THREADS');
+    options.threads !== undefined ? 'threads' : 'STRATA_THREADS');
   const kernels = options.wasmKernels ?? 'strata';
   if (active !== undefined) {
     if (requested !== 'auto' && requested !== active.name) {

@@ -12,7 +12,7 @@ import { parsePartition } from '../../ml/datasets/partition.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { AGENT_ID_PATTERN } from '../../protocol/index.js';
-import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { backendFlag, badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
@@ -79,7 +79,7 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--reconnect-max <seconds>', 'cap of the reconnect backoff', numberFlag('--reconnect-max', 0, 3600, true), 30)
     .option('--ca-file <file>', 'extra CA certificate (PEM) for wss:// with a private certificate')
     .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
-    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu', backendFlag)
     .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', (v: string) => String(parseThreadsRequest(v, '--threads')))
     .option('--out <dir>', 'run directory for report.json (default runs/agent-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');

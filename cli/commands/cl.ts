@@ -10,7 +10,7 @@ import { parseThreadsRequest } from '../../ml/threads.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { parseModelKind } from '../../ml/models.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
-import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { backendFlag, badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
 import { clReportHtml } from '../reports/cl-report-html.js';
@@ -57,7 +57,7 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--optimizer <kind>', 'sgd | adam', choiceFlag('--optimizer', ['sgd', 'adam'] as const), d.optimizer)
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
-    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu', backendFlag)
     .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/cl-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');

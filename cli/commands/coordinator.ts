@@ -5,7 +5,7 @@ import { StrataError } from '../../common/strata-error.js';
 import type { CoordinatorOptions } from '../../coordinator/coordinator-options.js';
 import { STRATEGY_NAMES, strategyFromName } from '../strategies.js';
 import { pinYoungGeneration } from '../../coordinator/young-generation.js';
-import { choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { backendFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
 interface CoordinatorFlags {
@@ -69,7 +69,7 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--method <name>', 'CL method sent to agents: finetune | er | derpp (default er: replay from the memory hierarchy)', choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
     .option('--replay <ratio>', 'replayed memory samples per new sample in a batch, sent to agents (default 1)', numberFlag('--replay', 0, 100))
     .option('--seed <n>', 'seed (default 1)', intFlag('--seed', 0))
-    .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu')
+    .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu', backendFlag)
     .option('--heartbeat <ms>', 'heartbeat interval announced to agents (default 15000)', intFlag('--heartbeat'))
     .option('--max-uploads <n>', 'update frames received at once; other agents wait for an upload grant (default 16)', intFlag('--max-uploads'))
     .option('--drain-timeout <seconds>', 'SIGTERM: wait this long for the open round (default 5)', numberFlag('--drain-timeout', 0))
@@ -96,7 +96,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `${f.tlsCert === undefined ? '--tls-cert' : '--tls-key'}: TLS needs both --tls-cert and --tls-key`, { flag: '--tls-cert' });
   }
-  const tokens = f.tokens === undefined ? undefined : loadTokensFile(f.tokens);
+  const tokens = f.tokens === undefined ? undefined : loadTokensFile(f.tokens, '--tokens');
   const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) } : undefined;
   const outDir = prepareRunDir('coordinator', f.out);
   const seed = f.seed ?? 1;

@@ -7,7 +7,7 @@ import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { createModel, parameterCount, parseModelKind, type ModelKind } from '../../ml/models.js';
 import { Trainer } from '../../ml/trainer.js';
-import { intFlag, numberFlag, choiceFlag } from '../flags.js';
+import { backendFlag, intFlag, numberFlag, choiceFlag } from '../flags.js';
 import { createProgress } from '../progress.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
@@ -65,7 +65,7 @@ export function trainCommand(getLogger: () => Logger): Command {
     .option('--lr <rate>', 'learning rate (default 0.001 adam, 0.05 sgd)', numberFlag('--lr', 0, 10, true))
     .option('--optimizer <kind>', 'adam | sgd', choiceFlag('--optimizer', ['adam', 'sgd'] as const), 'adam')
     .option('--seed <n>', 'seed for weights and shuffling', intFlag('--seed', 0), 1)
-    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu (default: STRATA_BACKEND or auto)')
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu (default: STRATA_BACKEND or auto)', backendFlag)
     .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto, the cores this process may use)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/train-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout')
