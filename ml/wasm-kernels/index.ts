@@ -5,6 +5,7 @@ import { wrapConv2DBackpropInput } from './conv2d-backprop-input.js';
 import { depthwiseConv2dBackpropFilterConfig, depthwiseConv2dBackpropInputConfig } from './depthwise-conv2d-backprop.js';
 import { wrapIdentity } from './identity-shared.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { wrapTile } from './tile.js';
 
 export type WasmKernelSet = 'strata' | 'stock';
 
@@ -15,7 +16,8 @@ let installed = false;
  * `BatchMatMul` wrapper that avoids the slow transposed path, a stride-1
  * `Conv2DBackpropInput` on XNNPACK's convolution, a faster `MaxPoolGrad`,
  * an `Identity` that shares memory instead of copying it, and the missing
- * depthwise-convolution gradients (DepthwiseConv2D, SeparableConv2D). Call
+ * depthwise-convolution gradients (DepthwiseConv2D, SeparableConv2D), and a
+ * `Tile` by block copies (batch norm's gradient tiles every step). Call
  * before the wasm backend initialises. Idempotent.
  */
 export function installWasmKernels(): void {
@@ -35,6 +37,11 @@ export function installWasmKernels(): void {
   }
   tf.unregisterKernel(tf.MaxPoolGrad, 'wasm');
   tf.registerKernel(maxPoolGradConfig);
+  const tile = tf.getKernel(tf.Tile, 'wasm');
+  if (tile !== undefined) {
+    tf.unregisterKernel(tf.Tile, 'wasm');
+    tf.registerKernel(wrapTile(tile));
+  }
   const identity = tf.getKernel(tf.Identity, 'wasm');
   if (identity !== undefined) {
     tf.unregisterKernel(tf.Identity, 'wasm');

@@ -48,7 +48,7 @@ function depthwiseOutShape(c: (typeof depthwiseCases)[number]): number[] {
   return tf.backend_util.computeConv2DInfo(c.x, [c.k[0], c.k[1], c.x[3], c.m], c.stride, 1, c.pad, undefined, true).outShape;
 }
 
-describe('Strata depthwise-convolution gradient kernels on wasm match the cpu backend', () => {
+describe('Strata wasm kernels for the layers users bring (depthwise gradients, Tile; stock AvgPoolGrad) match the cpu backend', () => {
   beforeAll(async () => {
     const info = await initBackend({ backend: 'wasm', threads: 1 });
     expect(info.kernels).toBe('strata');
@@ -88,6 +88,28 @@ describe('Strata depthwise-convolution gradient kernels on wasm match the cpu ba
     const wasm = await runOn('wasm', 'AvgPoolGrad', { dy, input }, attrs);
     const cpu = await runOn('cpu', 'AvgPoolGrad', { dy, input }, attrs);
     expect(relativeError(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
+  it.each([
+    { x: [1, 1, 1, 5], reps: [4, 3, 2, 1] },
+    { x: [2, 3, 4], reps: [3, 1, 2] },
+    { x: [7], reps: [5] },
+    { x: [2, 1, 3, 2], reps: [1, 4, 1, 3] },
+    { x: [3, 2], reps: [1, 1] },
+  ])('Tile x=$x reps=$reps', async (c) => {
+    const rng = new Rng(c.x.length * 13 + c.reps[0]!);
+    const x = random(c.x, rng);
+    const wasm = await runOn('wasm', 'Tile', { x }, { reps: c.reps });
+    const cpu = await runOn('cpu', 'Tile', { x }, { reps: c.reps });
+    expect(wasm).toEqual(cpu);
+  });
+
+  it('Tile of int32 tensors', async () => {
+    await tf.setBackend('wasm');
+    const t = tf.tile(tf.tensor([[1, 2], [3, 4]], [2, 2], 'int32'), [2, 3]);
+    expect(t.dtype).toBe('int32');
+    expect(t.arraySync()).toEqual([[1, 2, 1, 2, 1, 2], [3, 4, 3, 4, 3, 4], [1, 2, 1, 2, 1, 2], [3, 4, 3, 4, 3, 4]]);
+    t.dispose();
   });
 
   /** A layer's gradients (weights and input) on one backend, from the same weights and data. */
