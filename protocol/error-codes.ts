@@ -52,6 +52,17 @@ export const PROTOCOL_ERROR_CLOSE_CODES = {
   STRATA_ERR_SHUTTING_DOWN: 1001,
   /** Unexpected failure on the sending side. */
   STRATA_ERR_INTERNAL: 1011,
+  // Raised locally (models and data sets); never closes a connection.
+  /** A model file (model.json or its weights) is missing, malformed, or not a trainable Layers model. */
+  STRATA_ERR_MODEL_FILE: null,
+  /** A model's input shape or class count does not fit the data set. */
+  STRATA_ERR_MODEL_SHAPE: null,
+  /** A layer needs a kernel (or gradient) the active backend lacks; details name the layer and kernel. */
+  STRATA_ERR_MISSING_KERNEL: null,
+  /** A data set file (IDX, CSV, image) is malformed; details name the file and the row or image. */
+  STRATA_ERR_DATASET_FILE: null,
+  /** A data set file or directory does not exist. */
+  STRATA_ERR_DATASET_MISSING: null,
 } as const satisfies Record<`STRATA_ERR_${string}`, number | null>;
 
 export type ProtocolErrorCode = keyof typeof PROTOCOL_ERROR_CLOSE_CODES;

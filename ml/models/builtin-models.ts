@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrataError } from '../common/strata-error.js';
+import { StrataError } from '../../common/strata-error.js';
 
 export type ModelKind = 'mlp' | 'cnn';
 export const MODEL_KINDS: readonly ModelKind[] = ['mlp', 'cnn'];
 
+/** What a model must fit: the data set's sample shape and class count. */
 export interface ModelShape {
   /** [height, width, channels] of one input. */
   inputShape: [number, number, number];
@@ -16,8 +17,12 @@ export interface ModelOptions extends ModelShape {
   seed?: number;
 }
 
+export function isModelKind(value: string): value is ModelKind {
+  return value === 'mlp' || value === 'cnn';
+}
+
 export function parseModelKind(value: string, flag = '--model'): ModelKind {
-  if (value === 'mlp' || value === 'cnn') return value;
+  if (isModelKind(value)) return value;
   throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: unknown model '${value}' (expected mlp or cnn)`, { flag, value });
 }
 
@@ -57,7 +62,7 @@ export function createModel(options: ModelOptions): tf.LayersModel {
   });
 }
 
-/** Number of trainable scalars. */
+/** Number of scalars in the model's weights (trainable and not: batch-norm statistics count). */
 export function parameterCount(model: tf.LayersModel): number {
   return model.weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }

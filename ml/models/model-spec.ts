@@ -1,0 +1,45 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { badSpec, type SpecOrigin } from '../spec-origin.js';
+import { isModelKind, MODEL_KINDS, type ModelKind, type ModelShape } from './builtin-models.js';
+
+/**
+ * A model as the CLI and config files name it: a built-in (`mlp`, `cnn`) or
+ * a tfjs Layers `model.json` (what `model.save('file://DIR')` and
+ * `tensorflowjs_converter --output_format tfjs_layers_model` write; a
+ * directory stands for its `model.json`).
+ */
+export type ModelSpec =
+  | { kind: 'builtin'; name: ModelKind; text: string }
+  | { kind: 'file'; /** Absolute path of the model.json. */ path: string; text: string };
+
+/**
+ * Builds a fresh model for a data set's shape, its weights initialised from
+ * `seed` (the same seed gives the same weights in every process). The model
+ * takes flat inputs `[batch, h x w x c]` and outputs logits `[batch, classes]`;
+ * `buildModel` adapts a factory's model whose input is `[batch, h, w, c]`.
+ */
+export type ModelFactory = (shape: ModelShape, seed: number) => tf.LayersModel | Promise<tf.LayersModel>;
+
+/** What `buildModel` accepts: a spec string, a parsed spec, or a factory. */
+export type ModelSource = string | ModelSpec | ModelFactory;
+
+/** Resolves `text` to a built-in or a model.json file (which must exist). Relative paths resolve against the working directory. */
+export function parseModelSpec(text: string, origin: SpecOrigin = { option: 'model' }): ModelSpec {
+  const raw = text.trim();
+  if (isModelKind(raw)) return { kind: 'builtin', name: raw, text: raw };
+  const looksLikePath = raw.endsWith('.json') || raw.includes('/') || raw.includes(path.sep) || raw.startsWith('.');
+  if (raw === '' || !looksLikePath) {
+    throw badSpec(origin, text, `unknown model '${text}' (expected ${MODEL_KINDS.join(', ')} or a path to a tfjs Layers model.json)`);
+  }
+  let file = path.resolve(raw);
+  if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'model.json');
+  if (!existsSync(file)) throw badSpec(origin, text, `model file ${file} not found`);
+  return { kind: 'file', path: file, text: raw };
+}
+
+/** A short name for reports and logs: the built-in's name or the file's path. */
+export function modelSpecName(spec: ModelSpec): string {
+  return spec.kind === 'builtin' ? spec.name : spec.path;
+}
