@@ -7,7 +7,7 @@ import { splitClassIncremental } from '../ml/datasets/class-incremental.js';
 import type { Dataset } from '../ml/datasets/dataset.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import type { Partition } from '../ml/datasets/partition.js';
-import { createModel, parseModelKind } from '../ml/models.js';
+import { buildModel, modelInputShape, parseModelSpec } from '../ml/models.js';
 import { layoutOf } from '../ml/weights.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { computeLayoutHash, type DeviceReport, type RoundAssignmentMessage, type UpdateAckMessage } from '../protocol/index.js';
@@ -26,8 +26,16 @@ export interface DeviceAgentOptions {
   agentId: string;
   token: string;
   profile: DeviceProfile;
-  /** `mnist`, `synthetic` or `idx:DIR` (the device's own data); `split-<one of those>`: its samples arrive class-incrementally. */
+  /** `mnist`, `synthetic`, `idx:DIR`, `csv:DIR` or `images:DIR` (the device's own data); `split-<one of those>`: its samples arrive class-incrementally. */
   dataset: string;
+  /**
+   * This device's own copy of the model: `mlp`, `cnn` or a path to a tfjs
+   * Layers model.json (the file the coordinator was started with). Default:
+   * the model the coordinator's round config names (a file path there must
+   * exist on this device too). Either way its layout hash must be the
+   * coordinator's.
+   */
+  model?: string;
   /** This device's shard; default: the whole training split is the device's data. */
   shard?: ShardSpec;
   /** How shards are dealt (the same on every device, and in `strata simulate`). Default label skew 0.8. */
@@ -64,7 +72,7 @@ export interface DeviceAgentOptions {
   logger: Logger;
 }
 
-type Compiled = Readonly<Required<Omit<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro' | 'threads'>> & Pick<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro' | 'threads'>>;
+type Compiled = Readonly<Required<Omit<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro' | 'threads' | 'model'>> & Pick<DeviceAgentOptions, 'shard' | 'ca' | 'backend' | 'miro' | 'threads' | 'model'>>;
 
 export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
   const positive = (name: string, v: number): number => {
@@ -72,6 +80,7 @@ export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
     return v;
   };
   parseDatasetSpec(o.dataset);
+  if (o.model !== undefined) parseModelSpec(o.model, { option: 'model' });
   const storage = o.storage ?? 'all';
   const samplesPerRound = o.samplesPerRound ?? 512;
   return Object.freeze({
@@ -164,7 +173,7 @@ export class DeviceAgent {
       backend: o.backend, busyThreads: o.swap === 'async' ? 1 : 0, ...(o.threads !== undefined ? { threads: o.threads } : {}),
     });
     const spec = parseDatasetSpec(o.dataset);
-    const ds = loadDataset(spec);
+    const ds = await loadDataset(spec, { inputShape: o.model !== undefined ? modelInputShape(o.model, { option: 'model' }) : undefined });
     this.#dataset = ds;
     this.#shard = o.shard ? localShard(ds, o.shard, o.partition, o.seed) : wholeShard(ds, o.seed);
     if (this.#shard.train.count === 0) throw new StrataError('STRATA_ERR_DATASET_EMPTY', `${o.dataset}: shard ${o.shard?.index}/${o.shard?.count} holds no samples`);
@@ -238,7 +247,9 @@ export class DeviceAgent {
 
   /** The device runtime for an assignment's model; its layout must be the coordinator's. */
   async #runtimeFor(a: RoundAssignmentMessage): Promise<DeviceRuntime> {
-    if (this.#runtime?.kind !== a.config.model) {
+    // The device's own --model, else the coordinator's.
+    const modelText = this.options.model ?? a.config.model;
+    if (this.#runtime?.kind !== modelText) {
       if (this.#runtime !== undefined) {
         await this.#runtime.runtime.close();
         this.#runtime.runtime.options.model.dispose();
@@ -246,7 +257,7 @@ export class DeviceAgent {
       const o = this.options;
       const ds = this.#dataset!;
       const shard = this.#shard!;
-      const model = createModel({ kind: parseModelKind(a.config.model, 'config.model'), inputShape: ds.inputShape, numClasses: ds.numClasses, seed: o.seed });
+      const model = await buildModel(parseModelSpec(modelText, { option: o.model !== undefined ? 'model' : 'config.model' }), ds, o.seed);
       const layout = layoutOf(model);
       const db = path.resolve(o.db);
       const runtime = new DeviceRuntime({
@@ -256,13 +267,13 @@ export class DeviceAgent {
         profiler: o.profiler, ...(o.miro !== undefined ? { miro: o.miro } : {}), seed: o.seed, logger: this.#log,
       });
       this.#runtime = {
-        kind: a.config.model, runtime, numParams: layout.totalSize,
+        kind: modelText, runtime, numParams: layout.totalSize,
         layoutHash: computeLayoutHash(layout.entries.map((e) => ({ name: e.name, shape: e.shape }))),
       };
     }
     const r = this.#runtime;
     if (r.layoutHash !== a.layoutHash || r.numParams !== a.numParams) {
-      throw new StrataError('STRATA_ERR_LAYOUT_MISMATCH', `round ${a.roundId}: the coordinator's model (${a.layoutHash}, ${a.numParams} params) is not this device's ${a.config.model} on ${this.options.dataset} (${r.layoutHash}, ${r.numParams})`, {
+      throw new StrataError('STRATA_ERR_LAYOUT_MISMATCH', `round ${a.roundId}: the coordinator's model (${a.layoutHash}, ${a.numParams} params) is not this device's ${r.kind} on ${this.options.dataset} (${r.layoutHash}, ${r.numParams})`, {
         expected: a.layoutHash, actual: r.layoutHash,
       });
     }

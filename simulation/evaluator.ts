@@ -4,7 +4,8 @@ import { StrataError } from '../common/strata-error.js';
 
 export interface EvaluatorWorkerData {
   dataset: string;
-  model: 'mlp' | 'cnn';
+  /** A model spec (`mlp`, `cnn`, a model.json path). */
+  model: string;
   seed: number;
   /** Test samples scored (0: all). */
   evalSamples: number;

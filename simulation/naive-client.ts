@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { initBackend } from '../ml/backend.js';
 import { loadDataset } from '../ml/datasets/load-dataset.js';
-import { createModel } from '../ml/models.js';
+import { buildModel, modelInputShape } from '../ml/models.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
 import { runClientJob, type SlotContext } from './client-job.js';
 import type { ClientJob, ClientResult, EnforcerSpec, ModelSpec } from './sim-messages.js';
@@ -22,9 +22,9 @@ async function run(req: NaiveRequest): Promise<NaiveReply> {
   const t0 = performance.now();
   // One training thread, like a slot: the client's budget holds this thread (XNNPACK's pool threads would run outside it).
   await initBackend({ threads: 1 });
-  const ds = loadDataset(req.spec.dataset);
+  const ds = await loadDataset(req.spec.dataset, { inputShape: modelInputShape(req.spec.model) });
   const ctx: SlotContext = {
-    model: createModel({ kind: req.spec.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: req.spec.seed }),
+    model: await buildModel(req.spec.model, ds, req.spec.seed),
     train: ds.train, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, seed: req.spec.seed,
   };
   const loadSeconds = (performance.now() - t0) / 1000;

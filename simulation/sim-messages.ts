@@ -42,7 +42,8 @@ export interface ClientResult {
 /** The data set and model every client of a run uses (each worker loads them once). */
 export interface ModelSpec {
   dataset: string;
-  model: 'mlp' | 'cnn';
+  /** A model spec (`mlp`, `cnn`, an absolute model.json path). */
+  model: string;
   seed: number;
 }
 

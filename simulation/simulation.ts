@@ -16,7 +16,7 @@ import { initBackend } from '../ml/backend.js';
 import { splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { parsePartition, partitionIndices } from '../ml/datasets/partition.js';
-import { createModel } from '../ml/models.js';
+import { buildModel, modelInputShape } from '../ml/models.js';
 import { getFlatWeights, layoutOf } from '../ml/weights.js';
 import { trainingFlops, trainingWork } from '../ml/work-count.js';
 import { DeviceClock } from '../profiles/device-clock.js';
@@ -102,13 +102,13 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   try {
     // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
     const backend = await initBackend({ threads: 1 });
-    const ds = loadDataset(baseDataset);
+    const ds = await loadDataset(baseDataset, { inputShape: modelInputShape(config.model, { option: 'model' }) });
     const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
     // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
     mkdirSync(outDir, { recursive: true });
     for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
-    const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
+    const model = await buildModel(config.model, ds, config.seed, { origin: { option: 'model' } });
     const initial = getFlatWeights(model);
     const trainingCost = trainingWork(model, config.optimizer);
     const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));

@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../ml/backend.js';
-import { createModel } from '../ml/models.js';
+import { buildModel } from '../ml/models.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
 import { runClientJob, type SlotContext } from './client-job.js';
 import { threadId } from './thread-cpu.js';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     count: data.count,
   };
   const ctx: SlotContext = {
-    model: createModel({ kind: data.spec.model, inputShape: data.inputShape, numClasses: data.numClasses, seed: data.spec.seed }),
+    model: await buildModel(data.spec.model, { inputShape: data.inputShape, numClasses: data.numClasses }, data.spec.seed),
     train, featureSize: data.featureSize, numClasses: data.numClasses, scale: data.scale, seed: data.spec.seed,
   };
   send({ type: 'ready', initSeconds: (performance.now() - started) / 1000 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { runtimeFile } from '../common/runtime-file.js';
 import { loadDataset } from '../ml/datasets/load-dataset.js';
+import { modelInputShape } from '../ml/models.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
 import type { ClientJob, EnforcerSpec, HostToWorker, ModelSpec, SlotToWorker, WorkerToHost, WorkerToSlot } from './sim-messages.js';
 import type { SlotWorkerData } from './slot-thread.js';
@@ -32,7 +33,7 @@ let workerId = 0;
 let spec: ModelSpec;
 let enforcer: EnforcerSpec;
 let maxSlots = 1;
-let slotData: SlotWorkerData;
+let slotData: SlotWorkerData | undefined;
 /** Global model versions, each in shared memory the slots read. */
 const models = new Map<number, SharedArrayBuffer>();
 let keepFrom = 0;
@@ -41,13 +42,13 @@ const slots: Slot[] = [];
 const queue: ClientJob[] = [];
 let shuttingDown = false;
 
-function init(m: Extract<HostToWorker, { type: 'init' }>): void {
+async function init(m: Extract<HostToWorker, { type: 'init' }>): Promise<void> {
   const started = performance.now();
   workerId = m.workerId;
   spec = m.spec;
   enforcer = m.enforcer;
   maxSlots = m.slots;
-  const ds = loadDataset(spec.dataset);
+  const ds = await loadDataset(spec.dataset, { inputShape: modelInputShape(spec.model) });
   const fBytes = ds.train.features.byteLength;
   const features = new SharedArrayBuffer(fBytes);
   new Uint8Array(features).set(new Uint8Array(ds.train.features.buffer, ds.train.features.byteOffset, fBytes));
@@ -119,7 +120,8 @@ function onSlotMessage(slot: Slot, m: SlotToWorker): void {
 }
 
 function pump(): void {
-  while (queue.length > 0) {
+  // Jobs wait until the data set is loaded (init).
+  while (slotData !== undefined && queue.length > 0) {
     const slot = slots.find((s) => s.state === 'idle');
     if (slot === undefined) {
       // Start as many slot threads as there are waiting jobs (up to the cap); they start in parallel.
@@ -163,7 +165,10 @@ function evictModels(): void {
 process.on('message', (m: HostToWorker) => {
   switch (m.type) {
     case 'init':
-      init(m);
+      init(m).then(pump, (err: unknown) => {
+        send({ type: 'note', message: `worker ${m.workerId} failed to start: ${err instanceof Error ? err.message : String(err)}` });
+        process.exit(70);
+      });
       return;
     case 'model': {
       const buf = new SharedArrayBuffer(m.weights.byteLength);

@@ -7,6 +7,7 @@ import { DeviceAgent, type AgentReport } from '../../client-runtime/agent.js';
 import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
+import { modelSpecName, parseModelSpec } from '../../ml/models.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
@@ -16,7 +17,7 @@ import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
 interface AgentFlags extends MiroFlags {
-  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
+  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; model?: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
   hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
@@ -53,7 +54,8 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--token <token>', "this agent's token (see the coordinator's --tokens)")
     .option('--token-file <file>', 'read the token from a file instead (keeps it out of ps)')
     .option('--profile <name>', 'device profile name or JSON file (device seconds and joules)', 'reference-host')
-    .option('--dataset <name>', 'mnist | synthetic | idx:DIR (the device\'s own data in IDX format); split-<one of those>: its classes arrive task by task', 'mnist')
+    .option('--dataset <name>', 'mnist | synthetic | idx:DIR | csv:DIR | images:DIR (the device\'s own data); split-<one of those>: its classes arrive task by task', 'mnist')
+    .option('--model <spec>', 'this device\'s copy of the model: mlp | cnn | PATH to the tfjs Layers model.json the coordinator runs (default: the model the coordinator names; its layout hash must match)')
     .option('--shard <I/N>', 'learn from shard I of N (seeded; see --partition); default: the whole data set', (v: string) => parseShardSpec(v))
     .option('--partition <p>', 'how shards are dealt: iid | dirichlet:ALPHA | skew:D, the same on every device and in strata simulate (default skew:0.8)', (v: string) => {
       parsePartition(v, '--partition');
@@ -88,6 +90,7 @@ export function agentCommand(getLogger: () => Logger): Command {
 
 export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   parseDatasetSpec(f.dataset);
+  if (f.model !== undefined) parseModelSpec(f.model, '--model');
   const token = f.token ?? (f.tokenFile === undefined ? undefined : readFlagFile('--token-file', f.tokenFile).trim());
   if (token === undefined || token === '') throw new StrataError('STRATA_ERR_BAD_FLAG', '--token: an agent needs --token or --token-file', { flag: '--token' });
   const agentId = f.agentId ?? `${os.hostname()}-${f.shard?.index ?? 0}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
@@ -99,7 +102,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   if (f.partition !== undefined && f.skew !== undefined) throw badFlag('--skew', String(f.skew), 'not both --skew and --partition');
   const partition = parsePartition(f.partition ?? `skew:${f.skew ?? 0.8}`, f.partition !== undefined ? '--partition' : '--skew');
   const agent = new DeviceAgent({
-    url: f.url, agentId, token, profile, dataset: f.dataset, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
+    url: f.url, agentId, token, profile, dataset: f.dataset, ...(f.model !== undefined ? { model: modelSpecName(parseModelSpec(f.model, '--model')) } : {}), db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
     profiler: f.profiler, ...(f.profiler === 'miro' ? { miro: miroOptionsOf(f) } : {}), reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),

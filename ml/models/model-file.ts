@@ -2,7 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { StrataError } from '../../common/strata-error.js';
+import type { SpecOrigin } from '../spec-origin.js';
 import type { ModelShape } from './builtin-models.js';
+import { parseModelSpec, type ModelSource } from './model-spec.js';
 
 type Json = Record<string, unknown>;
 
@@ -265,4 +267,19 @@ export async function saveModelFile(model: tf.LayersModel, dir: string): Promise
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
   }));
   return file;
+}
+
+/**
+ * The image shape a model spec's file declares ([h, w, c]; [h, w] counts as
+ * one channel), or undefined (built-ins, factories, flat inputs): what
+ * `loadDataset`'s `inputShape` wants, so images decode to fit the model.
+ */
+export function modelInputShape(source: ModelSource, origin?: SpecOrigin): [number, number, number] | undefined {
+  if (typeof source === 'function') return undefined;
+  const spec = typeof source === 'string' ? parseModelSpec(source, origin) : source;
+  if (spec.kind !== 'file') return undefined;
+  const s = readModelFile(spec.path).inputShape;
+  if (s.length === 3) return [s[0]!, s[1]!, s[2]!];
+  if (s.length === 2) return [s[0]!, s[1]!, 1];
+  return undefined;
 }
