@@ -19,7 +19,8 @@ export interface ImageDatasetOptions {
 /**
  * `images:DIR`: DIR/train/<class>/* and DIR/test/<class>/* (PNG or JPEG),
  * classes numbered in folder-name order (natural: 2 before 10; the test
- * split may lack some), decoded by sharp to one shape, bytes with scale 1/255.
+ * split may lack some), samples in file-name order (see `listImageFolder`),
+ * decoded by sharp to one shape, bytes with scale 1/255.
  */
 export async function loadImageDataset(dir: string, options: ImageDatasetOptions = {}): Promise<Dataset> {
   const trainDir = path.join(dir, 'train');

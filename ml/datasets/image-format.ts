@@ -8,7 +8,11 @@ export type ImageShape = readonly [number, number, 1 | 3];
 
 export const IMAGE_EXTENSIONS: readonly string[] = Object.freeze(['.png', '.jpg', '.jpeg']);
 
-/** One split's images: class folder names (in class-id order) and each file with its class id. */
+/**
+ * One split's images: class folder names (in class-id order) and each file
+ * with its class id, in file-name order across classes (natural order, ties
+ * by class), so an export that numbers its files keeps its sample order.
+ */
 export interface ImageFolder {
   classes: string[];
   files: { file: string; label: number }[];
@@ -47,6 +51,7 @@ export function listImageFolder(dir: string, classes?: readonly string[]): Image
       files.push({ file, label });
     }
   }
+  files.sort((a, b) => path.basename(a.file).localeCompare(path.basename(b.file), 'en', { numeric: true }) || a.label - b.label);
   return { classes: [...order], files };
 }
 

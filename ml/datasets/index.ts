@@ -11,3 +11,4 @@ export { loadImageDataset, type ImageDatasetOptions } from './image-dataset.js';
 export { ArraySampleSource, datasetFromSources, readSamples, splitSampleSource, type ArraySourceOptions, type SampleBatch, type SampleSource } from './sample-source.js';
 export { splitClassIncremental, seenTestIndices, type ClTask, type ClassIncrementalScenario, type ScenarioOptions } from './class-incremental.js';
 export { PARTITION_PATTERN, classesPerDevice, deviceIndices, dirichlet, dominantClassesOf, formatPartition, parsePartition, partitionIndices, type Partition } from './partition.js';
+export { writeCsvDataset, writeIdxDataset, writeImageFolder, type ExportOptions } from './dataset-export.js';
