@@ -61,7 +61,8 @@ describe('models from tfjs Layers model.json files', () => {
     flat.fill(0.5, mv.offset, mv.offset + mv.size);
     setFlatWeights(other, flat);
     expect(Array.from(other.getLayer('bn1').getWeights()[3]!.dataSync())).toEqual(new Array(8).fill(0.5));
-    tf.dispose([model, other]);
+    model.dispose();
+    other.dispose();
   });
 
   it('without weights in the file, the seed initialises: the same seed gives the same weights in every build', async () => {
@@ -74,7 +75,7 @@ describe('models from tfjs Layers model.json files', () => {
     const [a, b, c] = [await buildModel(file, MNIST, 3), await buildModel(file, MNIST, 3), await buildModel(file, MNIST, 4)];
     expect(getFlatWeights(a)).toEqual(getFlatWeights(b));
     expect(getFlatWeights(a)).not.toEqual(getFlatWeights(c));
-    tf.dispose([a, b, c]);
+    for (const m2 of [a, b, c]) m2.dispose();
   });
 
   it('functional models with an InputLayer, and factories whose model takes images, get flat inputs too', async () => {
@@ -95,7 +96,8 @@ describe('models from tfjs Layers model.json files', () => {
     const fromFactory = await buildModel(() => userCnn({ filters: 4, dense: 16 }), MNIST, 1);
     expect(fromFactory.inputs[0]!.shape).toEqual([null, 784]);
     expect(countModelWork(fromFactory).trainingFlopsPerSample).toBeGreaterThan(0);
-    tf.dispose([x, want, got, fromFile, fromFactory, functional]);
+    tf.dispose([x, want, got]);
+    for (const m2 of [fromFile, fromFactory, functional]) m2.dispose();
   });
 
   it('trains on wasm without leaking tensors: dropout and batch norm in training mode, inference deterministic, statistics moving', async () => {
