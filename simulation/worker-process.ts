@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { runtimeFile } from '../common/runtime-file.js';
 import { loadDataset } from '../ml/datasets/load-dataset.js';
-import { modelInputShape } from '../ml/models.js';
+import { modelInputShape } from '../ml/models/model-file-read.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
 import type { ClientJob, EnforcerSpec, HostToWorker, ModelSpec, SlotToWorker, WorkerToHost, WorkerToSlot } from './sim-messages.js';
 import type { SlotWorkerData } from './slot-thread.js';

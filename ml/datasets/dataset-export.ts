@@ -1,7 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { StrataError } from '../../common/strata-error.js';
+
+type Sharp = typeof import('sharp').default;
+let sharpModule: Sharp | undefined;
+/** sharp (libvips) loads on first use: processes that never touch images never map it. */
+async function loadSharp(): Promise<Sharp> {
+  return (sharpModule ??= (await import('sharp')).default);
+}
 import type { Dataset, DataSplit } from './dataset.js';
 
 /** How many samples of each split to write (default: all). */
@@ -70,6 +76,7 @@ export async function writeImageFolder(ds: Dataset, dir: string, options: Export
   if (c !== 1 && c !== 3) throw new StrataError('STRATA_ERR_BAD_OPTION', `option "dataset": images need 1 or 3 channels, ${ds.name} has ${c}`, { option: 'dataset' });
   const n = counts(ds, options);
   const format = options.format ?? 'png';
+  const sharp = await loadSharp();
   for (const [split, name, k] of [[ds.train, 'train', n.train], [ds.test, 'test', n.test]] as const) {
     for (let label = 0; label < ds.numClasses; label++) mkdirSync(path.join(dir, name, String(label)), { recursive: true });
     const width = String(Math.max(1, k - 1)).length;

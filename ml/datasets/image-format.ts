@@ -1,7 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { StrataError } from '../../common/strata-error.js';
+
+type Sharp = typeof import('sharp').default;
+let sharpModule: Sharp | undefined;
+/** sharp (libvips) loads on first use: processes that never touch images never map it. */
+async function loadSharp(): Promise<Sharp> {
+  return (sharpModule ??= (await import('sharp')).default);
+}
 
 /** What images decode to: [height, width, channels], channels 1 (grey) or 3 (RGB). */
 export type ImageShape = readonly [number, number, 1 | 3];
@@ -58,6 +64,7 @@ export function listImageFolder(dir: string, classes?: readonly string[]): Image
 /** The size and channels (1 for grey, else 3) an image file has. */
 export async function probeImageFile(file: string): Promise<ImageShape> {
   try {
+    const sharp = await loadSharp();
     const m = await sharp(file).metadata();
     if (m.width === undefined || m.height === undefined) throw new Error('no dimensions');
     const grey = m.channels === 1 || m.channels === 2 || m.space === 'b-w';
@@ -77,6 +84,7 @@ export async function probeImageFile(file: string): Promise<ImageShape> {
  */
 export async function decodeImageFile(file: string, shape: ImageShape, out?: Uint8Array, offset = 0): Promise<Uint8Array> {
   const [h, w, c] = shape;
+  const sharp = await loadSharp();
   let data: Buffer;
   try {
     const r = await sharp(file, { failOn: 'error' })

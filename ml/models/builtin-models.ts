@@ -1,29 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrataError } from '../../common/strata-error.js';
+import type { ModelKind, ModelShape } from './model-spec.js';
 
-export type ModelKind = 'mlp' | 'cnn';
-export const MODEL_KINDS: readonly ModelKind[] = ['mlp', 'cnn'];
-
-/** What a model must fit: the data set's sample shape and class count. */
-export interface ModelShape {
-  /** [height, width, channels] of one input. */
-  inputShape: [number, number, number];
-  numClasses: number;
-}
+export { isModelKind, parseModelKind, MODEL_KINDS, type ModelKind, type ModelShape } from './model-spec.js';
 
 export interface ModelOptions extends ModelShape {
   kind: ModelKind;
   /** Seeds the weight initialisers; default 1. */
   seed?: number;
-}
-
-export function isModelKind(value: string): value is ModelKind {
-  return value === 'mlp' || value === 'cnn';
-}
-
-export function parseModelKind(value: string, flag = '--model'): ModelKind {
-  if (isModelKind(value)) return value;
-  throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: unknown model '${value}' (expected mlp or cnn)`, { flag, value });
 }
 
 /**

@@ -1,8 +1,28 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import { StrataError } from '../../common/strata-error.js';
 import { badSpec, type SpecOrigin } from '../spec-origin.js';
-import { isModelKind, MODEL_KINDS, type ModelKind, type ModelShape } from './builtin-models.js';
+
+/** The built-in models (ml/models/builtin-models.ts). */
+export type ModelKind = 'mlp' | 'cnn';
+export const MODEL_KINDS: readonly ModelKind[] = ['mlp', 'cnn'];
+
+/** What a model must fit: the data set's sample shape and class count. */
+export interface ModelShape {
+  /** [height, width, channels] of one input. */
+  inputShape: [number, number, number];
+  numClasses: number;
+}
+
+export function isModelKind(value: string): value is ModelKind {
+  return value === 'mlp' || value === 'cnn';
+}
+
+export function parseModelKind(value: string, flag = '--model'): ModelKind {
+  if (isModelKind(value)) return value;
+  throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: unknown model '${value}' (expected mlp or cnn)`, { flag, value });
+}
 
 /**
  * A model as the CLI and config files name it: a built-in (`mlp`, `cnn`) or

@@ -75,6 +75,16 @@ describe('bring your own model and data (strata train, simulate)', () => {
     expect(r.stderr).toContain('[28, 28, 1]');
   });
 
+  it('strata cl --model PATH learns split tasks continually with the user CNN', () => {
+    const out = path.join(dir, 'cl');
+    const r = strata('cl', '--model', modelFile, '--dataset', `split-idx:${idx}`, '--tasks', '2', '--epochs', '1', '--stream-buffer', '0.2',
+      '--backend', 'wasm', '--threads', '1', '--out', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { config: { model: string }; finalAverageAccuracy: number };
+    expect(report.config.model).toBe(modelFile);
+    expect(report.finalAverageAccuracy).toBeGreaterThan(0.2);
+  });
+
   it('strata simulate --model PATH federates the user CNN', () => {
     const out = path.join(dir, 'sim');
     const r = strata('simulate', '--model', modelFile, '--dataset', `idx:${idx}`, '--clients', '4', '--per-round', '2', '--rounds', '2',

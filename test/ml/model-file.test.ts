@@ -125,6 +125,25 @@ describe('models from tfjs Layers model.json files', () => {
     model.dispose();
   });
 
+  it('a model.json of Dense, Conv2D, MaxPooling2D and Flatten layers trains on Strata\'s fast step', async () => {
+    const plain = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ name: 'c1', inputShape: [28, 28, 1], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' }),
+        tf.layers.maxPooling2d({ name: 'p1', poolSize: 2 }),
+        tf.layers.flatten({ name: 'f' }),
+        tf.layers.dense({ name: 'o', units: 10, activation: 'softmax' }),
+      ],
+    });
+    const file = await saveModelFile(plain, path.join(dir, 'plain'));
+    plain.dispose();
+    const model = await buildModel(file, MNIST, 1);
+    const trainer = new Trainer(model, { featureSize: 784, numClasses: 10, scale: mnist.scale });
+    expect(trainer.stepPath).toEqual({ kind: 'fast' });
+    expect(Number.isFinite(trainer.stepOn(mnist.train, Int32Array.from({ length: 16 }, (_, i) => i)))).toBe(true);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('learns MNIST (short run: 3,000 samples, accuracy well above chance)', async () => {
     const model = await buildModel(cnnFile, MNIST, 1);
     const trainer = new Trainer(model, { featureSize: 784, numClasses: 10, scale: mnist.scale, learningRate: 0.003 });
