@@ -12,7 +12,7 @@ export interface ImageDatasetOptions {
   inputShape?: readonly [number, number, number];
   /** Default `images:DIR`. */
   name?: string;
-  /** Decodes in flight at once; default 16. */
+  /** Decodes in flight at once; default 32. */
   parallel?: number;
 }
 
@@ -28,7 +28,7 @@ export async function loadImageDataset(dir: string, options: ImageDatasetOptions
   const test = listImageFolder(path.join(dir, 'test'), train.classes);
   if (train.files.length === 0) throw new StrataError('STRATA_ERR_DATASET_FILE', `${trainDir}: no images`, { file: trainDir });
   const shape = await resolveShape(train.files[0]!.file, options);
-  const parallel = options.parallel ?? 16;
+  const parallel = options.parallel ?? 32;
   const split = async (files: { file: string; label: number }[]): Promise<DataSplit> => ({
     features: await decodeImageFiles(files.map((f) => f.file), shape, parallel),
     labels: Uint8Array.from(files, (f) => f.label),
