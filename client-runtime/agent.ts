@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
@@ -7,7 +8,7 @@ import { splitClassIncremental } from '../ml/datasets/class-incremental.js';
 import type { Dataset } from '../ml/datasets/dataset.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import type { Partition } from '../ml/datasets/partition.js';
-import { buildModel, modelInputShape, parseModelSpec } from '../ml/models.js';
+import { buildModel, isModelKind, modelInputShape, parseModelSpec } from '../ml/models.js';
 import { layoutOf } from '../ml/weights.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { computeLayoutHash, type DeviceReport, type RoundAssignmentMessage, type UpdateAckMessage } from '../protocol/index.js';
@@ -257,6 +258,9 @@ export class DeviceAgent {
       const o = this.options;
       const ds = this.#dataset!;
       const shard = this.#shard!;
+      if (o.model === undefined && !isModelKind(modelText) && !existsSync(modelText)) {
+        throw new StrataError('STRATA_ERR_BAD_OPTION', `round ${a.roundId}: the coordinator's model is the file ${modelText}, which this device does not have; give the agent its own copy (--model PATH)`, { option: 'model' });
+      }
       const model = await buildModel(parseModelSpec(modelText, { option: o.model !== undefined ? 'model' : 'config.model' }), ds, o.seed);
       const layout = layoutOf(model);
       const db = path.resolve(o.db);
