@@ -176,6 +176,8 @@ export class DeviceAgent {
     const spec = parseDatasetSpec(o.dataset);
     const ds = await loadDataset(spec, { inputShape: o.model !== undefined ? modelInputShape(o.model, { option: 'model' }) : undefined });
     this.#dataset = ds;
+    // The device's own model file is checked now (shape, work, trainable here), not at its first round.
+    if (o.model !== undefined) (await buildModel(o.model, ds, o.seed, { origin: { option: 'model' } })).dispose();
     this.#shard = o.shard ? localShard(ds, o.shard, o.partition, o.seed) : wholeShard(ds, o.seed);
     if (this.#shard.train.count === 0) throw new StrataError('STRATA_ERR_DATASET_EMPTY', `${o.dataset}: shard ${o.shard?.index}/${o.shard?.count} holds no samples`);
     this.#log.info({

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { StrataError } from '../../common/strata-error.js';
 import type { Dataset, DataSplit } from './dataset.js';
+import { cachedImageSplits, type ImageCacheOptions } from './image-cache.js';
 import { decodeImageFiles, listImageFolder, probeImageFile, type ImageShape } from './image-format.js';
 
 export interface ImageDatasetOptions {
@@ -14,6 +15,12 @@ export interface ImageDatasetOptions {
   name?: string;
   /** Decodes in flight at once; default 32. */
   parallel?: number;
+  /**
+   * Decoded folders are cached on disk (see image-cache.ts) so the
+   * processes of one run decode a folder once; false decodes every time.
+   * Default: on (`STRATA_IMAGE_CACHE=0` turns it off).
+   */
+  cache?: ImageCacheOptions | false;
 }
 
 /**
@@ -34,14 +41,19 @@ export async function loadImageDataset(dir: string, options: ImageDatasetOptions
     labels: Uint8Array.from(files, (f) => f.label),
     count: files.length,
   });
+  const decodeAll = async (): Promise<DataSplit[]> => [await split(train.files), await split(test.files)];
+  const featureSize = shape[0] * shape[1] * shape[2];
+  const cache = options.cache ?? (process.env['STRATA_IMAGE_CACHE'] === '0' ? false : {});
+  const [trainSplit, testSplit] = cache === false ? await decodeAll()
+    : await cachedImageSplits({ root: dir, shape, classes: train.classes, splits: [train.files, test.files] }, featureSize, decodeAll, cache);
   return {
     name: options.name ?? `images:${dir}`,
     inputShape: [shape[0], shape[1], shape[2]],
-    featureSize: shape[0] * shape[1] * shape[2],
+    featureSize,
     numClasses: train.classes.length,
     scale: 1 / 255,
-    train: await split(train.files),
-    test: await split(test.files),
+    train: trainSplit!,
+    test: testSplit!,
   };
 }
 

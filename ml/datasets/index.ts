@@ -12,3 +12,4 @@ export { ArraySampleSource, datasetFromSources, readSamples, splitSampleSource, 
 export { splitClassIncremental, seenTestIndices, type ClTask, type ClassIncrementalScenario, type ScenarioOptions } from './class-incremental.js';
 export { PARTITION_PATTERN, classesPerDevice, deviceIndices, dirichlet, dominantClassesOf, formatPartition, parsePartition, partitionIndices, type Partition } from './partition.js';
 export { writeCsvDataset, writeIdxDataset, writeImageFolder, type ExportOptions } from './dataset-export.js';
+export { cachedImageSplits, defaultImageCacheDir, imageCacheName, type ImageCacheKey, type ImageCacheOptions } from './image-cache.js';

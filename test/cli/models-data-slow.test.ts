@@ -14,6 +14,8 @@ import { saveUserCnn } from '../ml/model-fixtures.js';
 import { strata } from './run-strata.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-byo-slow-'));
+// Decoded image folders are cached under here (and removed with it), in this process and the strata processes it starts.
+process.env['STRATA_CACHE_DIR'] = path.join(dir, 'cache');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function train(...args: string[]): { testAccuracy: number; trainSeconds: number; samplesPerSecond: number } {

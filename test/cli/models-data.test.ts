@@ -3,7 +3,7 @@
  * real `strata` command, at small sizes (the full-MNIST versions run with
  * STRATA_E2E=1: models-data-slow.test.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,8 @@ import { saveUserCnn } from '../ml/model-fixtures.js';
 import { strata } from './run-strata.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-byo-'));
+// Decoded image folders are cached under here (and removed with it), in this process and the strata processes it starts.
+process.env['STRATA_CACHE_DIR'] = path.join(dir, 'cache');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const SUB = { train: 3000, test: 1000 };
 const idx = path.join(dir, 'idx');
@@ -83,6 +85,16 @@ describe('bring your own model and data (strata train, simulate)', () => {
     const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as { config: { model: string }; finalAverageAccuracy: number };
     expect(report.config.model).toBe(modelFile);
     expect(report.finalAverageAccuracy).toBeGreaterThan(0.2);
+  });
+
+  it('strata simulate over images:DIR: the host, worker and evaluator read one cached decode of the folder', () => {
+    const out = path.join(dir, 'sim-images');
+    const r = strata('simulate', '--model', 'mlp', '--dataset', `images:${png}`, '--clients', '4', '--per-round', '2', '--rounds', '1',
+      '--workers', '1', '--slots', '2', '--budget', 'off', '--profiles', 'reference-host', '--samples-per-round', '100', '--out', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'))).toMatchObject({ config: { dataset: `images:${png}` }, rounds: [{}] });
+    const cached = readdirSync(path.join(dir, 'cache', 'images'));
+    expect(cached.filter((f) => f.endsWith('.bin'))).toHaveLength(1);
   });
 
   it('strata simulate --model PATH federates the user CNN', () => {

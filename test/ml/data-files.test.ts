@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -7,10 +7,13 @@ import type { Dataset } from '../../ml/datasets/dataset.js';
 import { writeCsvDataset, writeIdxDataset, writeImageFolder } from '../../ml/datasets/dataset-export.js';
 import { parseCsvHeader, parseCsvRow, readCsvFile } from '../../ml/datasets/csv-format.js';
 import { decodeImageFile } from '../../ml/datasets/image-format.js';
+import { loadImageDataset } from '../../ml/datasets/image-dataset.js';
 import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
 import { ArraySampleSource, datasetFromSources, readSamples, splitSampleSource } from '../../ml/datasets/sample-source.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-data-'));
+// Decoded image folders are cached under here (and removed with it), in this process and in any it starts.
+process.env['STRATA_CACHE_DIR'] = path.join(dir, 'cache');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let mnist: Dataset;
@@ -147,6 +150,33 @@ describe('images:DIR', () => {
     }
     const grey = await decodeImageFile(path.join(out, 'train', 'cat', 'b.PNG'), [3, 4, 1]);
     expect(grey.length).toBe(12);
+  });
+
+  it('a decoded folder is cached on disk for the next process, and a changed image is decoded afresh', async () => {
+    const out = path.join(dir, 'cached');
+    await writeImageFolder(mnist, out, { train: 40, test: 10 });
+    const cacheDir = path.join(dir, 'cache-test');
+    // Two loads at once: one decodes, the other waits for its cache file.
+    const [a, b] = await Promise.all([loadImageDataset(out, { cache: { dir: cacheDir } }), loadImageDataset(out, { cache: { dir: cacheDir } })]);
+    expect(Buffer.from(a.train.features).equals(Buffer.from(b.train.features))).toBe(true);
+    const entries = readdirSync(cacheDir);
+    expect(entries.filter((f) => f.endsWith('.bin'))).toHaveLength(1);
+    expect(entries.filter((f) => !f.endsWith('.bin'))).toEqual([]); // no lock or temporary file left
+    // The next load reads the cache file (marked here), not the images.
+    const bin = path.join(cacheDir, entries[0]!);
+    const bytes = readFileSync(bin);
+    const headerBytes = 16 + 4 + 8;
+    bytes[headerBytes] = 255 - bytes[headerBytes]!;
+    writeFileSync(bin, bytes);
+    const c = await loadImageDataset(out, { cache: { dir: cacheDir } });
+    expect(c.train.features[0]).toBe(bytes[headerBytes]);
+    // Sample 0's image changes: a new key, decoded from the files.
+    const first = path.join(out, 'train', String(mnist.train.labels[0]), '00.png');
+    const sharp = (await import('sharp')).default;
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: { r: 7, g: 7, b: 7 } } }).png().toFile(first);
+    const d = await loadImageDataset(out, { cache: { dir: cacheDir } });
+    expect(d.train.features[0]).toBe(7);
+    expect(readdirSync(cacheDir).filter((f) => f.endsWith('.bin'))).toHaveLength(2);
   });
 
   it('a corrupt image, a stray file or an unknown test class is a coded error naming it', async () => {
