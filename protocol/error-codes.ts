@@ -58,7 +58,7 @@ export const PROTOCOL_ERROR_CLOSE_CODES = {
   /** A model's input shape or class count does not fit the data set. */
   STRATA_ERR_MODEL_SHAPE: null,
   /** A layer needs a kernel (or gradient) the active backend lacks; details name the layer and kernel. */
-  STRATA_ERR_MISSING_KERNEL: null,
+  STRATA_ERR_MODEL_UNSUPPORTED: null,
   /** A data set file (IDX, CSV, image) is malformed; details name the file and the row or image. */
   STRATA_ERR_DATASET_FILE: null,
   /** A data set file or directory does not exist. */

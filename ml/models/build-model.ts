@@ -29,7 +29,7 @@ export interface BuildModelOptions {
  * @throws StrataError `STRATA_ERR_BAD_OPTION` / `STRATA_ERR_BAD_FLAG` for a
  *   bad spec (per `origin`), `STRATA_ERR_MODEL_FILE` for an unreadable file,
  *   `STRATA_ERR_MODEL_SHAPE` when the model does not fit the data set,
- *   `STRATA_ERR_MISSING_KERNEL` naming the layer and kernel that cannot
+ *   `STRATA_ERR_MODEL_UNSUPPORTED` naming the layer and kernel that cannot
  *   train here, `STRATA_ERR_WORK_UNKNOWN_LAYER` for a layer whose work
  *   Strata cannot count.
  */

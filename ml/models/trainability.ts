@@ -89,13 +89,13 @@ export function findMissingKernel(model: tf.LayersModel): MissingKernel | undefi
  * Fails now, at load, for a model that would fail at its first training
  * step: every layer's forward and backward pass runs once on a tiny batch.
  *
- * @throws StrataError `STRATA_ERR_MISSING_KERNEL` naming the layer and the
+ * @throws StrataError `STRATA_ERR_MODEL_UNSUPPORTED` naming the layer and the
  *   kernel (details: `layer`, `className`, `kernel`, `backend`).
  */
 export function assertTrainable(model: tf.LayersModel, what = `model '${model.name}'`): void {
   const missing = findMissingKernel(model);
   if (missing === undefined) return;
-  throw new StrataError('STRATA_ERR_MISSING_KERNEL',
+  throw new StrataError('STRATA_ERR_MODEL_UNSUPPORTED',
     `${what}: layer '${missing.layer}' (${missing.className}) cannot train on the ${missing.backend} backend: it needs ${missing.kernel.endsWith(' gradient') ? 'the' : 'kernel'} ${missing.kernel}, which the backend lacks`,
     { ...missing });
 }

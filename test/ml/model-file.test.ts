@@ -199,7 +199,7 @@ describe('model errors are coded and name what is wrong', () => {
     tf.unregisterKernel(depthwiseConv2dBackpropFilterConfig.kernelName, 'wasm');
     try {
       expect(await thrown(() => buildModel(cnnFile, MNIST, 1))).toMatchObject({
-        code: 'STRATA_ERR_MISSING_KERNEL', details: { layer: 'dw2', className: 'DepthwiseConv2D', kernel: 'DepthwiseConv2dNativeBackpropFilter', backend: 'wasm' },
+        code: 'STRATA_ERR_MODEL_UNSUPPORTED', details: { layer: 'dw2', className: 'DepthwiseConv2D', kernel: 'DepthwiseConv2dNativeBackpropFilter', backend: 'wasm' },
       });
     } finally {
       tf.registerKernel(depthwiseConv2dBackpropFilterConfig);
@@ -209,7 +209,7 @@ describe('model errors are coded and name what is wrong', () => {
     const file = await saveModelFile(m, path.join(dir, 'thresholded'));
     m.dispose();
     const err = await thrown(() => buildModel(file, MNIST, 1));
-    expect(err).toMatchObject({ code: 'STRATA_ERR_MISSING_KERNEL', details: { layer: 'thr', className: 'ThresholdedReLU', kernel: 'Greater gradient' } });
+    expect(err).toMatchObject({ code: 'STRATA_ERR_MODEL_UNSUPPORTED', details: { layer: 'thr', className: 'ThresholdedReLU', kernel: 'Greater gradient' } });
     expect(err.message.split('\n')).toHaveLength(1);
   });
 });
