@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
@@ -46,8 +47,8 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--tokens <file>', "per-agent tokens: '<agent-id> <token>' lines, # comments")
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://')
     .option('--tls-key <file>', 'PEM private key')
-    .option('--dataset <name>', 'data set whose test split scores the global model (default mnist)')
-    .option('--model <kind>', 'mlp | cnn | flat:N (bare N-parameter vector, no evaluation) (default mlp)')
+    .option('--dataset <name>', 'data set whose test split scores the global model: mnist | synthetic | idx:DIR | csv:DIR | images:DIR (default mnist)')
+    .option('--model <spec>', 'mlp | cnn | PATH to a tfjs Layers model.json | flat:N (bare N-parameter vector, no evaluation) (default mlp)')
     .option('--rounds <n>', 'stop after this many rounds (default: run until SIGTERM)', intFlag('--rounds'))
     .option('--per-round <k>', 'updates per round, K (default 10)', intFlag('--per-round'))
     .option('--min-clients <n>', 'ready agents needed to open a round (default K)', intFlag('--min-clients'))
@@ -81,6 +82,17 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     });
 }
 
+/**
+ * The model named in round configs: a model file goes out as its absolute
+ * path (agents on this machine can load it; others bring their own copy
+ * with strata agent --model), cut to its base name past the protocol's
+ * 128-character names.
+ */
+function trainingModelName(resolved: unknown, flag: string | undefined): string {
+  if (typeof resolved !== 'string') return (flag ?? 'mlp').split(':')[0]!;
+  return resolved.length <= 128 ? resolved : path.basename(resolved);
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -112,7 +124,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     ...opt('selection', f.selection), ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('maxConcurrentUploads', f.maxUploads),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
     training: definedOnly({
-      model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
+      model: trainingModelName(host.info['model'], f.model), epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
     }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
   };
