@@ -102,7 +102,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   // few MiB the CLI needed, and resident memory stays flat as agents connect (young-generation.ts).
   const young = pinYoungGeneration();
   const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }] = await Promise.all([
-    import('../../coordinator/coordinator.js'), import('../../coordinator/model-host.js'), import('../../coordinator/server/token-auth.js'),
+    import('../../coordinator/coordinator.js'), import('../model-host.js'), import('../../coordinator/server/token-auth.js'),
     import('../../storage-tier/coordinator-store.js'),
   ]);
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {

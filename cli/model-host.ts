@@ -1,8 +1,8 @@
 import { StrataError } from '../common/strata-error.js';
 import type { WeightsLayout } from '../protocol/index.js';
-import type { Evaluator } from './round-engine-types.js';
+import type { Evaluator } from '../coordinator/round-engine-types.js';
 
-/** What the coordinator needs of "its model": the flat layout, initial weights, and (optionally) a test-set evaluator. */
+/** The model `strata coordinator` names (`--model mlp | cnn | PATH | flat:N` on `--dataset`): what the coordinator needs of it, and the test-set evaluator its strategy scores with. */
 export interface ModelHost {
   description: string;
   layout: WeightsLayout;
