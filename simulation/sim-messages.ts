@@ -36,6 +36,8 @@ export interface ClientResult {
   /** cpuSeconds / wallSeconds: the CPU share the client really got. */
   share: number;
   enforcer: EnforcerKind;
+  /** The worker host that ran it (simulations dispatched over Redis). */
+  host?: string;
   /** Memory-hierarchy facts after the round, when it has one. */
   memory?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
 }
