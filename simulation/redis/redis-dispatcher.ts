@@ -89,6 +89,10 @@ export class RedisDispatcher {
   readonly #checkpoint: JobResultStore | undefined;
   readonly #recorded = new Map<string, ClientResult>();
   readonly #waiting = new Map<string, Waiting>();
+  /** Results that came before their job was asked for (a resumed run: its first life queued them). */
+  readonly #early = new Map<string, Buffer>();
+  /** Jobs counted in this life: a second result for one is a duplicate. */
+  readonly #counted = new Set<string>();
   readonly #published = new Map<number, Promise<void>>();
   readonly #needs = new Map<number, number>();
   readonly #hosts = new Map<string, HostAcc>();
@@ -160,12 +164,19 @@ export class RedisDispatcher {
     const recorded = this.#recorded.get(key);
     if (recorded !== undefined) {
       this.#recorded.delete(key);
+      this.#counted.add(key);
       this.#replayed++;
       return Promise.resolve(recorded);
     }
     return new Promise((resolve, reject) => {
       this.#waiting.set(key, { job, version: model.version, resolve, reject });
       this.#needs.set(model.version, (this.#needs.get(model.version) ?? 0) + 1);
+      const early = this.#early.get(key);
+      if (early !== undefined) {
+        this.#early.delete(key);
+        this.#deliver(key, early);
+        return;
+      }
       this.#submit(job, key, model).catch((err: unknown) => this.#fail(key, err));
     });
   }
@@ -221,9 +232,14 @@ export class RedisDispatcher {
   #deliver(key: string, data: Buffer): void {
     const w = this.#waiting.get(key);
     if (w === undefined) {
-      // Counted already (a job that ran twice), or a result from before a restart that the checkpoint holds.
-      this.#duplicates++;
-      this.#redis?.del(this.#keys.result(key)).catch(() => undefined);
+      if (this.#counted.has(key) || this.#recorded.has(key)) {
+        // Counted already (a job that ran twice), or recorded in the checkpoint before a restart.
+        this.#duplicates++;
+        this.#redis?.del(this.#keys.result(key)).catch(() => undefined);
+      } else {
+        // Queued by this run's first life and not asked for yet in this one: kept until the replay gets there.
+        this.#early.set(key, data);
+      }
       return;
     }
     const { envelope, frame } = decodeResult(data);
@@ -237,6 +253,7 @@ export class RedisDispatcher {
     // Committed before the engine sees it; the Redis copy goes after.
     this.#checkpoint?.record({ jobId: w.job.jobId, jobKey: key, roundId: w.job.assignment.roundId, clientId: w.job.clientId, header: JSON.stringify(envelope.result), frame });
     this.#done(key, w);
+    this.#counted.add(key);
     this.#note(envelope.host, w.job, result);
     this.#redis?.del(this.#keys.result(key)).catch(() => undefined);
     w.resolve(result);

@@ -2,31 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulationStrategy } from '../../cli/strategies.js';
 import { isStrataError } from '../../common/strata-error.js';
 import { runSimulation } from '../../simulation/simulation.js';
-import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
 import { strata } from '../cli/run-strata.js';
 import { ProcessGroup, freePort } from '../e2e/processes.js';
-import { silentLogger, simulate, smallConfig, tmpDir } from './helpers.js';
+import { finalModelDiff, silentLogger, simulate, smallConfig, tmpDir } from './helpers.js';
 import { NO_REDIS, hasRedis, startRedis, type RedisServer } from './redis-server.js';
 
 if (!hasRedis) process.stderr.write(`${NO_REDIS}\n`);
-
-/** The largest |difference| between the final models of two runs' stores. */
-export function finalModelDiff(storeA: string, storeB: string): number {
-  const read = (f: string): Float32Array => {
-    const s = CoordinatorStore.open(f);
-    try {
-      return s.latestModel()!.weights;
-    } finally {
-      s.close();
-    }
-  };
-  const a = read(storeA);
-  const b = read(storeB);
-  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
 
 describe.skipIf(!hasRedis)('simulate --redis: worker hosts over a real Redis (two `strata worker` processes)', () => {
   let redis: RedisServer | undefined;
