@@ -146,15 +146,9 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
   let killTimer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
-    // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
-    const backend = await initBackend({ threads: 1 });
-    const app = await loadClientApp(appSpec.clientApp);
-    const ds = await clientAppDataset(app, appSpec);
-    const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
-    // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
-    mkdirSync(outDir, { recursive: true });
     // Over Redis, the run directory's checkpoint lets a run killed mid-way resume: it is kept when it belongs to an unfinished
     // run with these settings (then so are the clients' stores: no recorded job runs again), else started afresh.
+    mkdirSync(outDir, { recursive: true });
     checkpoint = setup.redis !== undefined ? JobResultStore.open(path.join(outDir, 'checkpoint.sqlite')) : undefined;
     if (checkpoint !== undefined) cleanup.push(() => checkpoint?.close());
     const fingerprint = JSON.stringify({ config: { ...config, workers: 0, slotsPerWorker: 0, budget: '' }, clientApp: appSpec.clientApp, strategy: setup.strategy.name, settings: setup.strategy.settings?.() ?? {} });
@@ -164,12 +158,19 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
       checkpoint.setMeta('fingerprint', fingerprint);
       checkpoint.setMeta('runId', randomBytes(6).toString('hex'));
     }
-    for (const f of [...(resuming ? [] : ['clients']), 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
+    // Worker hosts load the run's data and model (on its announcement) while this process loads its own.
     if (setup.redis !== undefined) {
       dispatcher = new RedisDispatcher({ ...setup.redis, runId: checkpoint!.getMeta('runId')!, spec: appSpec, logger: log, t0, checkpoint: checkpoint! });
       if (resuming) log.warn({ results: dispatcher.recordedResults, runId: dispatcher.runId }, 'resuming the run in this directory: replaying its recorded client results, then going on');
       await dispatcher.start();
     }
+    // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
+    const backend = await initBackend({ threads: 1 });
+    const app = await loadClientApp(appSpec.clientApp);
+    const ds = await clientAppDataset(app, appSpec);
+    const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
+    // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
+    for (const f of [...(resuming ? [] : ['clients']), 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
     const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec, true);
     const initial = getFlatWeights(model);
