@@ -57,12 +57,19 @@ export function compileWorkerHostOptions(o: WorkerHostOptions): CompiledWorkerHo
 
 export type WorkerHostState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-/** One run this host serves: its settings and a worker pool that has loaded its data set and model. */
+/** A worker pool that has loaded one client app's data set and model; the runs of that app share it. */
+interface HostedPool {
+  spec: string;
+  pool: WorkerPool;
+  active: number;
+}
+
+/** One run this host serves: its pool and the model versions it has read. */
 interface HostedRun {
   runId: string;
-  pool: WorkerPool;
-  models: Map<number, Promise<Float32Array>>;
-  active: number;
+  hosted: HostedPool;
+  /** Version -> the host's own number for it (runs' versions collide) and its weights. */
+  models: Map<number, { local: number; weights: Promise<Float32Array> }>;
 }
 
 export interface WorkerHostStats {
@@ -86,6 +93,10 @@ export class WorkerHost {
   readonly #o: CompiledWorkerHostOptions;
   readonly #log: Logger;
   readonly #runs = new Map<string, Promise<HostedRun>>();
+  readonly #pools = new Map<string, Promise<HostedPool>>();
+  /** The host's numbering of model versions and jobs across runs (a pool serves several runs). */
+  #localModels = 0;
+  #localJobs = 0;
   /** Jobs running here by BullMQ id: the same job handed here twice runs once. */
   readonly #running = new Map<string, Promise<void>>();
   #state: WorkerHostState = 'idle';
@@ -107,8 +118,8 @@ export class WorkerHost {
   get enforcer(): EnforcerInfo | undefined { return this.#enforcer; }
   /** Process ids of this host's worker processes (every run's pool). */
   async pids(): Promise<number[]> {
-    const runs = await Promise.all([...this.#runs.values()].map((r) => r.catch(() => undefined)));
-    return runs.flatMap((r) => r?.pool.pids ?? []);
+    const pools = await Promise.all([...this.#pools.values()].map((p) => p.catch(() => undefined)));
+    return pools.flatMap((p) => p?.pool.pids ?? []);
   }
 
   stats(): WorkerHostStats {
@@ -175,11 +186,13 @@ export class WorkerHost {
     let run: HostedRun | undefined;
     try {
       run = await this.#hostedRun(runId);
-      run.active++;
-      const weights = await this.#model(run, cj.assignment.modelVersion);
-      const { frame: f, ...result } = await run.pool.run(cj, { version: cj.assignment.modelVersion, weights });
+      run.hosted.active++;
+      const model = this.#model(run, cj.assignment.modelVersion);
+      const weights = await model.weights;
+      const local = { ...cj, jobId: ++this.#localJobs, model: model.local };
+      const { frame: f, ...result } = await run.hosted.pool.run(local, { version: model.local, weights });
       frame = f;
-      envelope = { ok: true, host, result: { ...result, host: this.#o.name } };
+      envelope = { ok: true, host, result: { ...result, jobId: cj.jobId, host: this.#o.name } };
       this.#jobs++;
     } catch (err) {
       // A host shutting down leaves the job to another (BullMQ finds it stalled); anything else is the client's failure, reported.
@@ -187,7 +200,7 @@ export class WorkerHost {
       envelope = { ok: false, host, message: err instanceof Error ? err.message : String(err) };
       this.#failed++;
     } finally {
-      if (run !== undefined) run.active--;
+      if (run !== undefined) run.hosted.active--;
     }
     const redis = this.#redis!;
     await redis.multi()
@@ -198,45 +211,62 @@ export class WorkerHost {
     if (!envelope.ok) throw new StrataError('STRATA_ERR_CLIENT_FAILED', envelope.message, { clientId: cj.clientId });
   }
 
-  /** The run's pool (started once); pools of other runs with nothing running are stopped (a host serves one run at a time best). */
+  /** A run this host serves: its client app's pool (shared by the runs of the same app: loaded once, warm for the next run). */
   #hostedRun(runId: string): Promise<HostedRun> {
     let run = this.#runs.get(runId);
     if (run !== undefined) return run;
     run = (async () => {
-      const redis = this.#redis!;
-      const specJson = await redis.get(runKeys(runId).spec);
+      const specJson = await this.#redis!.get(runKeys(runId).spec);
       if (specJson === null) throw new StrataError('STRATA_ERR_STATE', `run ${runId} is not in Redis (its simulation host has ended it)`, { runId });
-      const spec = JSON.parse(specJson) as AppSpec;
-      for (const [other, r] of this.#runs) {
-        if (other === runId) continue;
-        const h = await r.catch(() => undefined);
-        if (h === undefined || h.active === 0) {
-          this.#runs.delete(other);
-          await h?.pool.stop();
-        }
-      }
-      const enforcer = this.#enforcer!;
-      const pool = new WorkerPool({ workers: this.#o.workers, slotsPerWorker: this.#o.slots, spec, enforcer: { kind: enforcer.kind, root: enforcer.root }, logger: this.#log });
-      await pool.start();
+      const hosted = await this.#pool(specJson);
       this.#runsServed++;
-      this.#log.info({ runId, clientApp: spec.clientApp, dataset: spec.dataset, model: spec.model }, 'serving a run');
-      return { runId, pool, models: new Map(), active: 0 };
+      this.#log.info({ runId }, 'serving a run');
+      // Older runs' model caches go (their versions were read once; a late job reads its version again).
+      for (const [other, r] of this.#runs) if (other !== runId) void r.then((o) => o.models.clear(), () => undefined);
+      return { runId, hosted, models: new Map() };
     })();
     this.#runs.set(runId, run);
     run.catch(() => { if (this.#runs.get(runId) === run) this.#runs.delete(runId); });
+    // A long-lived host forgets old runs (a job of one that comes back finds it again).
+    for (const old of [...this.#runs.keys()].slice(0, Math.max(0, this.#runs.size - 16))) this.#runs.delete(old);
     return run;
   }
 
-  /** A model version, read from Redis once per host; the newest few are kept. */
-  #model(run: HostedRun, version: number): Promise<Float32Array> {
+  /** The pool of a client app (its `AppSpec` JSON); pools of other apps with nothing running are stopped first. */
+  #pool(specJson: string): Promise<HostedPool> {
+    let p = this.#pools.get(specJson);
+    if (p !== undefined) return p;
+    p = (async () => {
+      for (const [other, q] of this.#pools) {
+        const h = await q.catch(() => undefined);
+        if (h === undefined || h.active === 0) {
+          this.#pools.delete(other);
+          await h?.pool.stop();
+        }
+      }
+      const spec = JSON.parse(specJson) as AppSpec;
+      const enforcer = this.#enforcer!;
+      const pool = new WorkerPool({ workers: this.#o.workers, slotsPerWorker: this.#o.slots, spec, enforcer: { kind: enforcer.kind, root: enforcer.root }, logger: this.#log });
+      await pool.start();
+      this.#log.info({ clientApp: spec.clientApp, dataset: spec.dataset, model: spec.model }, 'client app loaded');
+      return { spec: specJson, pool, active: 0 };
+    })();
+    this.#pools.set(specJson, p);
+    p.catch(() => { if (this.#pools.get(specJson) === p) this.#pools.delete(specJson); });
+    return p;
+  }
+
+  /** A model version, read from Redis once per host under a number of the host's own; the newest few are kept. */
+  #model(run: HostedRun, version: number): { local: number; weights: Promise<Float32Array> } {
     let m = run.models.get(version);
     if (m === undefined) {
-      m = this.#redis!.getBuffer(runKeys(run.runId).model(version)).then((data) => {
+      const weights = this.#redis!.getBuffer(runKeys(run.runId).model(version)).then((data) => {
         if (data === null) throw new StrataError('STRATA_ERR_STATE', `run ${run.runId}: model version ${version} is not in Redis`, { runId: run.runId, version });
         return decodeModel(data);
       });
+      m = { local: ++this.#localModels, weights };
       run.models.set(version, m);
-      m.catch(() => run.models.delete(version));
+      weights.catch(() => run.models.delete(version));
       const versions = [...run.models.keys()].sort((a, b) => a - b);
       for (const v of versions.slice(0, Math.max(0, versions.length - 4))) run.models.delete(v);
     }
@@ -253,7 +283,8 @@ export class WorkerHost {
   }
 
   async #release(): Promise<void> {
-    for (const r of this.#runs.values()) await (await r.catch(() => undefined))?.pool.stop();
+    for (const p of this.#pools.values()) await (await p.catch(() => undefined))?.pool.stop();
+    this.#pools.clear();
     this.#runs.clear();
     await this.#subscriber?.quit().catch(() => undefined);
     await this.#redis?.quit().catch(() => undefined);
