@@ -187,7 +187,7 @@ export class RedisDispatcher {
     const data: RedisJobData = { runId: this.#runId, key, job: encodeJob(job) };
     // The job id makes BullMQ add it once: a resumed simulation host adding a job its first life added finds the same job.
     await this.#queue!.add('client', data, {
-      jobId: `${this.#runId}-${key}`, attempts: 1, removeOnComplete: { age: 3600, count: 100_000 }, removeOnFail: { age: 3600, count: 100_000 },
+      jobId: `${this.#runId}-${key}`, attempts: 1, priority: priorityOf(job), removeOnComplete: { age: 3600, count: 100_000 }, removeOnFail: { age: 3600, count: 100_000 },
     });
     this.#jobsStarted++;
     // Done before this life of the host listened (a resumed run): its result is already there.
@@ -339,6 +339,16 @@ export class RedisDispatcher {
     await this.#queue?.close().catch(() => undefined);
     await this.#redis?.quit().catch(() => undefined);
   }
+}
+
+/**
+ * BullMQ priority (1 is first): the longest estimated job first, as the local
+ * scheduler places them (its estimate's form: work / budget), so a round's
+ * long clients start early and its end is not one long client alone.
+ */
+function priorityOf(job: ClientJob): number {
+  const estimate = job.work / Math.max(job.budget, 0.01);
+  return Math.min(2_000_000, Math.max(1, Math.round(1e7 / (1 + estimate))));
 }
 
 /** Budget in use on each host over time, from the jobs' start and end (seconds since the run started). */
