@@ -169,7 +169,8 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
     const app = await loadClientApp(appSpec.clientApp);
     const ds = await clientAppDataset(app, appSpec);
     const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
-    // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
+    // A run directory starts empty (an earlier run's client stores would replay its samples, its coordinator store resume its
+    // rounds), but for a resumed run's client stores; its coordinator store is rebuilt by replaying the recorded results.
     for (const f of [...(resuming ? [] : ['clients']), 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
     const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec, true);
