@@ -10,7 +10,7 @@ import { sampleStoreMigrations } from './migrations.js';
 import { decodeSampleRow, encodeSample, SAMPLE_COLUMNS, type EncodedSample, type SampleInput, type StoredSample } from './sample-codec.js';
 import { compileSampleStoreOptions, type CompiledSampleStoreOptions, type SampleStoreOptions } from './sample-store-options.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
-import { classify, openStoreFile, wrapSqliteError } from './store-file.js';
+import { SAMPLE_STORE_KIND, classify, openStoreFile, wrapSqliteError } from './store-file.js';
 
 export type SampleStoreState = 'open' | 'closed';
 
@@ -82,7 +82,7 @@ export class SampleStore {
 
   private constructor(target: string | SqliteDatabase, options: CompiledSampleStoreOptions) {
     this.options = options;
-    const opened = openStoreFile(target, sampleStoreMigrations, options);
+    const opened = openStoreFile(target, sampleStoreMigrations, { ...options, kind: SAMPLE_STORE_KIND });
     this.#db = opened.db;
     this.file = opened.file;
     this.#ownsConnection = opened.ownsConnection;
