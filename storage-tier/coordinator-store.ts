@@ -198,8 +198,9 @@ export class CoordinatorStore {
   static open(target: string | SqliteDatabase, options: CoordinatorStoreOptions = {}): CoordinatorStore {
     const opened = openStoreFile(target, coordinatorStoreMigrations, {
       kind: COORDINATOR_STORE_KIND,
-      // Large pages: update payloads are ~100s of KiB blobs; 64 KiB pages halve the cost of writing them.
-      pageSize: 65536,
+      // Small pages: rows are small now that payloads wait in the spool, and every commit writes whole pages
+      // (a database made with 64 KiB pages for BLOBs keeps them).
+      pageSize: 4096,
       readonly: false,
       synchronous: options.synchronous ?? 'NORMAL',
       integrityCheck: 'quick',
