@@ -28,7 +28,8 @@ export interface MigrationResult {
  *
  * `samples.ord` is a dense ordinal per class: the class's rows hold
  * 0..count-1 exactly, so "a random stored sample of class c" is one lookup of
- * (label, floor(r * count)) in `samples_by_class`, never `ORDER BY RANDOM()`.
+ * (label, floor(r * count)), never `ORDER BY RANDOM()`: since schema 3 the
+ * rowid itself (`slot` = label * 2^32 + ord), before it `samples_by_class`.
  * Eviction keeps it dense by moving the class's last ordinal into the hole.
  * `sample_classes` holds each class's count and payload bytes, written in the
  * same transaction as the rows, so they are right after any crash.
@@ -82,7 +83,38 @@ export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
       `);
     },
   },
+  {
+    version: 3,
+    name: 'samples keyed by slot (label, ord) in the rowid',
+    up(db: SqliteDatabase): void {
+      // "Sample ord of class label" becomes one rowid lookup (slot = label * 2^32 + ord), as cheap as
+      // SQLite gets, and an insert writes one B-tree instead of the table and samples_by_class.
+      db.exec(`
+        CREATE TABLE samples_v3 (
+          slot     INTEGER PRIMARY KEY,  -- label * 2^32 + ord
+          id       INTEGER NOT NULL,     -- insertion sequence, never reused
+          batch    INTEGER NOT NULL,     -- ingest batch (one transaction) that wrote it
+          task     INTEGER NOT NULL,
+          label    INTEGER NOT NULL,
+          ord      INTEGER NOT NULL,     -- dense ordinal within label: 0..count-1
+          dtype    INTEGER NOT NULL,     -- 0 = uint8, 1 = float32 (little-endian)
+          shape    TEXT,                 -- '28,28'; NULL means 1-D
+          features BLOB NOT NULL,
+          logits   BLOB                  -- float32 (little-endian), DER++
+        );
+        INSERT INTO samples_v3 (slot, id, batch, task, label, ord, dtype, shape, features, logits)
+          SELECT label * 4294967296 + ord, id, batch, task, label, ord, dtype, shape, features, logits FROM samples ORDER BY label, ord;
+        DROP TABLE samples;
+        ALTER TABLE samples_v3 RENAME TO samples;
+      `);
+    },
+  },
 ]);
+
+/** The rowid of sample `ord` of class `label` (schema 3). */
+export function sampleSlot(label: number, ord: number): number {
+  return label * 4294967296 + ord;
+}
 
 export function latestVersion(migrations: readonly Migration[]): number {
   return migrations.reduce((max, m) => Math.max(max, m.version), 0);

@@ -36,6 +36,9 @@ export interface StoredSample {
   logits: Float32Array | null;
 }
 
+/** Labels key the store's rows (label * 2^32 + ord): below 2^31. */
+export const MAX_LABEL = 0x7fffffff;
+
 export const DTYPE_CODE: Readonly<Record<FeatureDType, number>> = { uint8: 0, float32: 1 };
 
 /** A validated sample, ready to bind to the insert statement. */
@@ -61,7 +64,7 @@ function isIndex(n: unknown): n is number {
 export function encodeSample(s: SampleInput, index: number): EncodedSample {
   const bad = (field: string, why: string): StrataError =>
     new StrataError('STRATA_ERR_BAD_SAMPLE', `sample ${index}: ${field} ${why}`, { index, field });
-  if (!isIndex(s.label)) throw bad('label', 'must be an integer >= 0');
+  if (!isIndex(s.label) || s.label > MAX_LABEL) throw bad('label', `must be an integer in 0..${MAX_LABEL}`);
   if (!isIndex(s.task)) throw bad('task', 'must be an integer >= 0');
   const f = s.features;
   let dtype: FeatureDType;
@@ -105,6 +108,18 @@ function float32Of(buf: Uint8Array): Float32Array {
  */
 export const SAMPLE_COLUMNS = 'id, batch, task, label, dtype, shape, features, logits';
 
+/** Parsed shapes by their stored text: a store holds a handful, and a fetch should not split a string. */
+const shapes = new Map<string, readonly number[]>();
+
+function shapeOf(text: string): readonly number[] {
+  let shape = shapes.get(text);
+  if (shape === undefined) {
+    shape = Object.freeze(text.split(',').map(Number));
+    if (shapes.size < 256) shapes.set(text, shape);
+  }
+  return shape;
+}
+
 export function decodeSampleRow(row: unknown[]): StoredSample {
   const [id, batch, task, label, dtype, shape, features, logits] = row as [
     number, number, number, number, number, string | null, Uint8Array, Uint8Array | null,
@@ -118,7 +133,7 @@ export function decodeSampleRow(row: unknown[]): StoredSample {
     label,
     dtype: isFloat ? 'float32' : 'uint8',
     features: data,
-    shape: shape === null ? [data.length] : shape.split(',').map(Number),
+    shape: shape === null ? [data.length] : shapeOf(shape),
     logits: logits === null ? null : float32Of(logits),
   };
 }

@@ -6,7 +6,7 @@
  */
 import { StrataError } from '../common/strata-error.js';
 import type { MigrationResult } from './migrations.js';
-import { sampleStoreMigrations } from './migrations.js';
+import { sampleSlot, sampleStoreMigrations } from './migrations.js';
 import { decodeSampleRow, encodeSample, SAMPLE_COLUMNS, type EncodedSample, type SampleInput, type StoredSample } from './sample-codec.js';
 import { compileSampleStoreOptions, type CompiledSampleStoreOptions, type SampleStoreOptions } from './sample-store-options.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
@@ -90,17 +90,17 @@ export class SampleStore {
     const db = this.#db;
     try {
       this.#stmt = {
-        insert: db.prepare('INSERT INTO samples (id, batch, task, label, ord, dtype, shape, features, logits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-        evict: db.prepare('DELETE FROM samples WHERE label = ? AND ord = ? RETURNING length(features) + ifnull(length(logits), 0)').pluck(),
-        move: db.prepare('UPDATE samples SET ord = ? WHERE label = ? AND ord = ?'),
+        insert: db.prepare('INSERT INTO samples (slot, id, batch, task, label, ord, dtype, shape, features, logits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+        evict: db.prepare('DELETE FROM samples WHERE slot = ? RETURNING length(features) + ifnull(length(logits), 0)').pluck(),
+        move: db.prepare('UPDATE samples SET slot = ?, ord = ? WHERE slot = ?'),
         upsertClass: db.prepare('INSERT INTO sample_classes (label, count, bytes) VALUES (?, ?, ?) ON CONFLICT (label) DO UPDATE SET count = excluded.count, bytes = excluded.bytes'),
         deleteClass: db.prepare('DELETE FROM sample_classes WHERE label = ?'),
         setMeta: db.prepare('UPDATE store_meta SET value = ? WHERE key = ?'),
-        fetchAt: db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE label = ? AND ord = ?`).raw(),
+        fetchAt: db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE slot = ?`).raw(),
         // One statement, so a reader's count and row come from one snapshot
         // even while the writer evicts.
         fetchRandom: db.prepare(
-          `SELECT ${SAMPLE_COLUMNS} FROM samples WHERE label = ? AND ord = (SELECT min(count - 1, CAST(? * count AS INTEGER)) FROM sample_classes WHERE label = ?)`,
+          `SELECT ${SAMPLE_COLUMNS} FROM samples WHERE slot = ? * 4294967296 + (SELECT min(count - 1, CAST(? * count AS INTEGER)) FROM sample_classes WHERE label = ?)`,
         ).raw(),
         classes: db.prepare('SELECT label, count, bytes FROM sample_classes ORDER BY label').raw(),
       };
@@ -211,7 +211,7 @@ export class SampleStore {
     const n = this.#counts.get(label) ?? 0;
     if (n === 0) return null;
     const ord = Math.min(n - 1, Math.floor(rng() * n));
-    const row = this.#stmt.fetchAt.get(label, ord) as unknown[] | undefined;
+    const row = this.#stmt.fetchAt.get(sampleSlot(label, ord)) as unknown[] | undefined;
     return row === undefined ? null : decodeSampleRow(row);
   }
 
@@ -221,7 +221,7 @@ export class SampleStore {
     const capacity = this.options.capacity;
     for (const s of encoded) {
       const ord = plan.counts.get(s.label) ?? 0;
-      insert.run(plan.nextId++, batch, s.task, s.label, ord, s.dtype, s.shape, s.features, s.logits);
+      insert.run(sampleSlot(s.label, ord), plan.nextId++, batch, s.task, s.label, ord, s.dtype, s.shape, s.features, s.logits);
       plan.counts.set(s.label, ord + 1);
       plan.bytes.set(s.label, (plan.bytes.get(s.label) ?? 0) + s.bytes);
       plan.total++;
@@ -258,9 +258,9 @@ export class SampleStore {
       }
     }
     const victim = Math.min(max - 1, Math.floor(rng() * max));
-    const freed = Number(this.#stmt.evict.get(label, victim));
+    const freed = Number(this.#stmt.evict.get(sampleSlot(label, victim)));
     // Keep ordinals dense: the class's last sample takes the victim's place.
-    if (victim !== max - 1) this.#stmt.move.run(victim, label, max - 1);
+    if (victim !== max - 1) this.#stmt.move.run(sampleSlot(label, victim), victim, sampleSlot(label, max - 1));
     plan.counts.set(label, max - 1);
     plan.bytes.set(label, (plan.bytes.get(label) ?? 0) - freed);
     plan.total--;
