@@ -91,7 +91,17 @@ function renderStatus() {
 function connect() {
   const es = new EventSource('events');
   es.addEventListener('history', (e) => { rounds.clear(); for (const r of JSON.parse(e.data)) addRound(r); drawCharts(); });
-  es.addEventListener('round', (e) => { addRound(JSON.parse(e.data)); drawCharts(); });
+  es.addEventListener('round', (e) => {
+    const r = JSON.parse(e.data);
+    addRound(r);
+    drawCharts();
+    // The cards follow at once (the next status push may be up to half a second away).
+    if (status && r.modelVersion > status.modelVersion) {
+      status.modelVersion = r.modelVersion;
+      if (r.accuracy !== null) { status.lastAccuracy = r.accuracy; status.lastLoss = r.loss; }
+      renderStatus();
+    }
+  });
   es.addEventListener('status', (e) => { status = JSON.parse(e.data); renderStatus(); document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1); });
   es.onopen = () => { $('live').className = 'on'; $('live').textContent = 'live'; };
   es.onerror = () => { $('live').className = 'off'; $('live').textContent = 'reconnecting'; };

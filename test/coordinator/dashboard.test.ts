@@ -2,9 +2,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AgentConnection } from '../../client-runtime/agent-connection.js';
+import { AgentConnection, type TrainFn } from '../../client-runtime/agent-connection.js';
 import { FedAvg, type Evaluation } from '../../coordinator/index.js';
-import { deterministicAgent, startCoordinator, type Harness } from './helpers.js';
+import { silentLogger, startCoordinator, type Harness } from './helpers.js';
 
 const CHROMIUM = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -64,9 +64,24 @@ describe('the live dashboard', () => {
     expect(await page.textContent('#round-id')).toBe('—');
     expect(await page.getAttribute('#chart-accuracy', 'data-points')).toBe('0');
 
-    // Agents join: rounds run (each agent takes ~150 ms a round), and the page follows them.
-    for (const id of ['dash-a', 'dash-b', 'dash-c']) {
-      agents.push(deterministicAgent(harness.url, id, { samples: 10, value: () => 0.01, delayMs: 150 }));
+    // Agents join: rounds run (each agent takes ~150 ms a round), and the page follows them. They report
+    // their task, memory configuration and joules; dash-c sends one non-finite update (rejected, by code).
+    for (const [k, id] of ['dash-a', 'dash-b', 'dash-c'].entries()) {
+      let sentBad = false;
+      const train: TrainFn = async (a, global) => {
+        await new Promise((r) => setTimeout(r, 150));
+        const bad = id === 'dash-c' && !sentBad;
+        sentBad ||= bad;
+        return {
+          delta: new Float32Array(global.length).fill(bad ? Number.NaN : 0.01),
+          metrics: { numSamples: 10, loss: 0.5, accuracy: 0.5, deviceSeconds: 1.5 + k, hostSeconds: 0.15 },
+          joules: { compute: 2 + k, storage: 0.5, radio: 0.25, idle: 0.25, total: 3 + k },
+          device: { task: Math.min(4, Math.floor(a.roundId / 3)), config: { memory: 200 * (k + 1), streamBuffer: 1, swapRatio: 0.25 * (k + 1) } },
+        };
+      };
+      const agent = new AgentConnection({ url: harness.url, agentId: id, token: 't', profile: ['raspberry-pi-4', 'jetson-nano', 'pixel-6'][k]!, train, logger: silentLogger });
+      agent.start();
+      agents.push(agent);
     }
     await page.waitForFunction(`Number(document.getElementById('model-version').textContent) >= 3`, undefined, { timeout: 30_000 });
     const early = Number(await page.getAttribute('#chart-accuracy', 'data-points'));
@@ -81,7 +96,9 @@ describe('the live dashboard', () => {
     // Per-client rows: every agent, its profile and rounds.
     const rows = await page.$$eval('#client-rows tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     expect(rows.map((r) => r[0])).toEqual(['dash-a', 'dash-b', 'dash-c']);
-    for (const r of rows) expect(r[1]).toBe('test');
+    expect(rows.map((r) => r[1])).toEqual(['raspberry-pi-4', 'jetson-nano', 'pixel-6']);
+    expect(rows[2]![6]).toContain('NON_FINITE');
+    expect(rows[1]![10]).toContain('EM 400');
     expect(await page.textContent('#strategy')).toBe('fedavg');
 
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
