@@ -36,8 +36,8 @@ export interface StoredSample {
   logits: Float32Array | null;
 }
 
-/** Labels key the store's rows (label * 2^32 + ord): below 2^31. */
-export const MAX_LABEL = 0x7fffffff;
+/** Labels key the store's rows (ord * 2^24 + label): below 2^24. */
+export const MAX_LABEL = 0xffffff;
 
 export const DTYPE_CODE: Readonly<Record<FeatureDType, number>> = { uint8: 0, float32: 1 };
 
@@ -60,6 +60,19 @@ function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
+/** The stored text of a shape: the last one is reused (a batch's samples share theirs), not joined per sample. */
+let lastShape: { dims: number[]; text: string } = { dims: [], text: '' };
+function shapeText(dims: readonly number[]): string {
+  const last = lastShape.dims;
+  if (last.length === dims.length) {
+    let same = true;
+    for (let i = 0; i < dims.length; i++) if (last[i] !== dims[i]) same = false;
+    if (same) return lastShape.text;
+  }
+  lastShape = { dims: [...dims], text: dims.join(',') };
+  return lastShape.text;
+}
+
 /** Validates sample `index` of a batch; throws STRATA_ERR_BAD_SAMPLE naming the field. */
 export function encodeSample(s: SampleInput, index: number): EncodedSample {
   const bad = (field: string, why: string): StrataError =>
@@ -74,10 +87,13 @@ export function encodeSample(s: SampleInput, index: number): EncodedSample {
   if (f.length === 0) throw bad('features', 'must not be empty');
   let shape: string | null = null;
   if (s.shape !== undefined) {
-    if (!s.shape.every((d) => isIndex(d) && d > 0)) throw bad('shape', 'must hold positive integers');
-    const size = s.shape.reduce((p, d) => p * d, 1);
+    let size = 1;
+    for (const d of s.shape) {
+      if (!(isIndex(d) && d > 0)) throw bad('shape', 'must hold positive integers');
+      size *= d;
+    }
     if (size !== f.length) throw bad('shape', `[${s.shape.join(',')}] does not match ${f.length} features`);
-    if (s.shape.length !== 1) shape = s.shape.join(',');
+    if (s.shape.length !== 1) shape = shapeText(s.shape);
   }
   let logits: Uint8Array | null = null;
   if (s.logits !== undefined) {

@@ -224,7 +224,7 @@ describe('read-only connection (the swap worker)', () => {
   });
 });
 
-describe('schema 3: samples keyed by (label, ord) in the rowid', () => {
+describe('schema 3: samples keyed by (ord, label) in the rowid', () => {
   it('migrates a schema-2 store: every sample kept, dense per class, fetched by class; the old index gone', () => {
     const file = tmp.file('schema2.db');
     const db = new Database(file);
@@ -259,7 +259,7 @@ describe('schema 3: samples keyed by (label, ord) in the rowid', () => {
     store.close();
     const after = new Database(file, { readonly: true });
     expect(after.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'samples_by_class'").pluck().get()).toBe(0);
-    expect(after.prepare('SELECT count(*) FROM samples WHERE slot <> label * 4294967296 + ord').pluck().get()).toBe(0);
+    expect(after.prepare('SELECT count(*) FROM samples WHERE slot <> ord * 16777216 + label').pluck().get()).toBe(0);
     expect(after.prepare('SELECT max(id) FROM samples').pluck().get()).toBe(id);
     after.close();
   });
