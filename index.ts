@@ -12,7 +12,8 @@ export { systemClock, type Clock } from './common/clock.js';
 export {
   initBackend, activeBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type BackendOptions,
   trainingThreads, autoTrainingThreads, availableCores, MAX_TRAINING_THREADS, type ThreadsRequest,
-  createModel, builtinModel, parameterCount, MODEL_KINDS, type ModelFactory, type ModelKind, type ModelOptions, type ModelShape,
+  buildModel, createModel, builtinModel, parameterCount, parseModelSpec, loadModelFile, saveModelFile, modelInputShape, MODEL_KINDS,
+  type ModelFactory, type ModelKind, type ModelOptions, type ModelShape, type ModelSource, type ModelSpec,
   layoutOf, flatModel, getFlatWeights, setFlatWeights, sameLayout, type WeightLayout, type WeightEntry,
   Trainer, evaluateModel, testSetEvaluator, type TrainerOptions, type EvalResult, type LossTerm,
   countModelWork, trainingWork, type ModelWork, type TrainingWork,

@@ -196,7 +196,7 @@ export class AgentConnection extends EventEmitter {
     }
     const ws = this.#ws;
     this.#training = this.#run(a, weights, ws).catch((err: unknown) => {
-      this.#log.error({ err: (err as Error).message, roundId: a.roundId }, 'training failed');
+      this.#log.error({ err: (err as Error).message, code: (err as StrataError).code, roundId: a.roundId }, 'training failed');
     }).finally(() => {
       this.#training = undefined;
     });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
@@ -6,7 +7,7 @@ import type { ThreadsRequest } from '../ml/threads.js';
 import { splitClassIncremental } from '../ml/datasets/class-incremental.js';
 import type { Dataset } from '../ml/datasets/dataset.js';
 import type { Partition } from '../ml/datasets/partition.js';
-import { createModel, parseModelKind, type ModelFactory } from '../ml/models.js';
+import { buildModel, isModelKind, parseModelSpec, type ModelFactory } from '../ml/models.js';
 import type { ArrivingSample } from '../storage-tier/arrival-log.js';
 import { SampleStore } from '../storage-tier/sample-store.js';
 import { layoutOf } from '../ml/weights.js';
@@ -41,11 +42,13 @@ export interface DeviceAgentOptions {
   /** Fed live (`ingest()`) instead of from `data`'s train split. Default false. */
   live?: boolean;
   /**
-   * The device's model. Default: the built-in model the coordinator's
-   * training config names (`mlp`, `cnn`). Either way its layout must be the
-   * coordinator's (checked each round: STRATA_ERR_LAYOUT_MISMATCH).
+   * The device's own model: a factory, or a spec (`mlp`, `cnn`, or a path
+   * to the tfjs Layers model.json the coordinator runs), checked at start.
+   * Default: the model the coordinator's training config names (a file
+   * path there must exist on this device too). Either way its layout must
+   * be the coordinator's (checked each round: STRATA_ERR_LAYOUT_MISMATCH).
    */
-  model?: ModelFactory;
+  model?: string | ModelFactory;
   /** The CL methods the device can run; the coordinator's training config names one. Default: the built-ins. */
   methods?: readonly ClMethodFactory[];
   /** Your own plugins of the CL loop. */
@@ -96,6 +99,7 @@ export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
   };
   if (typeof o.data !== 'object' || o.data === null || o.data.train === undefined) throw new StrataError('STRATA_ERR_BAD_OPTION', 'agent: data must be a Dataset', { option: 'data' });
   if (o.methods !== undefined) checkClMethods(o.methods);
+  if (typeof o.model === 'string') parseModelSpec(o.model, { option: 'model' });
   if (o.live === true && o.classIncremental === true) throw new StrataError('STRATA_ERR_BAD_OPTION', 'agent: a live device finds its task boundaries in what arrives (not both live and classIncremental)', { option: 'classIncremental' });
   const storage = o.storage ?? 'all';
   const samplesPerRound = o.samplesPerRound ?? 512;
@@ -198,6 +202,8 @@ export class DeviceAgent {
       backend: o.backend, busyThreads: o.swap === 'async' ? 1 : 0, ...(o.threads !== undefined ? { threads: o.threads } : {}),
     });
     const ds = o.data;
+    // The device's own model is checked now (shape, counted work, trainable here), not at its first round.
+    if (o.model !== undefined) (await buildModel(o.model, ds, o.seed, { origin: { option: 'model' } })).dispose();
     if (o.live) {
       // Opened (and checked) now: samples may arrive before the first round.
       this.#stream = new LiveStream(path.resolve(o.db), { featureSize: ds.featureSize, featureType: ds.train.features instanceof Uint8Array ? 'uint8' : 'float32' });
@@ -214,7 +220,7 @@ export class DeviceAgent {
     const connection = new AgentConnection({
       url: o.url, agentId: o.agentId, token: o.token, profile: o.profile.name, logger: this.#log,
       train: (a, global, signal) => this.#train(a, global, signal),
-      capabilities: { models: o.model !== undefined ? ['custom'] : ['mlp', 'cnn'], datasets: [ds.name], clMethods: o.methods.map((m) => m.name) },
+      capabilities: { models: o.model === undefined ? ['mlp', 'cnn'] : [typeof o.model === 'string' ? o.model : 'custom'], datasets: [ds.name], clMethods: o.methods.map((m) => m.name) },
       backoff: { maxMs: o.reconnectMaxMs },
       ...(o.ca ? { ca: o.ca } : {}),
     });
@@ -302,8 +308,9 @@ export class DeviceAgent {
   /** The device runtime for an assignment's model; its layout must be the coordinator's. */
   async #runtimeFor(a: RoundAssignmentMessage): Promise<DeviceRuntime> {
     const o = this.options;
-    // One model for the agent's life with its own factory; else the built-in the coordinator names.
-    const kind = o.model !== undefined ? 'custom' : a.config.model;
+    // The device's own model for its whole life; else the one the coordinator names.
+    const source = o.model ?? a.config.model;
+    const kind = typeof source === 'string' ? source : 'custom';
     if (this.#runtime?.kind !== kind) {
       if (this.#runtime !== undefined) {
         // Keeps the live stream open (the next runtime trains from it): only the model goes.
@@ -311,7 +318,10 @@ export class DeviceAgent {
       }
       const ds = o.data;
       const shape = { inputShape: ds.inputShape, numClasses: ds.numClasses };
-      const model = o.model !== undefined ? o.model(shape, o.seed) : createModel({ kind: parseModelKind(a.config.model, 'config.model'), ...shape, seed: o.seed });
+      if (o.model === undefined && !isModelKind(a.config.model) && !existsSync(a.config.model)) {
+        throw new StrataError('STRATA_ERR_BAD_OPTION', `round ${a.roundId}: the coordinator's model is the file ${a.config.model}, which this device does not have; give the agent its own copy (--model PATH)`, { option: 'model' });
+      }
+      const model = await buildModel(typeof source === 'string' ? parseModelSpec(source, { option: o.model !== undefined ? 'model' : 'config.model' }) : source, shape, o.seed);
       const layout = layoutOf(model);
       const db = path.resolve(o.db);
       const runtime = new DeviceRuntime({

@@ -2,11 +2,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
+import { parseCsvHeader, parseCsvRow } from '../ml/datasets/csv-format.js';
+import { decodeImageFile } from '../ml/datasets/image-format.js';
 import type { ArrivingSample } from '../storage-tier/arrival-log.js';
 
 /** What an inbox's samples must look like (the device's data set's). */
 export interface InboxShape {
-  featureSize: number;
+  /** [height, width, channels] of one sample (images are decoded and resized to it). */
+  inputShape: [number, number, number];
   featureType: 'uint8' | 'float32';
   numClasses: number;
 }
@@ -27,14 +30,19 @@ export interface InboxStats {
   rejected: number;
 }
 
+const IMAGE = /\.(png|jpe?g)$/i;
+
 /**
  * `strata agent --inbox DIR`: sample files dropped into a folder are taken
- * in as they arrive. A CSV file (a header row, a `label` column holding class
- * ids 0..K-1, every other column a feature) brings one sample per row. Each
- * file's samples are committed to the device's store before the file is
- * removed, so a power cut loses nothing (a file caught between the two is
+ * in as they arrive:
+ * - `DIR/*.csv`: a header row, a `label` column holding class ids, every
+ *   other column a feature; one sample per row;
+ * - `DIR/<class id>/*.png|jpg`: one image, decoded and resized to the
+ *   device's input (grey or RGB by its channels).
+ * Each file's samples are committed to the device's store before the file
+ * is removed, so a power cut loses nothing (a file caught between the two is
  * taken in again). A malformed file is moved to `DIR/rejected/` with a coded
- * error naming the file and row. Write files elsewhere and move them in (a
+ * error naming the file (and row). Write files elsewhere and move them in (a
  * name starting with `.` or ending in `.tmp` / `.part` is left alone).
  */
 export class Inbox {
@@ -43,7 +51,7 @@ export class Inbox {
   readonly #stats: InboxStats = { files: 0, samples: 0, rejected: 0 };
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #scanning = false;
+  #scanning: Promise<void> | undefined;
   #again = false;
   #stopped = false;
 
@@ -61,54 +69,74 @@ export class Inbox {
 
   /** Takes in what is there now, then watches for more. */
   start(): void {
-    this.scan();
+    void this.scan();
     try {
-      this.#watcher = watch(this.dir, () => this.scan());
+      this.#watcher = watch(this.dir, { recursive: false }, () => void this.scan());
       this.#watcher.on('error', () => undefined);
     } catch {
       // Polling alone still works.
     }
-    this.#timer = setInterval(() => this.scan(), this.#o.pollMs ?? 250);
+    this.#timer = setInterval(() => void this.scan(), this.#o.pollMs ?? 250);
   }
 
-  stop(): void {
+  /** Stops watching; resolves once the file being taken in (if any) is done. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.close();
     clearInterval(this.#timer);
+    await this.#scanning;
   }
 
-  /** Takes in every file waiting now (synchronously: each file's samples are committed, then the file removed). */
-  scan(): void {
-    if (this.#stopped) return;
-    if (this.#scanning) {
+  /** Takes in every file waiting now, one file at a time (its samples committed, then the file removed). */
+  scan(): Promise<void> {
+    if (this.#scanning !== undefined) {
       this.#again = true;
-      return;
+      return this.#scanning;
     }
-    this.#scanning = true;
-    try {
+    const run = async (): Promise<void> => {
       do {
         this.#again = false;
-        for (const name of readdirSync(this.dir).sort()) {
+        for (const file of this.#waiting()) {
           if (this.#stopped) return;
-          if (name.startsWith('.') || name.endsWith('.tmp') || name.endsWith('.part')) continue;
-          const file = path.join(this.dir, name);
-          if (!name.toLowerCase().endsWith('.csv') || !statSync(file, { throwIfNoEntry: false })?.isFile()) continue;
-          this.#take(file);
+          await this.#take(file);
         }
-      } while (this.#again);
-    } finally {
-      this.#scanning = false;
-    }
+      } while (this.#again && !this.#stopped);
+    };
+    // Cleared in a callback, never inside `run` (which may finish before this assignment when there is nothing to take).
+    const scanning = run().catch((err: unknown) => {
+      this.#o.logger?.error({ err }, 'inbox: scan failed');
+    }).finally(() => {
+      this.#scanning = undefined;
+    });
+    this.#scanning = scanning;
+    return scanning;
   }
 
-  #take(file: string): void {
+  /** Files to take in, in name order: CSV files at the top, images in numbered class folders. */
+  #waiting(): { file: string; label?: number }[] {
+    const out: { file: string; label?: number }[] = [];
+    const skip = (name: string): boolean => name.startsWith('.') || name.endsWith('.tmp') || name.endsWith('.part');
+    for (const name of readdirSync(this.dir).sort()) {
+      if (skip(name) || name === 'rejected') continue;
+      const file = path.join(this.dir, name);
+      const st = statSync(file, { throwIfNoEntry: false });
+      if (st?.isFile() === true && name.toLowerCase().endsWith('.csv')) out.push({ file });
+      else if (st?.isDirectory() === true && /^\d+$/.test(name)) {
+        for (const image of readdirSync(file).sort()) if (!skip(image) && IMAGE.test(image)) out.push({ file: path.join(file, image), label: Number(name) });
+      }
+    }
+    return out;
+  }
+
+  async #take(entry: { file: string; label?: number }): Promise<void> {
+    const { file } = entry;
     let samples: ArrivingSample[];
     try {
-      samples = parseSampleCsv(readFileSync(file, 'utf8'), this.#o.shape, file);
+      samples = entry.label === undefined ? parseSampleCsv(readFileSync(file, 'utf8'), this.#o.shape, file) : [await this.#image(file, entry.label)];
     } catch (err) {
-      if (!(err instanceof StrataError)) throw err;
+      if (!(err instanceof StrataError) || !existsSync(file)) throw err;
       this.#stats.rejected++;
-      this.#o.logger?.warn({ code: err.code, file, ...err.details }, `inbox: ${err.message}; moved to rejected/`);
+      this.#o.logger?.warn({ code: err.code, ...err.details, file }, `inbox: ${err.message}; moved to rejected/`);
       const rejected = path.join(this.dir, 'rejected');
       mkdirSync(rejected, { recursive: true });
       renameSync(file, path.join(rejected, path.basename(file)));
@@ -120,41 +148,47 @@ export class Inbox {
     this.#stats.samples += samples.length;
     this.#o.logger?.debug({ file, samples: samples.length }, 'inbox: taken in');
   }
+
+  async #image(file: string, label: number): Promise<ArrivingSample> {
+    const s = this.#o.shape;
+    if (label >= s.numClasses) throw new StrataError('STRATA_ERR_DATASET_FILE', `${file}: class folder ${label} is not a class id in 0..${s.numClasses - 1}`, { file });
+    const [h, w, c] = s.inputShape;
+    if (s.featureType !== 'uint8' || (c !== 1 && c !== 3)) {
+      throw new StrataError('STRATA_ERR_DATASET_FILE', `${file}: this device's samples are not grey or RGB bytes; send CSV`, { file });
+    }
+    return { label, features: await decodeImageFile(file, [h, w, c]), source: path.relative(this.dir, file) };
+  }
 }
 
 /**
  * Parses a CSV of samples: a header row naming a `label` column (class ids
- * 0..K-1) and `featureSize` numeric feature columns, one sample per row
- * (uint8 features: integers 0..255). A bad row is STRATA_ERR_DATASET_FILE
- * naming the file and the row (1-based, the header being row 1). Each
- * sample's `source` is `<file name>:<row>`.
+ * 0..K-1) and one column per feature, one sample per row (uint8 features:
+ * integers 0..255). A bad row is STRATA_ERR_DATASET_FILE naming the file and
+ * the row (1-based, the header being row 1). Each sample's `source` is
+ * `<file name>:<row>`.
  */
 export function parseSampleCsv(text: string, shape: InboxShape, file: string): ArrivingSample[] {
-  const lines = text.split(/\r?\n/);
-  const bad = (row: number, why: string): StrataError => new StrataError('STRATA_ERR_DATASET_FILE', `${file}: row ${row}: ${why}`, { file, row });
-  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
-  const labelAt = header.indexOf('label');
-  if (labelAt < 0) throw bad(1, 'the header has no "label" column');
-  if (header.length - 1 !== shape.featureSize) throw bad(1, `expected ${shape.featureSize} feature columns besides "label", got ${header.length - 1}`);
+  const lines = text.split('\n');
+  const header = parseCsvHeader(lines[0] ?? '', file);
+  const size = shape.inputShape[0] * shape.inputShape[1] * shape.inputShape[2];
+  const bad = (row: number, why: string, details: Record<string, unknown> = {}): StrataError =>
+    new StrataError('STRATA_ERR_DATASET_FILE', `${file}: row ${row}: ${why}`, { file, row, ...details });
+  if (header.featureCount !== size) throw bad(1, `expected ${size} feature columns besides "label", got ${header.featureCount}`);
   const out: ArrivingSample[] = [];
   for (let r = 1; r < lines.length; r++) {
-    const line = lines[r]!;
-    if (line.trim() === '') continue;
-    const cells = line.split(',');
-    if (cells.length !== header.length) throw bad(r + 1, `expected ${header.length} values, got ${cells.length}`);
-    const label = Number(cells[labelAt]);
-    if (!Number.isInteger(label) || label < 0 || label >= shape.numClasses) throw bad(r + 1, `label '${cells[labelAt]!.trim()}' is not a class id in 0..${shape.numClasses - 1}`);
-    const features = shape.featureType === 'uint8' ? new Uint8Array(shape.featureSize) : new Float32Array(shape.featureSize);
-    let k = 0;
-    for (let c = 0; c < cells.length; c++) {
-      if (c === labelAt) continue;
-      const cell = cells[c]!.trim();
-      const v = Number(cell);
-      if (cell === '' || !Number.isFinite(v)) throw bad(r + 1, `column "${header[c]}": '${cell}' is not a number`);
-      if (shape.featureType === 'uint8' && (!Number.isInteger(v) || v < 0 || v > 255)) throw bad(r + 1, `column "${header[c]}": '${cell}' is not an integer in 0..255`);
-      features[k++] = v;
+    if (lines[r]!.trim() === '') continue;
+    const row = parseCsvRow(lines[r]!, header, { file, row: r + 1 });
+    if (row.label >= shape.numClasses) throw bad(r + 1, `label ${row.label} is not a class id in 0..${shape.numClasses - 1}`, { column: 'label' });
+    let features: Uint8Array | Float32Array = row.features;
+    if (shape.featureType === 'uint8') {
+      features = new Uint8Array(size);
+      for (let i = 0; i < size; i++) {
+        const v = row.features[i]!;
+        if (!Number.isInteger(v) || v < 0 || v > 255) throw bad(r + 1, `column "${header.columns[i >= header.labelIndex ? i + 1 : i]}": ${v} is not an integer in 0..255`);
+        features[i] = v;
+      }
     }
-    out.push({ label, features, source: `${path.basename(file)}:${r + 1}` });
+    out.push({ label: row.label, features, source: `${path.basename(file)}:${r + 1}` });
   }
   return out;
 }

@@ -13,6 +13,5 @@ export { RoundEngine } from './round-engine.js';
 export { roundSeed } from './client-selection.js';
 export type { AcceptedUpdate, EngineState, RoundEngineDeps, RoundEngineObserver, RoundSummary } from './round-engine-types.js';
 export { TokenAuthenticator, loadTokensFile, parseTokens } from './server/token-auth.js';
-export { createModelHost, flatModelHost, mlModelHost, type ModelHost } from './model-host.js';
 export * from './strategies/index.js';
 export { CoordinatorStore } from '../storage-tier/coordinator-store.js';

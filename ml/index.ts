@@ -1,6 +1,7 @@
 export { initBackend, activeBackend, parseBackendRequest, BACKEND_NAMES, type BackendInfo, type BackendName, type BackendOptions, type BackendRequest } from './backend.js';
 export { trainingThreads, autoTrainingThreads, defaultTrainingThreads, availableCores, cgroupCpuLimit, parseThreadsRequest, MAX_TRAINING_THREADS, type ThreadsRequest, type TrainingThreadsOptions, type AutoThreads } from './threads.js';
-export { createModel, builtinModel, parseModelKind, parameterCount, MODEL_KINDS, type ModelFactory, type ModelKind, type ModelOptions, type ModelShape } from './models.js';
+export * from './models.js';
+export { badSpec, type SpecOrigin } from './spec-origin.js';
 export { layoutOf, flatModel, getFlatWeights, setFlatWeights, sameLayout, type WeightLayout, type WeightEntry } from './weights.js';
 export { Trainer, evaluateModel, type TrainerOptions, type EpochOptions, type FitResult, type EvalResult, type LossTerm, type StepPath } from './trainer.js';
 export { BatchBuilder } from './batches.js';

@@ -1,11 +1,12 @@
 /**
- * Strata's own client app (what `strata simulate` runs): the built-in model
- * the `model` setting names, on the `dataset` setting's data, with the
- * built-in CL methods.
+ * Strata's own client app (what `strata simulate` runs): the model the
+ * `model` setting names (a built-in or a model.json), on the `dataset`
+ * setting's data, with the built-in CL methods.
  */
-import { parseModelKind, createModel } from '../ml/models.js';
+import { buildModel } from '../ml/models.js';
 import { defineClientApp } from './client-app.js';
 
 export default defineClientApp({
-  model: (shape, context) => createModel({ kind: parseModelKind(context.model, 'model'), ...shape, seed: context.seed }),
+  // The `model` setting: a built-in (mlp, cnn) or a tfjs Layers model.json (checked where the app's model is built).
+  model: (shape, context) => buildModel(context.model, shape, context.seed, { origin: { option: 'model' }, checkTrainable: false }),
 });

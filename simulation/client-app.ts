@@ -8,7 +8,7 @@ import { runtimeFile } from '../common/runtime-file.js';
 import { StrataError } from '../common/strata-error.js';
 import type { Dataset } from '../ml/datasets/dataset.js';
 import { loadDataset } from '../ml/datasets/load-dataset.js';
-import type { ModelShape } from '../ml/models.js';
+import { buildModel, modelInputShape, type ModelShape } from '../ml/models.js';
 
 /** What a client app is told of the simulation it runs in. */
 export interface ClientAppContext {
@@ -28,8 +28,12 @@ export interface ClientAppContext {
  * The module must be JavaScript Node can import (compile TypeScript first).
  */
 export interface ClientApp {
-  /** The model every client trains: the same layout, and the same initial weights for the same seed, in every process. */
-  model(shape: ModelShape, context: ClientAppContext): tf.LayersModel;
+  /**
+   * The model every client trains: the same layout, and the same initial
+   * weights for the same seed, in every process. Its input may be flat or
+   * `[h, w, c]`; its output one logit per class (no softmax).
+   */
+  model(shape: ModelShape, context: ClientAppContext): tf.LayersModel | Promise<tf.LayersModel>;
   /** The data set the simulation partitions among its clients (its test split scores the global model). Default: the `dataset` setting. */
   dataset?(context: ClientAppContext): Dataset | Promise<Dataset>;
   /** The CL methods the clients can run; the training config names one. Default: the built-ins. */
@@ -77,7 +81,17 @@ export function loadClientApp(url: string): Promise<ClientApp> {
   return app;
 }
 
-/** The app's data set, or the `dataset` setting's. */
+/** The app's data set, or the `dataset` setting's (images and CSV decoded to the `model` setting's input, when it is a model file). */
 export async function clientAppDataset(app: ClientApp, context: ClientAppContext): Promise<Dataset> {
-  return app.dataset !== undefined ? await app.dataset(context) : loadDataset(context.dataset);
+  return app.dataset !== undefined ? await app.dataset(context) : loadDataset(context.dataset, { inputShape: modelInputShape(context.model, { option: 'model' }) });
+}
+
+/**
+ * The app's model for `shape`, checked as every model Strata trains is
+ * (`buildModel`: fits the data, counted work, and, with `checkTrainable`,
+ * one training step per layer on this backend). The simulation's host
+ * checks once; its workers skip the dry run.
+ */
+export function clientAppModel(app: ClientApp, shape: ModelShape, context: ClientAppContext, checkTrainable: boolean): Promise<tf.LayersModel> {
+  return buildModel((s) => app.model(s, context), shape, context.seed, { origin: { option: 'clientApp.model' }, checkTrainable });
 }

@@ -10,7 +10,7 @@ import { BatchBuilder } from '../ml/batches.js';
 import { indicesOfClasses } from '../ml/datasets/dataset.js';
 import { evaluateModel } from '../ml/trainer.js';
 import { setFlatWeights } from '../ml/weights.js';
-import { clientAppDataset, loadClientApp } from './client-app.js';
+import { clientAppDataset, clientAppModel, loadClientApp } from './client-app.js';
 import type { EvaluatorReply, EvaluatorRequest, EvaluatorWorkerData } from './evaluator.js';
 
 async function main(): Promise<void> {
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     await initBackend({ threads: 1 });
     const app = await loadClientApp(data.spec.clientApp);
     const ds = await clientAppDataset(app, data.spec);
-    const model = app.model({ inputShape: ds.inputShape, numClasses: ds.numClasses }, data.spec);
+    const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, data.spec, false);
     const batches = new BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);
     const count = data.evalSamples > 0 ? Math.min(data.evalSamples, ds.test.count) : ds.test.count;
     const all = Int32Array.from({ length: count }, (_, i) => i);

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { initBackend } from '../ml/backend.js';
-import { clientAppDataset, loadClientApp } from './client-app.js';
+import { clientAppDataset, clientAppModel, loadClientApp } from './client-app.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
 import { runClientJob, type SlotContext } from './client-job.js';
 import type { ClientJob, ClientResult, EnforcerSpec, AppSpec } from './sim-messages.js';
@@ -24,7 +24,7 @@ async function run(req: NaiveRequest): Promise<NaiveReply> {
   const app = await loadClientApp(req.spec.clientApp);
   const ds = await clientAppDataset(app, req.spec);
   const ctx: SlotContext = {
-    model: app.model({ inputShape: ds.inputShape, numClasses: ds.numClasses }, req.spec),
+    model: await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, req.spec, false),
     train: ds.train, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, seed: req.spec.seed,
     ...(app.methods !== undefined ? { methods: app.methods } : {}),
   };

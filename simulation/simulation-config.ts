@@ -5,6 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { compileMiroOptions, type MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
+import { modelSpecName, parseModelSpec } from '../ml/models/model-spec.js';
 import { PARTITION_PATTERN, parsePartition } from '../ml/datasets/partition.js';
 
 export const BUDGET_REQUESTS = ['auto', 'cgroup', 'duty', 'off'] as const;
@@ -22,7 +23,8 @@ export type SimulationMode = (typeof SIM_MODES)[number];
 const configSchema = z.strictObject({
   /** `mnist` | `synthetic` | `idx:DIR` (with `cl`, the split is implied). */
   dataset: z.string().min(1),
-  model: z.enum(['mlp', 'cnn']),
+  /** `mlp` | `cnn` | a path to a tfjs Layers model.json (made absolute). */
+  model: z.string().min(1),
   clients: z.int().min(1).max(100_000),
   perRound: z.int().min(1),
   rounds: z.int().min(1).max(100_000),
@@ -145,6 +147,11 @@ export function compileSimulationConfig(layers: { file?: Record<string, unknown>
   }
   const c = r.data;
   parsePartition(c.partition);
+  try {
+    c.model = modelSpecName(parseModelSpec(c.model, { option: 'model' }));
+  } catch (err) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', (err as Error).message, { key: 'model' });
+  }
   if (c.perRound > c.clients) {
     throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "perRound": ${c.perRound} per round but only ${c.clients} clients`, { key: 'perRound' });
   }

@@ -26,7 +26,7 @@ import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
 import { computeLayoutHash, roundTraffic } from '../protocol/index.js';
 import { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import { detectEnforcer, removeCgroupTree, type EnforcerInfo } from './budget.js';
-import { BUILTIN_CLIENT_APP, clientAppDataset, clientAppUrl, loadClientApp } from './client-app.js';
+import { BUILTIN_CLIENT_APP, clientAppDataset, clientAppModel, clientAppUrl, loadClientApp } from './client-app.js';
 import type { DeviceRuntimeSpec } from './client-job.js';
 import { NaiveRunner } from './naive-runner.js';
 import { SimulationReportBuilder, type ClientInfo } from './report-builder.js';
@@ -138,7 +138,7 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
     mkdirSync(outDir, { recursive: true });
     for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
-    const model = app.model({ inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec);
+    const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec, true);
     const initial = getFlatWeights(model);
     const trainingCost = trainingWork(model, config.optimizer);
     const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));

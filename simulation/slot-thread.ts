@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../ml/backend.js';
-import { loadClientApp } from './client-app.js';
+import { clientAppModel, loadClientApp } from './client-app.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
 import { runClientJob, type SlotContext } from './client-job.js';
 import { threadId } from './thread-cpu.js';
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   };
   const app = await loadClientApp(data.spec.clientApp);
   const ctx: SlotContext = {
-    model: app.model({ inputShape: data.inputShape, numClasses: data.numClasses }, data.spec),
+    model: await clientAppModel(app, { inputShape: data.inputShape, numClasses: data.numClasses }, data.spec, false),
     train, featureSize: data.featureSize, numClasses: data.numClasses, scale: data.scale, seed: data.spec.seed,
     ...(app.methods !== undefined ? { methods: app.methods } : {}),
   };

@@ -25,6 +25,12 @@ async function example(file: string, ...args: string[]): Promise<Record<string, 
 const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'strata-example-'));
 
 describe('examples', () => {
+  it('image-federation: your own CNN over an image folder, a coordinator and two agents with tokens', async () => {
+    const out = await example('image-federation.js', tmp());
+    expect(out).toMatchObject({ images: 1500, classes: 10, rounds: 3, trained: [3, 3] });
+    expect(out['accuracy']).toBeGreaterThan(0.8);
+  }, 120_000);
+
   it('custom-strategy: a FederatedStrategy written from scratch (FedAvgM) runs in the round engine, picks its clients, and learns', async () => {
     const out = await example('custom-strategy.js', tmp());
     expect(out['strategy']).toEqual({ name: 'fedavgm', mode: 'sync', settings: { serverLearningRate: 1, momentum: 0.5 } });

@@ -8,6 +8,7 @@ import { parseShardSpec, type ShardSpec } from '../../client-runtime/local-shard
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { Inbox } from '../../client-runtime/inbox.js';
 import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
+import { modelInputShape, modelSpecName, parseModelSpec } from '../../ml/models.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
@@ -17,7 +18,7 @@ import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
 interface AgentFlags extends MiroFlags {
-  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
+  url: string; token?: string; tokenFile?: string; profile: string; dataset: string; model?: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
   hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
@@ -55,8 +56,9 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--token <token>', "this agent's token (see the coordinator's --tokens)")
     .option('--token-file <file>', 'read the token from a file instead (keeps it out of ps)')
     .option('--profile <name>', 'device profile name or JSON file (device seconds and joules)', 'reference-host')
-    .option('--dataset <name>', 'mnist | synthetic | idx:DIR (the device\'s own data in IDX format); split-<one of those>: its classes arrive task by task', 'mnist')
-    .option('--inbox <dir>', 'fed live: take in sample files dropped into DIR (CSV: a label column and one column per feature) as they arrive; samples are like --dataset\'s (its shape, classes, scale), whose own samples are then not used')
+    .option('--dataset <name>', 'mnist | synthetic | idx:DIR | csv:DIR | images:DIR (the device\'s own data); split-<one of those>: its classes arrive task by task', 'mnist')
+    .option('--model <spec>', 'this device\'s copy of the model: mlp | cnn | PATH to the tfjs Layers model.json the coordinator runs (default: the model the coordinator names; its layout hash must match)')
+    .option('--inbox <dir>', 'fed live: take in sample files dropped into DIR as they arrive (*.csv: a label column and one column per feature; <class id>/*.png|jpg: images); samples are like --dataset\'s (its shape, classes, scale), whose own samples are then not used')
     .option('--shard <I/N>', 'learn from shard I of N (seeded; see --partition); default: the whole data set', (v: string) => parseShardSpec(v))
     .option('--partition <p>', 'how shards are dealt: iid | dirichlet:ALPHA | skew:D, the same on every device and in strata simulate (default skew:0.8)', (v: string) => {
       parsePartition(v, '--partition');
@@ -92,6 +94,7 @@ export function agentCommand(getLogger: () => Logger): Command {
 
 export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   const spec = parseDatasetSpec(f.dataset);
+  const model = f.model === undefined ? undefined : modelSpecName(parseModelSpec(f.model, '--model'));
   const token = f.token ?? (f.tokenFile === undefined ? undefined : readFlagFile('--token-file', f.tokenFile).trim());
   if (token === undefined || token === '') throw new StrataError('STRATA_ERR_BAD_FLAG', '--token: an agent needs --token or --token-file', { flag: '--token' });
   const agentId = f.agentId ?? `${os.hostname()}-${f.shard?.index ?? 0}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
@@ -104,9 +107,9 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   const partition = parsePartition(f.partition ?? `skew:${f.skew ?? 0.8}`, f.partition !== undefined ? '--partition' : '--skew');
   if (f.inbox !== undefined && spec.split) throw badFlag('--inbox', f.inbox, 'a live device finds its tasks in what arrives: --dataset without split-');
   if (f.inbox !== undefined && f.shard !== undefined) throw badFlag('--inbox', f.inbox, 'not both --inbox and --shard');
-  const data = loadDataset(spec);
+  const data = await loadDataset(spec, { inputShape: model !== undefined ? modelInputShape(model, '--model') : undefined });
   const agent = new DeviceAgent({
-    url: f.url, agentId, token, profile, data, classIncremental: spec.split, live: f.inbox !== undefined, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
+    url: f.url, agentId, token, profile, data, ...(model !== undefined ? { model } : {}), classIncremental: spec.split, live: f.inbox !== undefined, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
     samplesPerRound: f.samplesPerRound, memory: f.memory, storage: f.storage, swap: f.swap, swapRatio: f.swapRatio, policy: f.policy,
     profiler: f.profiler, ...(f.profiler === 'miro' ? { miro: miroOptionsOf(f) } : {}), reconnectMaxMs: Math.round(f.reconnectMax * 1000), seed: f.seed, logger,
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
@@ -114,7 +117,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
   });
   const inbox = f.inbox === undefined ? undefined : new Inbox({
-    dir: f.inbox, shape: { featureSize: data.featureSize, featureType: data.train.features instanceof Uint8Array ? 'uint8' : 'float32', numClasses: data.numClasses },
+    dir: f.inbox, shape: { inputShape: data.inputShape, featureType: data.train.features instanceof Uint8Array ? 'uint8' : 'float32', numClasses: data.numClasses },
     ingest: (samples) => agent.ingest(samples), logger: logger.child({ component: 'inbox' }),
   });
   const outDir = prepareRunDir('agent', f.out);
@@ -130,7 +133,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
     if (f.exitWhenDone === true) agent.connection!.on('bye', (m: ByeMessage) => { if (m.final === true) resolve({ done: m }); });
   });
   if (ended.done) logger.info({ reason: ended.done.reason ?? null, roundsCompleted: ended.done.roundsCompleted ?? null }, 'federation complete; exiting (--exit-when-done)');
-  inbox?.stop();
+  await inbox?.stop();
   const report: AgentReport & { command: 'agent'; outDir: string } = { command: 'agent', ...(await agent.stop()), outDir, ...(inbox ? { inbox: inbox.stats } : {}) };
   writeReport(outDir, report);
   if (ended.fatal) throw new StrataError(ended.fatal.code, `${ended.fatal.code}: ${ended.fatal.message}`, { ...ended.fatal.details });

@@ -8,7 +8,7 @@ import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.j
 import { initBackend } from '../../ml/backend.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
-import { parseModelKind } from '../../ml/models.js';
+import { modelSpecName, parseModelSpec } from '../../ml/models.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { backendFlag, badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
@@ -38,8 +38,8 @@ export function clCommand(getLogger: () => Logger): Command {
   const d = CL_DEFAULTS;
   const cmd = new Command('cl')
     .description('continual learning on one device: class-incremental tasks with the CarM memory hierarchy')
-    .option('--dataset <name>', 'split-mnist | split-synthetic | split-idx:DIR', 'split-mnist')
-    .option('--model <kind>', 'mlp | cnn', d.model)
+    .option('--dataset <name>', 'split-mnist | split-synthetic | split-idx:DIR | split-csv:DIR | split-images:DIR', 'split-mnist')
+    .option('--model <spec>', 'mlp | cnn | PATH to a tfjs Layers model.json', d.model)
     .option('--tasks <n>', 'tasks in the split', intFlag('--tasks', 1, 255), d.tasks)
     .option('--epochs <n>', 'epochs per task', intFlag('--epochs'), d.epochs)
     .option('--batch <n>', 'stream samples per step', intFlag('--batch'), d.batch)
@@ -77,7 +77,7 @@ export function clCommand(getLogger: () => Logger): Command {
 
 export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & { outDir: string }> {
   parseDatasetSpec(flags.dataset);
-  const model = parseModelKind(flags.model);
+  const model = modelSpecName(parseModelSpec(flags.model, '--model'));
   // Validated here so a bad profile fails before any work. Only an explicit --profile makes the swap worker
   // really wait the profile's read latency (as before); the device-time model always charges it.
   const profile = flags.profile === undefined ? undefined : loadProfile(flags.profile);

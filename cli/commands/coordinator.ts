@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
@@ -49,8 +50,8 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--dashboard-token-file <file>', 'read the dashboard token from a file instead (keeps it out of ps)')
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://')
     .option('--tls-key <file>', 'PEM private key')
-    .option('--dataset <name>', 'data set whose test split scores the global model (default mnist)')
-    .option('--model <kind>', 'mlp | cnn | flat:N (bare N-parameter vector, no evaluation) (default mlp)')
+    .option('--dataset <name>', 'data set whose test split scores the global model: mnist | synthetic | idx:DIR | csv:DIR | images:DIR (default mnist)')
+    .option('--model <spec>', 'mlp | cnn | PATH to a tfjs Layers model.json | flat:N (bare N-parameter vector, no evaluation) (default mlp)')
     .option('--rounds <n>', 'stop after this many rounds (default: run until SIGTERM)', intFlag('--rounds'))
     .option('--per-round <k>', 'updates per round, K (default 10)', intFlag('--per-round'))
     .option('--min-clients <n>', 'ready agents needed to open a round (default K)', intFlag('--min-clients'))
@@ -84,6 +85,17 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     });
 }
 
+/**
+ * The model named in round configs: a model file goes out as its absolute
+ * path (agents on this machine can load it; others bring their own copy
+ * with strata agent --model), cut to its base name past the protocol's
+ * 128-character names.
+ */
+function trainingModelName(resolved: unknown, flag: string | undefined): string {
+  if (typeof resolved !== 'string') return (flag ?? 'mlp').split(':')[0]!;
+  return resolved.length <= 128 ? resolved : path.basename(resolved);
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -93,7 +105,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   // few MiB the CLI needed, and resident memory stays flat as agents connect (young-generation.ts).
   const young = pinYoungGeneration();
   const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }, { compileCoordinatorOptions }] = await Promise.all([
-    import('../../coordinator/coordinator.js'), import('../../coordinator/model-host.js'), import('../../coordinator/server/token-auth.js'),
+    import('../../coordinator/coordinator.js'), import('../model-host.js'), import('../../coordinator/server/token-auth.js'),
     import('../../storage-tier/coordinator-store.js'), import('../../coordinator/coordinator-options.js'),
   ]);
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
@@ -128,7 +140,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     ...opt('selection', f.selection), ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('maxConcurrentUploads', f.maxUploads),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
     training: definedOnly({
-      model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
+      model: trainingModelName(host.info['model'], f.model), epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
     }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
   };

@@ -10,6 +10,7 @@ import { STRATEGY_NAMES, simulationStrategy } from '../strategies.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { BUILTIN_CL_METHODS, findClMethod } from '../../client-runtime/cl-methods/index.js';
 import { BUILTIN_CLIENT_APP, clientAppUrl, loadClientApp } from '../../simulation/client-app.js';
+import { modelSpecName, parseModelSpec } from '../../ml/models/model-spec.js';
 import { badFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
@@ -33,6 +34,10 @@ interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro
   overcommit?: number;
 }
 
+function modelFlag(value: string): string {
+  return modelSpecName(parseModelSpec(value, '--model'));
+}
+
 function partitionFlag(value: string): string {
   parsePartition(value, '--partition');
   return value;
@@ -52,8 +57,8 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--clients <n>', `virtual clients (default ${d.clients})`, intFlag('--clients', 1, 100_000))
     .option('--per-round <k>', `updates a round needs, K (default ${d.perRound})`, intFlag('--per-round', 1))
     .option('--rounds <n>', `federated rounds (default ${d.rounds})`, intFlag('--rounds', 1))
-    .option('--dataset <name>', `mnist | synthetic | idx:DIR (default ${d.dataset})`)
-    .option('--model <kind>', `mlp | cnn (default ${d.model})`, choiceFlag('--model', ['mlp', 'cnn'] as const))
+    .option('--dataset <name>', `mnist | synthetic | idx:DIR | csv:DIR | images:DIR (default ${d.dataset})`)
+    .option('--model <spec>', `mlp | cnn | PATH to a tfjs Layers model.json (default ${d.model})`, modelFlag)
     .option('--partition <p>', `iid | dirichlet:ALPHA | skew:D, the deal of samples to clients (an agent's --partition) (default ${d.partition})`, partitionFlag)
     .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default ${d.strategy})`, choiceFlag('--strategy', STRATEGY_NAMES))
     .option('--server-lr <x>', 'server learning rate (default 1)', numberFlag('--server-lr', 0, 100, true))

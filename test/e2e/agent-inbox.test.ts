@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import { loadDataset } from '../../ml/datasets/load-dataset.js';
 import { ProcessGroup, coordinatorArgs, e2eEnabled, freePort } from './processes.js';
 
@@ -17,7 +18,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const mnist = loadDataset('mnist');
+const mnist = await loadDataset('mnist');
 const F = mnist.featureSize;
 
 /** MNIST training rows as a CSV file (header: label, p0..p783), written elsewhere and moved in. */
@@ -96,15 +97,26 @@ describe.skipIf(!e2eEnabled)('strata agent --inbox', () => {
     dropCsv(inbox, 'b-task1.csv', rowsOfClasses([2, 3], 300));
     await agent.waitLog((l) => l.msg === 'round trained' && l.roundId === 2, 60_000, 'round 2');
     dropCsv(inbox, 'c-task1.csv', rowsOfClasses([2, 3], 200, 20_000));
+    // Images in a class folder: decoded to the device's input and taken in one by one.
+    mkdirSync(path.join(dir, 'png'), { recursive: true });
+    mkdirSync(path.join(inbox, '3'));
+    for (const r of rowsOfClasses([3], 5, 30_000)) {
+      const tmp = path.join(dir, 'png', `${r}.png`);
+      await sharp(Buffer.from(mnist.train.features.subarray(r * F, (r + 1) * F)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(tmp);
+      renameSync(tmp, path.join(inbox, '3', `${r}.png`));
+    }
     await agent.waitLog((l) => l.msg === 'round trained' && l.roundId === 3, 60_000, 'round 3');
     const rejected = agent.lines.find((l) => l.code === 'STRATA_ERR_DATASET_FILE');
     expect(rejected).toMatchObject({ file: path.join(inbox, 'broken.csv'), row: 1 });
     expect(existsSync(path.join(inbox, 'rejected', 'broken.csv'))).toBe(true);
     const trained = agent.lines.filter((l) => l.msg === 'round trained');
-    expect(trained.map((l) => [l.roundId, l['task'], l['numSamples']])).toEqual([[1, 0, 300], [2, 1, 300], [3, 1, 200]]);
+    expect(trained.slice(0, 2).map((l) => [l.roundId, l['task'], l['numSamples']])).toEqual([[1, 0, 300], [2, 1, 300]]);
+    // Round 3 learns what arrived by then: the CSV file, and the images that came before it started.
+    expect(trained[2]).toMatchObject({ roundId: 3, task: 1 });
+    expect(trained[2]!['numSamples']).toBeGreaterThanOrEqual(200);
     await coordinator.exited;
     await agent.kill('SIGTERM');
     const report = JSON.parse(agent.stdout.trim().split('\n').at(-1)!) as { live: boolean; ingested: number; inbox: { files: number; samples: number; rejected: number } };
-    expect(report).toMatchObject({ live: true, ingested: 800, inbox: { files: 3, samples: 800, rejected: 1 } });
+    expect(report).toMatchObject({ live: true, ingested: 805, inbox: { files: 8, samples: 805, rejected: 1 } });
   }, 180_000);
 });

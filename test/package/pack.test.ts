@@ -23,7 +23,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 const consumer = `
 import * as tf from '@tensorflow/tfjs';
 import { pino } from 'pino';
-import { flatModel, loadProfile, syntheticDataset, testSetEvaluator, type ModelFactory, type StrataErrorCode } from 'strata';
+import { buildModel, flatModel, loadProfile, syntheticDataset, testSetEvaluator, type ModelFactory, type StrataErrorCode } from 'strata';
 import { Coordinator, CoordinatorStore, FedProx, ServerEvaluation } from 'strata/coordinator';
 import { DeviceAgent, type AgentReport } from 'strata/device';
 import { PROTOCOL_VERSION } from 'strata/protocol';
@@ -44,7 +44,7 @@ const dir = process.argv[2]!;
 const logger = pino({ level: 'warn' });
 const data = syntheticDataset();
 const shape = { inputShape: data.inputShape, numClasses: data.numClasses };
-const server = tinyCnn(shape, 7);
+const server = await buildModel(tinyCnn, shape, 7);
 const store = CoordinatorStore.open(dir + '/coordinator.sqlite');
 const coordinator = new Coordinator(
   { port: 0, perRound: 2, rounds: 2, overCommit: 1, training: { epochs: 2, batchSize: 32, learningRate: 0.01, method: 'finetune' } },
