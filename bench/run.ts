@@ -15,6 +15,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   cl: () => import('./cl.js'),
   simulate: () => import('./simulate.js'),
   miro: () => import('./miro.js'),
+  data: () => import('./data.js'),
 };
 
 async function main(): Promise<void> {

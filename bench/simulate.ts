@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { compileSimulationConfig } from '../simulation/simulation-config.js';
+import { simulationStrategy } from '../cli/strategies.js';
 import { runSimulation } from '../simulation/simulation.js';
 import type { SimulationReport } from '../simulation/simulation-report.js';
 import type { Benchmark } from './benchmark.js';
@@ -28,9 +29,10 @@ const bench: Benchmark = {
     const out: Record<string, SimulationReport> = {};
     for (const mode of ['scheduled', 'naive'] as const) {
       const dir = mkdtempSync(path.join(tmpdir(), `strata-bench-sim-${mode}-`));
-      const r = await runSimulation({ ...base, mode }, dir, logger, {
+      const config = { ...base, mode };
+      const r = await runSimulation({ config, strategy: simulationStrategy(config), outDir: dir, logger, hooks: {
         onRound: (rr, n) => log(`  ${mode.padEnd(9)} round ${String(rr.round).padStart(2)}/${n}: accuracy ${rr.accuracy.toFixed(4)}, wall ${rr.wallSeconds.toFixed(1)} s, virtual ${rr.virtualSeconds.toFixed(1)} s`),
-      });
+      } });
       out[mode] = r;
       log(`${mode.padEnd(9)} wall ${r.wallSeconds.toFixed(1)} s, final accuracy ${r.finalAccuracy.toFixed(4)}, budgets ${r.enforcer.kind}, peak RSS ${(r.memory.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
     }
@@ -44,7 +46,7 @@ const bench: Benchmark = {
       },
     });
     const refDir = mkdtempSync(path.join(tmpdir(), 'strata-bench-sim-reference-'));
-    const ref = await runSimulation(reference, refDir, logger);
+    const ref = await runSimulation({ config: reference, strategy: simulationStrategy(reference), outDir: refDir, logger });
     log(`reference (Flower's work: 100 IID clients, 10/round, 10 rounds, MLP, Adam 0.002, batch 32, eval on 10k each round, budgets off): wall ${ref.wallSeconds.toFixed(2)} s, accuracy ${ref.finalAccuracy.toFixed(4)} (Flower 1.23 on PyTorch here: 9.8-10.5 s, 0.928; target <= 9 s)`);
     const s = out['scheduled']!;
     const n = out['naive']!;

@@ -33,7 +33,7 @@ const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
 async function main(): Promise<object> {
   const backend = await initBackend({ backend: 'wasm', wasmKernels: args.side === 'stock' ? 'stock' : 'strata', threads: args.side === 'strata' ? args.threads ?? 1 : 1 });
   if (args.side === 'roofline') return roofline(backend.name);
-  const ds = loadDataset('mnist');
+  const ds = await loadDataset('mnist');
   const n = args.warmup + args.samples;
   const split = { features: ds.train.features.subarray(0, n * ds.featureSize), labels: ds.train.labels.subarray(0, n), count: n };
   const warm = { features: split.features.subarray(0, args.warmup * ds.featureSize), labels: split.labels.subarray(0, args.warmup), count: args.warmup };

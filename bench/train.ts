@@ -42,7 +42,7 @@ const bench: Benchmark = {
     const data = path.join(dir, 'mnist-rows.bin');
     const rows = mlp.warmup + mlp.samples;
     if (python !== undefined) {
-      const ds = loadDataset('mnist');
+      const ds = await loadDataset('mnist');
       const n = rows;
       writeFileSync(data, Buffer.concat([Buffer.from(ds.train.features.subarray(0, n * ds.featureSize) as Uint8Array), Buffer.from(ds.train.labels.subarray(0, n))]));
     } else {

@@ -1,4 +1,5 @@
 import { StrataError } from '../common/strata-error.js';
+import { parseBackendRequest } from '../ml/backend-request.js';
 
 /** commander argument parsers that fail with one clear line naming the flag. */
 export function badFlag(flag: string, value: string, expected: string): StrataError {
@@ -30,4 +31,33 @@ export function choiceFlag<T extends string>(flag: string, choices: readonly T[]
     if ((choices as readonly string[]).includes(value)) return value as T;
     throw badFlag(flag, value, `one of ${choices.join(', ')}`);
   };
+}
+
+/**
+ * Runs library code on a flag's value and answers its coded error as the
+ * flag's: the library names options (`STRATA_ERR_BAD_OPTION`, `details.option`),
+ * the CLI names flags (`STRATA_ERR_BAD_FLAG`, `details.flag`), keeping the
+ * library's code in `details.cause`.
+ */
+export function flagged<T>(flag: string, run: () => Promise<T>): Promise<T>;
+export function flagged<T>(flag: string, run: () => T): T;
+export function flagged<T>(flag: string, run: () => T | Promise<T>): T | Promise<T> {
+  const map = (err: unknown): never => {
+    if (err instanceof StrataError && err.code !== 'STRATA_ERR_BAD_FLAG') {
+      throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: ${err.message}`, { ...err.details, flag, cause: err.code }, { cause: err });
+    }
+    throw err;
+  };
+  try {
+    const out = run();
+    return out instanceof Promise ? out.catch(map) : out;
+  } catch (err) {
+    return map(err);
+  }
+}
+
+/** `--backend`: checked as it is parsed (the value stays a string for `initBackend`). */
+export function backendFlag(value: string): string {
+  parseBackendRequest(value, '--backend');
+  return value;
 }

@@ -57,7 +57,8 @@ const FATAL_CODES: ReadonlySet<string> = new Set(['STRATA_ERR_AUTH', 'STRATA_ERR
  * coordinator's welcome enables it) the update frame waits for the
  * coordinator's `upload-grant`. An outcome survives a dropped connection: when
  * the coordinator re-assigns the same round and model, it is resent, not retrained.
- * Events: `state`, `welcome`, `assignment`, `ack` (UpdateAckMessage), `server-error` (ProtocolError), `fatal`.
+ * Events: `state`, `welcome`, `assignment`, `ack` (UpdateAckMessage), `server-error` (ProtocolError), `bye` (ByeMessage: `final` when the
+ * federation is complete; the connection still reconnects unless stopped), `fatal`.
  */
 export class AgentConnection extends EventEmitter {
   readonly #o: AgentConnectionOptions;
@@ -166,6 +167,11 @@ export class AgentConnection extends EventEmitter {
         if (this.#offer?.assignment.roundId === m.roundId) this.#offer = undefined;
         this.emit('ack', m);
         return;
+      case 'bye':
+        // The coordinator is done with this connection; `final`: the federation is complete.
+        this.#log.info({ reason: m.reason ?? null, final: m.final === true, roundsCompleted: m.roundsCompleted ?? null }, 'coordinator said bye');
+        this.emit('bye', m);
+        return;
       case 'error':
         if (m.roundId !== undefined && this.#offer?.assignment.roundId === m.roundId) this.#offer = undefined;
         this.emit('server-error', protocolErrorFromMessage(m));
@@ -190,7 +196,7 @@ export class AgentConnection extends EventEmitter {
     }
     const ws = this.#ws;
     this.#training = this.#run(a, weights, ws).catch((err: unknown) => {
-      this.#log.error({ err: (err as Error).message, roundId: a.roundId }, 'training failed');
+      this.#log.error({ err: (err as Error).message, code: (err as StrataError).code, roundId: a.roundId }, 'training failed');
     }).finally(() => {
       this.#training = undefined;
     });

@@ -3,7 +3,7 @@ import { StrataError } from '../common/strata-error.js';
 import type { BackendInfo } from '../ml/backend.js';
 import { splitClassIncremental } from '../ml/datasets/class-incremental.js';
 import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
-import { createModel, type ModelKind } from '../ml/models.js';
+import { buildModel, modelInputShape } from '../ml/models.js';
 import { Trainer, type OptimizerKind } from '../ml/trainer.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { priceList, type PriceList } from '../profiles/price-list.js';
@@ -12,7 +12,7 @@ import { hostBusyClock } from './busy-clock.js';
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import type { SwapMode } from './carm/swap-manager.js';
 import type { SwapPolicyName } from './carm/swap-policy.js';
-import { createClStrategy, type ClMethodName } from './cl-strategies/index.js';
+import { builtinClMethods, findClMethod } from './cl-methods/index.js';
 import type { ClPlugin } from './cl-plugin.js';
 import { ContinualLearner, type ClRunResult } from './continual-learner.js';
 import { DeviceAccountingPlugin, type TaskEnergy } from './device-accounting-plugin.js';
@@ -24,12 +24,14 @@ export type { TaskEnergy } from './device-accounting-plugin.js';
 /** Everything a `strata cl` run is configured by (the report's `config`). */
 export interface ClConfig {
   dataset: string;
-  model: ModelKind;
+  /** `mlp`, `cnn`, or a path to a tfjs Layers model.json. */
+  model: string;
   tasks: number;
   epochs: number;
   batch: number;
   replay: number;
-  method: ClMethodName;
+  /** A built-in CL method's name: finetune, er or derpp. */
+  method: string;
   memory: number;
   storage: StorageBudget;
   swap: SwapMode;
@@ -117,13 +119,13 @@ export async function runClExperiment(config: ClConfig, dir: string, backend: Ba
   }
   const profile = loadProfile(config.profile);
   const miroOptions = config.profiler === 'miro' ? compileMiroOptions(config.miro) : undefined;
-  const dataset = loadDataset(spec);
+  const dataset = await loadDataset(spec, { inputShape: modelInputShape(config.model, { option: 'model' }) });
   const scenario = splitClassIncremental(dataset, { tasks: config.tasks, seed: config.seed });
-  const strategy = createClStrategy(config.method, { replay: config.replay, alpha: config.derppAlpha });
+  const strategy = findClMethod(builtinClMethods({ derppAlpha: config.derppAlpha }), config.method).create({ replay: config.replay, batchSize: config.batch });
   if (miroOptions !== undefined && !strategy.usesMemory) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `--profiler miro tunes the episodic memory: --method ${config.method} has none (use er or derpp)`, { flag: '--profiler' });
   }
-  const model = createModel({ kind: config.model, inputShape: dataset.inputShape, numClasses: dataset.numClasses, seed: config.seed });
+  const model = await buildModel(config.model, dataset, config.seed);
   const trainerOptions = {
     featureSize: dataset.featureSize, numClasses: dataset.numClasses, scale: dataset.scale,
     optimizer: config.optimizer, learningRate: config.learningRate,

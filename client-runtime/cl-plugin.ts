@@ -2,7 +2,7 @@
  * The continual-learning loop's one plugin family (Avalanche's shape): a
  * plugin implements the hooks it needs, and the loop calls every plugin's
  * hook in the order the plugins were given. Device accounting, Miro's
- * profiler and progress reporting are plugins; the CL method (`ClStrategy`)
+ * profiler and progress reporting are plugins; the CL method (`ClMethod`)
  * and the memory hierarchy (`ReplayMemory`) are the loop's own parts.
  */
 import type { DataSplit } from '../ml/datasets/dataset.js';

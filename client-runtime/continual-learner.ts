@@ -8,7 +8,7 @@ import { trainingFlops, trainingWork, type TrainingWork } from '../ml/work-count
 import { hostBusyClock, type BusyClock } from './busy-clock.js';
 import type { EpisodicMemory } from './carm/episodic-memory.js';
 import type { ReplayedSampleInfo } from './carm/swap-policy.js';
-import type { ClStrategy, ComposedBatch, StepContext } from './cl-strategies/cl-strategy.js';
+import type { ClMethod, ComposedBatch, StepContext } from './cl-methods/cl-method.js';
 import { clMetrics, type ClMetrics } from './cl-metrics.js';
 import type { ClLoopControl, ClPlugin, ClTaskRows, TaskTiming } from './cl-plugin.js';
 
@@ -124,7 +124,7 @@ export function splitHoldout(rows: Int32Array, holdout: number): { available: In
  */
 export class ContinualLearner implements ClLoopControl {
   readonly #trainer: Trainer;
-  readonly #strategy: ClStrategy;
+  readonly #strategy: ClMethod;
   readonly #memory: ReplayMemory | undefined;
   readonly #options: Readonly<ContinualLearnerOptions>;
   readonly #rng: Rng;
@@ -136,7 +136,7 @@ export class ContinualLearner implements ClLoopControl {
   #streamBuffer: number;
   #pretrained = 0;
 
-  constructor(trainer: Trainer, strategy: ClStrategy, memory: ReplayMemory | undefined, options: ContinualLearnerOptions) {
+  constructor(trainer: Trainer, strategy: ClMethod, memory: ReplayMemory | undefined, options: ContinualLearnerOptions) {
     this.#trainer = trainer;
     this.#strategy = strategy;
     this.#memory = memory;

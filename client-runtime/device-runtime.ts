@@ -10,13 +10,15 @@ import { roundTraffic, type DeviceReport, type Joules, type ResultMetrics, type 
 import { MemoryHierarchy, type MemoryHierarchyStats, type StorageBudget } from './carm/memory-hierarchy.js';
 import type { SwapMode } from './carm/swap-manager.js';
 import type { SwapPolicyName } from './carm/swap-policy.js';
-import { createClStrategy, type ClStrategy } from './cl-strategies/index.js';
+import { BUILTIN_CL_METHODS, checkClMethods, findClMethod, type ClMethod, type ClMethodFactory } from './cl-methods/index.js';
 import type { ClPlugin, StepReport } from './cl-plugin.js';
 import { ContinualLearner, splitHoldout } from './continual-learner.js';
 import { DeviceAccounting } from './device-accounting.js';
 import { DeviceAccountingPlugin } from './device-accounting-plugin.js';
 import { DeviceStateFiles, initialDeviceState, type DeviceState } from './device-state.js';
-import type { DeviceStream, StreamChunk } from './device-stream.js';
+import type { SampleStream, StreamChunk } from './device-stream.js';
+import { LiveStream } from './live-stream.js';
+import type { ArrivingSample } from '../storage-tier/arrival-log.js';
 import { MiroPlugin, type BoundaryRecord, type MiroState } from './miro/miro-plugin.js';
 import type { MiroOptions } from './miro/miro-options.js';
 import { proximalTerm, withExtraLoss } from './proximal-term.js';
@@ -38,8 +40,8 @@ export interface DeviceRuntimeOptions {
   profile: DeviceProfile;
   /** The device's model: its layout must be the coordinator's. Weights are set from each round's global model. */
   model: tf.LayersModel;
-  /** The device's samples and when they arrive. */
-  stream: DeviceStream;
+  /** The device's samples and when they arrive: its data on a schedule (`DeviceStream`) or fed live (`LiveStream`, `ingest`). */
+  stream: SampleStream;
   featureSize: number;
   numClasses: number;
   /** Multiplier from stored sample values to inputs (1/255 for bytes). */
@@ -53,6 +55,10 @@ export interface DeviceRuntimeOptions {
   memory: DeviceMemoryOptions;
   /** `miro`: Miro profiles at each task boundary (new classes in the stream) and reconfigures the memory hierarchy. */
   profiler: 'off' | 'miro';
+  /** The CL methods this device can run; a round's training config names one. Default `BUILTIN_CL_METHODS`. */
+  methods?: readonly ClMethodFactory[];
+  /** Your own plugins of the CL loop (after device accounting and Miro; see `ClPlugin`). Default none. */
+  plugins?: readonly ClPlugin[];
   miro?: MiroOptions;
   seed: number;
   logger?: Logger;
@@ -106,6 +112,7 @@ export class DeviceRuntime {
   #closed = false;
 
   constructor(options: DeviceRuntimeOptions) {
+    if (options.methods !== undefined) checkClMethods(options.methods);
     this.options = Object.freeze({ ...options });
     this.#log = options.logger;
     this.#files = options.storeFile === null ? null : new DeviceStateFiles(options.storeFile);
@@ -116,8 +123,15 @@ export class DeviceRuntime {
     return this.#state;
   }
 
-  get split(): DataSplit {
-    return this.options.stream.split;
+  /**
+   * Takes in samples arriving at a live device (its stream is a
+   * `LiveStream`): committed to its store before this returns; the next
+   * round learns from them. Returns the newest arrival id.
+   */
+  ingest(samples: readonly ArrivingSample[]): number {
+    const stream = this.options.stream;
+    if (!(stream instanceof LiveStream)) throw new StrataError('STRATA_ERR_STATE', 'ingest() needs a device fed live (stream: a LiveStream)', { state: 'scheduled-stream' });
+    return stream.ingest(samples);
   }
 
   /** The memory hierarchy after the last round (null before one, or without a memory). */
@@ -131,13 +145,14 @@ export class DeviceRuntime {
     const started = performance.now();
     const o = this.options;
     const cfg = a.config;
-    const split = this.split;
     const state = this.#state;
     // Fresh randomness each round and each device, the same wherever the round runs.
     const seed = mixSeed((o.seed ^ hashId(o.clientId)) >>> 0, state.roundsTrained);
-    const { arrivals, next } = o.stream.arrivals(a.roundId, state.position);
+    const view = o.stream.open(a.roundId, state.position, state.validation);
+    const { split, arrivals, next } = view;
+    let validation = view.validation;
     // The protocol's replay is a ratio (replayed per stream sample); the CL methods count per step.
-    const method = createClStrategy(cfg.method, { replay: Math.round(cfg.replay * cfg.batchSize) });
+    const method = findClMethod(o.methods ?? BUILTIN_CL_METHODS, cfg.method).create({ replay: Math.round(cfg.replay * cfg.batchSize), batchSize: cfg.batchSize });
     const optimizer = cfg.optimizer ?? 'sgd';
     const makeTrainer = (): Trainer => new Trainer(o.model, { optimizer, learningRate: cfg.learningRate, featureSize: o.featureSize, numClasses: o.numClasses, scale: o.scale });
     const accounting = new DeviceAccounting(o.profile, { carried: state.energy });
@@ -148,8 +163,9 @@ export class DeviceRuntime {
     let prox: ReturnType<typeof proximalTerm> | undefined;
     // The state changes below are saved only when the round completes: a failed round leaves the device as it was.
     const before = structuredClone(state);
+    let succeeded = false;
     try {
-      if (method.usesMemory) hierarchy = await this.#openMemory(method, seed);
+      if (method.usesMemory) hierarchy = await this.#openMemory(method, seed, split);
       // Earlier rounds' arrivals the device was not picked for: stored and remembered, not trained on.
       for (const chunk of arrivals.backlog) hierarchy?.onStreamBatch(split, chunk.indices, this.#taskOf(chunk), null, true);
       if (arrivals.backlog.length > 0) await hierarchy?.endTask();
@@ -170,16 +186,16 @@ export class DeviceRuntime {
         // Miro's validation: a few of each new task's samples, held out for good.
         const { available, heldOut } = splitHoldout(rows, miro.options.validationPerTask);
         rows = available;
-        state.validation.push(...heldOut);
+        validation = view.holdOut(Int32Array.from(heldOut));
       }
       setFlatWeights(o.model, global);
       trainer = makeTrainer();
       prox = cfg.fedproxMu !== undefined && cfg.fedproxMu > 0 ? proximalTerm(o.model, global, cfg.fedproxMu) : undefined;
-      const strategy: ClStrategy = prox ? withExtraLoss(method, prox.term) : method;
+      const strategy: ClMethod = prox ? withExtraLoss(method, prox.term) : method;
       const tally = new StepTally(o.afterStep);
-      const plugins: ClPlugin[] = [new DeviceAccountingPlugin(accounting, { sampleBytes: hierarchy?.sampleBytes ?? this.#sampleBytes(method) })];
+      const plugins: ClPlugin[] = [new DeviceAccountingPlugin(accounting, { sampleBytes: hierarchy?.sampleBytes ?? this.#sampleBytes(method, split) })];
       if (miro !== undefined) plugins.push(miro);
-      plugins.push(tally);
+      plugins.push(...(o.plugins ?? []), tally);
       const learner = new ContinualLearner(trainer, strategy, hierarchy, {
         batch: cfg.batchSize, epochs: cfg.epochs, seed: (cfg.seed ^ hashId(o.clientId)) >>> 0, optimizer, plugins, trackAccuracy: true,
         streamBuffer: state.knobs?.streamBuffer ?? 1, ...(o.logger ? { logger: o.logger } : {}),
@@ -187,7 +203,7 @@ export class DeviceRuntime {
       const profiledBefore = miro?.boundaries.length ?? 0;
       accounting.start();
       const timing = await learner.trainTask(split, { id: task, classes: chunk.classes, indices: rows }, task, {
-        boundary, validation: Int32Array.from(state.validation), swap: state.roundsTrained > 0,
+        boundary, validation, swap: state.roundsTrained > 0,
       });
       // The round's radio work: the model down, the update up, their round trips (one count: protocol/round-traffic.ts).
       accounting.account('training', { flops: 0, network: roundTraffic(a.numParams) });
@@ -195,6 +211,7 @@ export class DeviceRuntime {
       for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! - global[i]!;
       const report = accounting.finish();
       state.position = next;
+      state.validation = view.keptValidation();
       state.lastTrainedTask = task;
       state.roundsTrained++;
       state.energy = { joules: state.energy.joules + report.energy.total, profilingJoules: state.energy.profilingJoules + report.profiling.joules };
@@ -209,6 +226,7 @@ export class DeviceRuntime {
         ...(profiled !== undefined ? { boundary: boundaryReport(profiled) } : {}),
       };
       const e = report.energy;
+      succeeded = true;
       return {
         delta,
         metrics: {
@@ -233,14 +251,17 @@ export class DeviceRuntime {
         this.#memory = hierarchy.stats();
         await hierarchy.close();
       }
+      // Its samples are in the memory hierarchy's store now (the writer flushed at close): a live stream may drop them.
+      if (succeeded) view.commit();
     }
   }
 
-  /** Saves the state (the runtime keeps nothing else open between rounds). */
+  /** Saves the state and closes a live stream's log (the runtime keeps nothing else open between rounds). */
   async close(): Promise<MemoryHierarchyStats | null> {
     if (!this.#closed) {
       this.#closed = true;
       this.#save(undefined);
+      if (this.options.stream instanceof LiveStream) this.options.stream.close();
     }
     return this.#memory;
   }
@@ -257,13 +278,13 @@ export class DeviceRuntime {
   }
 
   /** The memory hierarchy for this round, its knobs as the device left them and its EM restored. */
-  async #openMemory(method: ClStrategy, seed: number): Promise<MemoryHierarchy> {
+  async #openMemory(method: ClMethod, seed: number, split: DataSplit): Promise<MemoryHierarchy> {
     const o = this.options;
     if (o.storeFile === null) throw new StrataError('STRATA_ERR_BAD_OPTION', `method ${method.name} keeps a memory: the device needs a store file`, { option: 'storeFile' });
     const m = o.memory;
     const knobs = this.#state.knobs;
     const hierarchy = await MemoryHierarchy.open({
-      memorySize: knobs?.memory ?? m.slots, featureSize: o.featureSize, featureType: this.split.features instanceof Uint8Array ? 'uint8' : 'float32',
+      memorySize: knobs?.memory ?? m.slots, featureSize: o.featureSize, featureType: split.features instanceof Uint8Array ? 'uint8' : 'float32',
       numClasses: o.numClasses, storesLogits: method.storesLogits, storage: m.storage, swap: m.storage === 'none' ? 'off' : m.swap,
       swapRatio: knobs?.swapRatio ?? m.swapRatio, policy: m.policy, storageLatencyMs: m.storageLatencyMs ?? 0, storeFile: o.storeFile,
       dir: path.dirname(o.storeFile), seed, sampling: 'class-balanced',
@@ -278,9 +299,9 @@ export class DeviceRuntime {
     return hierarchy;
   }
 
-  #sampleBytes(method: ClStrategy): number {
+  #sampleBytes(method: ClMethod, split: DataSplit): number {
     const o = this.options;
-    return o.featureSize * (this.split.features instanceof Uint8Array ? 1 : 4) + (method.storesLogits ? o.numClasses * 4 : 0);
+    return o.featureSize * (split.features instanceof Uint8Array ? 1 : 4) + (method.storesLogits ? o.numClasses * 4 : 0);
   }
 
   #save(hierarchy: MemoryHierarchy | undefined): void {

@@ -41,12 +41,40 @@ export interface StreamPosition {
 export const STREAM_START: StreamPosition = Object.freeze({ taken: 0, lastRound: 0 });
 
 /**
+ * What a device runtime trains from: its data on a schedule (`DeviceStream`)
+ * or samples arriving live (`LiveStream`). A round opens it at the device's
+ * position and gets the split its rows index, what the round brings, and
+ * the held-out rows.
+ */
+export interface SampleStream {
+  readonly featureType: 'uint8' | 'float32';
+  open(roundId: number, from: StreamPosition, validation: readonly number[]): StreamRound;
+}
+
+/** One round's view of a stream. */
+export interface StreamRound {
+  /** The split this round's rows index. */
+  split: DataSplit;
+  arrivals: RoundArrivals;
+  /** The device's position once the round is done. */
+  next: StreamPosition;
+  /** Held-out rows of `split` (Miro's validation), over every task seen. */
+  validation: Int32Array;
+  /** Holds rows of `split` out for good; returns the held-out rows now. */
+  holdOut(rows: Int32Array): Int32Array;
+  /** What the device state keeps of the held-out rows (rows of a fixed split; a live stream keeps its own). */
+  keptValidation(): number[];
+  /** The round succeeded and its samples are in the memory hierarchy. */
+  commit(): void;
+}
+
+/**
  * A device's samples in stream order (`indices`: rows of `split`) under a
  * schedule. Pure: `arrivals` says what round `roundId` brings from a
  * position and the position after it, so a simulation's host can size a
  * client's work with the very function the client trains from.
  */
-export class DeviceStream {
+export class DeviceStream implements SampleStream {
   readonly split: DataSplit;
   readonly indices: Int32Array;
   readonly schedule: StreamSchedule;
@@ -70,6 +98,21 @@ export class DeviceStream {
         return indices.filter((i) => want.has(split.labels[i]!));
       })
       : [];
+  }
+
+  get featureType(): 'uint8' | 'float32' {
+    return this.split.features instanceof Uint8Array ? 'uint8' : 'float32';
+  }
+
+  open(roundId: number, from: StreamPosition, validation: readonly number[]): StreamRound {
+    const { arrivals, next } = this.arrivals(roundId, from);
+    let held = Int32Array.from(validation);
+    return {
+      split: this.split, arrivals, next, validation: held,
+      holdOut: (rows) => (held = Int32Array.from([...held, ...rows])),
+      keptValidation: () => Array.from(held),
+      commit: () => undefined,
+    };
   }
 
   /** What round `roundId` brings to a device at `from`, and where that leaves it. */

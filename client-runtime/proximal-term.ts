@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LossTerm } from '../ml/trainer.js';
 import { layoutOf } from '../ml/weights.js';
-import type { ClStrategy } from './cl-strategies/cl-strategy.js';
+import type { ClMethod } from './cl-methods/cl-method.js';
 
 /**
  * FedProx's proximal term (Li et al. 2020): `mu/2 x ||w - w_global||^2` over
@@ -25,7 +25,7 @@ export function proximalTerm(model: tf.LayersModel, global: Float32Array, mu: nu
 }
 
 /** `inner` with `extra` added to every step's loss (delegating, so stateful strategies keep their state). */
-export function withExtraLoss(inner: ClStrategy, extra: LossTerm): ClStrategy {
+export function withExtraLoss(inner: ClMethod, extra: LossTerm): ClMethod {
   return {
     name: inner.name,
     usesMemory: inner.usesMemory,

@@ -1,3 +1,4 @@
+import { isStrataErrorCode } from './error-codes.js';
 import { StrataError, type StrataErrorCode } from './strata-error.js';
 
 /** A StrataError flattened to cross a worker boundary (postMessage or shared memory). */
@@ -13,6 +14,6 @@ export function serializeError(err: unknown, fallbackCode: StrataErrorCode = 'ST
 }
 
 export function reviveError(e: SerializedError, fallback: StrataErrorCode): StrataError {
-  const code = e.code.startsWith('STRATA_ERR_') ? (e.code as StrataErrorCode) : fallback;
+  const code = isStrataErrorCode(e.code) ? e.code : fallback;
   return new StrataError(code, e.message, e.details ?? {});
 }

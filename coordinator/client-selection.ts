@@ -2,20 +2,37 @@ import { Rng } from '../ml/rng.js';
 import type { ClientLink } from './client-link.js';
 import type { ClientRecord, ClientRegistry } from './client-registry.js';
 import type { SelectionPolicy } from './coordinator-options.js';
+import type { FederatedStrategy, SelectionCandidate } from './strategies/strategy.js';
 
 /**
- * A round's pick among its idle clients: candidates in id order and a draw
- * seeded by (seed, round, selection number), so a round's picks follow from
- * its seed and the events before it, whatever order clients connected in.
+ * A round's pick among its idle clients: the strategy's `selectClients` when
+ * it has one, else the coordinator's policy; candidates in id order and a
+ * draw seeded by (seed, round, selection number), so a round's picks follow
+ * from its seed and the events before it, whatever order clients connected
+ * in. A strategy's picks that are not candidates, or repeat, are dropped.
  */
 export function selectForRound(
-  idle: readonly ClientLink[], registry: ClientRegistry, count: number, policy: SelectionPolicy, at: { seed: number; roundId: number; selection: number },
+  idle: readonly ClientLink[], registry: ClientRegistry, count: number, policy: SelectionPolicy, strategy: FederatedStrategy,
+  at: { seed: number; roundId: number; modelVersion: number; selection: number },
 ): ClientLink[] {
   const sorted = [...idle].sort((x, y) => (x.clientId < y.clientId ? -1 : x.clientId > y.clientId ? 1 : 0));
   const byId = new Map(sorted.map((l) => [l.clientId, l] as const));
   const records = sorted.flatMap((l) => registry.get(l.clientId) ?? []);
   const rng = new Rng(selectionSeed(at.seed, at.roundId, at.selection));
-  return selectClients(records, Math.min(count, records.length), policy, rng).map((c) => byId.get(c.agentId)!);
+  const k = Math.min(count, records.length);
+  if (strategy.selectClients === undefined) return selectClients(records, k, policy, rng).map((c) => byId.get(c.agentId)!);
+  const candidates: SelectionCandidate[] = records.map((r) => ({
+    id: r.agentId, profile: r.profile, reliability: r.reliability, meanSeconds: r.meanSeconds, roundsDone: r.roundsDone,
+  }));
+  const picked = strategy.selectClients(candidates, k, {
+    roundId: at.roundId, modelVersion: at.modelVersion, seed: roundSeed(at.seed, at.roundId), selection: at.selection, random: () => rng.next(),
+  });
+  const out = new Set<ClientLink>();
+  for (const id of picked) {
+    const link = byId.get(id);
+    if (link !== undefined && out.size < k) out.add(link);
+  }
+  return [...out];
 }
 
 /** The training seed an assignment carries (a device mixes in its own id). */

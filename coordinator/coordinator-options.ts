@@ -1,6 +1,5 @@
 import { StrataError } from '../common/strata-error.js';
 import { compileProtocolLimits, type ProtocolLimits, type ProtocolLimitsOptions, type TrainingConfig } from '../protocol/index.js';
-import { STRATEGY_NAMES, isStrategyName, type StrategyName, type StrategyOptions } from './strategies/index.js';
 
 export type SelectionPolicy = 'random' | 'profile-aware';
 
@@ -24,17 +23,12 @@ export interface CoordinatorOptions {
   roundDeadlineMs?: number;
   /** At the deadline, close the round if at least ceil(minCompletion x K) updates arrived; else extend it. Default 0.5. */
   minCompletion?: number;
-  /** Default `random`. */
+  /** How a round picks its clients when the strategy has no `selectClients`. Default `random`. */
   selection?: SelectionPolicy;
   /** Stop (drain) after this many completed rounds in total. Default: run until stopped. */
   rounds?: number;
-  /** Default `fedavg`. */
-  strategy?: StrategyName;
-  strategyOptions?: StrategyOptions;
   /** Reject updates whose L2 norm exceeds this (STRATA_ERR_UPDATE_NORM). Default: no bound. */
   maxUpdateNorm?: number;
-  /** Scale updates down to this L2 norm before aggregating. Default: no clipping. */
-  clipNorm?: number;
   /**
    * Training config sent in assignments. Default: model mlp, epochs 1,
    * batchSize 32, optimizer adam, learningRate 0.002, method er (experience
@@ -50,6 +44,12 @@ export interface CoordinatorOptions {
   maxErrorsPerConnection?: number;
   /** Seeds selection and the per-round training seed. Default 1. */
   seed?: number;
+  /**
+   * Read-only token of the live dashboard (`/`, `/events`) and `/status`,
+   * which show client ids: given as `?token=`, `Authorization: Bearer` or the
+   * page's cookie. Default: none, and then they are open (logged as a warning).
+   */
+  dashboardToken?: string;
   /** How long SIGTERM waits for the open round before checkpointing it. Default 5 s. */
   drainTimeoutMs?: number;
 }
@@ -66,15 +66,13 @@ export interface CompiledCoordinatorOptions {
   readonly minCompletion: number;
   readonly selection: SelectionPolicy;
   readonly rounds: number;
-  readonly strategy: StrategyName;
-  readonly strategyOptions: StrategyOptions;
   readonly maxUpdateNorm: number;
-  readonly clipNorm: number | undefined;
   readonly training: Required<Omit<TrainingConfig, 'seed' | 'fedproxMu'>>;
   readonly limits: ProtocolLimits;
   readonly maxConcurrentUploads: number;
   readonly maxErrorsPerConnection: number;
   readonly seed: number;
+  readonly dashboardToken: string | undefined;
   readonly drainTimeoutMs: number;
 }
 
@@ -98,10 +96,16 @@ function optimizerOf(o: string | undefined): 'adam' | 'sgd' {
   throw bad('training.optimizer', 'adam or sgd', o);
 }
 
+function dashboardTokenOf(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  if (typeof token !== 'string' || token.length < 8 || token.length > 1024 || /\s/.test(token)) {
+    throw bad('dashboardToken', 'a string of 8 to 1024 characters without spaces', token === undefined ? token : '(hidden)');
+  }
+  return token;
+}
+
 export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledCoordinatorOptions {
   const perRound = int('perRound', o.perRound ?? 10, 1);
-  const strategy = o.strategy ?? 'fedavg';
-  if (!isStrategyName(strategy)) throw bad('strategy', `one of ${STRATEGY_NAMES.join(', ')}`, strategy);
   const selection = o.selection ?? 'random';
   if (selection !== 'random' && selection !== 'profile-aware') throw bad('selection', 'random or profile-aware', selection);
   const t = o.training ?? {};
@@ -117,10 +121,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     minCompletion: num('minCompletion', o.minCompletion ?? 0.5, 0, 1, true),
     selection,
     rounds: o.rounds === undefined ? Number.POSITIVE_INFINITY : int('rounds', o.rounds, 1),
-    strategy,
-    strategyOptions: Object.freeze({ ...(o.strategyOptions ?? {}) }),
     maxUpdateNorm: o.maxUpdateNorm === undefined ? Number.POSITIVE_INFINITY : num('maxUpdateNorm', o.maxUpdateNorm, 0, Number.POSITIVE_INFINITY, true),
-    clipNorm: o.clipNorm === undefined ? undefined : num('clipNorm', o.clipNorm, 0, Number.MAX_VALUE, true),
     training: Object.freeze({
       model: t.model ?? 'mlp',
       epochs: int('training.epochs', t.epochs ?? 1, 1),
@@ -134,6 +135,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     maxConcurrentUploads: int('maxConcurrentUploads', o.maxConcurrentUploads ?? 16, 1),
     maxErrorsPerConnection: int('maxErrorsPerConnection', o.maxErrorsPerConnection ?? 20, 1),
     seed: int('seed', o.seed ?? 1, 0),
+    dashboardToken: dashboardTokenOf(o.dashboardToken),
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs ?? 5000, 0),
   });
 }

@@ -3,6 +3,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { GlobalModel } from './global-model.js';
 import type { RoundEngine } from './round-engine.js';
+import type { FederatedStrategy } from './strategies/strategy.js';
 import { newSpaceBytes } from './young-generation.js';
 
 /** `GET /status`. */
@@ -15,6 +16,8 @@ export interface CoordinatorStatus {
   targetRounds: number | null;
   perRound: number;
   strategy: string;
+  /** The strategy's settings (its `settings()`). */
+  strategySettings: Record<string, unknown>;
   assigned: number;
   acceptedThisRound: number;
   roundDeadlineAt: number | null;
@@ -26,6 +29,8 @@ export interface CoordinatorStatus {
   layoutHash: string;
   updatesAccepted: number;
   updatesRejected: Record<string, number>;
+  /** Agents assigned in open rounds in place of ones that dropped out. */
+  replacements: number;
   aggregationMBps: number;
   rssBytes: number;
   /** Peak resident set size of this process so far (getrusage maxrss). */
@@ -44,7 +49,7 @@ export interface CoordinatorStatus {
 }
 
 export function statusOf(
-  state: string, startedAt: number, o: CompiledCoordinatorOptions, m: CoordinatorMetrics, engine: RoundEngine | undefined, model: GlobalModel | undefined,
+  state: string, startedAt: number, o: CompiledCoordinatorOptions, strategy: FederatedStrategy, m: CoordinatorMetrics, engine: RoundEngine | undefined, model: GlobalModel | undefined,
 ): Omit<CoordinatorStatus, 'clients'> {
   const snap = engine?.snapshot();
   const evaluation = engine?.lastEvaluation ?? null;
@@ -56,7 +61,8 @@ export function statusOf(
     roundsCompleted: model?.version ?? 0,
     targetRounds: Number.isFinite(o.rounds) ? o.rounds : null,
     perRound: o.perRound,
-    strategy: o.strategy,
+    strategy: strategy.name,
+    strategySettings: strategy.settings?.() ?? {},
     assigned: snap?.assigned ?? 0,
     acceptedThisRound: snap?.accepted ?? 0,
     roundDeadlineAt: snap?.deadlineAt ?? null,
@@ -67,7 +73,8 @@ export function statusOf(
     numParams: model?.numParams ?? 0,
     layoutHash: model?.layoutHash ?? '',
     updatesAccepted: m.updatesAccepted,
-    updatesRejected: Object.fromEntries(m.updatesRejected),
+    replacements: m.replacements,
+    updatesRejected: m.updatesRejected,
     aggregationMBps: m.aggregationMBps,
     ...memoryNow(),
     peakRssBytes: process.resourceUsage().maxRSS * 1024,

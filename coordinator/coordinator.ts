@@ -10,21 +10,27 @@ import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type Coordi
 import { statusOf, type CoordinatorStatus } from './coordinator-status.js';
 import { GlobalModel } from './global-model.js';
 import { RoundEngine } from './round-engine.js';
-import type { Evaluator, RoundEngineObserver, RoundSummary } from './round-engine-types.js';
+import type { RoundEngineObserver, RoundSummary } from './round-engine-types.js';
 import { CoordinatorServer } from './server/coordinator-server.js';
-import { createStrategy } from './strategies/index.js';
+import type { FederatedStrategy } from './strategies/strategy.js';
 
 export { SERVER_VERSION } from './server/coordinator-server.js';
 
 export type CoordinatorState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
-export interface CoordinatorDeps {
-  store: CoordinatorStore;
-  /** Layout of the flat weight vector and the initial weights (used only for a new database). */
+/** The global model as the coordinator needs it: its flat layout and initial weights (`ModelHost` is one). */
+export interface CoordinatorModel {
   layout: WeightsLayout;
-  initialWeights: () => Float32Array;
-  /** Evaluates a global model version (test accuracy); optional. */
-  evaluate?: Evaluator;
+  /** Used only for a new database. */
+  initialWeights(): Float32Array;
+}
+
+export interface CoordinatorDeps {
+  /** How rounds are configured, aggregated, stepped and (optionally) evaluated: FedAvg, a wrapper, your own. */
+  strategy: FederatedStrategy;
+  model: CoordinatorModel;
+  /** The coordinator's database (model versions, the update log, clients): a restart resumes from it. */
+  store: CoordinatorStore;
   logger: Logger;
   onRoundCompleted?: (summary: RoundSummary) => void;
   /** Default: the system clock. */
@@ -60,26 +66,34 @@ export class Coordinator {
     const o = this.options;
     this.#server = new CoordinatorServer({
       host: o.host, port: o.port, tls: o.tls, tokens: o.tokens, limits: o.limits, maxErrorsPerConnection: o.maxErrorsPerConnection,
-      maxConcurrentUploads: o.maxConcurrentUploads,
+      maxConcurrentUploads: o.maxConcurrentUploads, dashboardToken: o.dashboardToken,
     }, {
-      onReady: (s) => this.#engine!.connect(s),
+      onReady: (s) => {
+        this.#engine!.connect(s);
+        this.#server.feed.changed();
+      },
       onMessage: (s, m) => {
         if (m.type === 'result') this.#engine!.result(s, m);
         else s.refuse(new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', `a coordinator does not accept "${m.type}" messages`));
       },
       onBinary: (s, data) => this.#engine!.update(s, data),
-      onClosed: (s) => this.#engine!.disconnect(s),
+      onClosed: (s) => {
+        this.#engine!.disconnect(s);
+        this.#server.feed.changed();
+      },
       health: () => ({ ok: this.#state === 'running', state: this.#state }),
       status: () => this.status(),
-      metricsText: () => {
-        // The gauges only: no per-client rows on every scrape.
-        const st = statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model);
-        return this.metrics.render({
-          connected_clients: st.connectedClients, known_clients: st.knownClients, model_version: st.modelVersion,
-          round_id: st.roundId ?? 0, last_accuracy: st.lastAccuracy ?? Number.NaN, resident_memory_bytes: st.rssBytes, peak_resident_memory_bytes: st.peakRssBytes,
-        });
-      },
+      history: () => this.#deps.store.history(),
+      metricsText: () => this.metrics.render(),
     }, this.metrics, this.#log);
+    this.metrics.setGauges(() => ({
+      connected_clients: this.#engine?.connectedClients ?? 0,
+      known_clients: this.#engine?.knownClients ?? 0,
+      model_version: this.#model?.version ?? 0,
+      round_id: this.#engine?.roundId ?? 0,
+      last_accuracy: this.#engine?.lastEvaluation?.accuracy ?? Number.NaN,
+      peak_resident_memory_bytes: process.resourceUsage().maxRSS * 1024,
+    }));
   }
 
   get state(): CoordinatorState { return this.#state; }
@@ -91,12 +105,13 @@ export class Coordinator {
   async start(): Promise<void> {
     if (this.#state !== 'created') throw new StrataError('STRATA_ERR_STATE', `coordinator cannot start in state ${this.#state}`);
     this.#state = 'starting';
-    const { store, layout } = this.#deps;
+    const { store, strategy } = this.#deps;
+    const layout = this.#deps.model.layout;
     const clock = this.#deps.clock ?? systemClock;
     const layoutHash = computeLayoutHash(layout);
     let latest = store.latestModel();
     if (latest === undefined) {
-      store.saveInitialModel(initialWeightsOf(this.#deps), layoutHash, clock.now());
+      store.saveInitialModel(initialWeightsOf(this.#deps.model, layout), layoutHash, clock.now());
       latest = store.latestModel()!;
     }
     if (latest.layoutHash !== layoutHash) {
@@ -104,20 +119,34 @@ export class Coordinator {
         file: store.file, stored: latest.layoutHash, expected: layoutHash,
       });
     }
-    const strategy = createStrategy(this.options.strategy, this.options.strategyOptions);
     strategy.importState(latest.strategyState);
     this.#model = new GlobalModel(latest.weights, latest.version, layoutHash);
+    const feed = this.#server.feed;
     const observer: RoundEngineObserver = {
-      ...(this.#deps.onRoundCompleted ? { roundCompleted: this.#deps.onRoundCompleted } : {}),
-      accepted: (e) => this.#activity.accepted(e),
+      roundCompleted: (summary) => {
+        feed.round(summary);
+        this.#deps.onRoundCompleted?.(summary);
+      },
+      roundOpened: () => feed.changed(),
+      assigned: () => feed.changed(),
+      accepted: (e) => {
+        this.#activity.accepted(e);
+        feed.changed();
+      },
+      rejected: (e) => {
+        this.#activity.rejected(e.clientId, e.code);
+        feed.changed();
+      },
+      dropped: () => feed.changed(),
       finished: () => this.#resolveFinished(),
     };
     this.#registry = new ClientRegistry(store);
     this.#engine = new RoundEngine({
       options: this.options, store, registry: this.#registry, strategy, metrics: this.metrics, model: this.#model,
-      log: this.#log.child({ component: 'round-engine' }), clock, evaluate: this.#deps.evaluate, observer,
+      log: this.#log.child({ component: 'round-engine' }), clock, observer,
     });
     if (!this.#server.authenticates) this.#log.warn('no tokens configured: any agent id is admitted');
+    if (!this.#server.dashboardProtected) this.#log.warn('no dashboard token configured: the dashboard and /status (client ids) are open to anyone who reaches the port');
     await this.#server.listen();
     this.#state = 'running';
     this.#log.info({ url: this.url, modelVersion: latest.version, strategy: strategy.name, params: this.#model.numParams }, 'coordinator listening');
@@ -125,12 +154,13 @@ export class Coordinator {
   }
 
   status(): CoordinatorStatus {
-    return { ...statusOf(this.#state, this.#startedAt, this.options, this.metrics, this.#engine, this.#model), clients: this.clients() };
+    return { ...statusOf(this.#state, this.#startedAt, this.options, this.#deps.strategy, this.metrics, this.#engine, this.#model), clients: this.clients() };
   }
 
   /** Every client the coordinator knows: its rounds, outcomes, device seconds, joules and the memory configuration it reports. */
   clients(): ClientActivityRow[] {
-    return this.#registry === undefined ? [] : this.#activity.rows(this.#registry);
+    const engine = this.#engine;
+    return this.#registry === undefined ? [] : this.#activity.rows(this.#registry, (id) => engine?.isWorking(id) ?? false);
   }
 
   /** Miro's choice at every task boundary a client profiled. */
@@ -150,6 +180,11 @@ export class Coordinator {
     this.#log.info({ drainTimeoutMs }, 'draining');
     this.#server.stopAccepting();
     if (wasRunning && this.#engine) await this.#engine.drain(drainTimeoutMs);
+    if (this.#engine?.complete === true) {
+      // The federation is over (not a restart): agents are told so, and need not reconnect.
+      const rounds = this.#model?.version ?? 0;
+      this.#server.farewell(`federation complete: ${rounds} rounds`, rounds);
+    }
     await this.#server.close();
     this.#state = 'stopped';
     this.#resolveFinished();
@@ -157,8 +192,14 @@ export class Coordinator {
   }
 }
 
-function initialWeightsOf(deps: CoordinatorDeps): Float32Array {
-  const w = deps.initialWeights();
-  if (w.length === 0) throw new StrataError('STRATA_ERR_BAD_OPTION', 'initial weights are empty');
+function initialWeightsOf(model: CoordinatorModel, layout: WeightsLayout): Float32Array {
+  const w = model.initialWeights();
+  const size = layout.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
+  if (w.length === 0 || w.length !== size) {
+    throw new StrataError('STRATA_ERR_BAD_OPTION', `model: initialWeights() returned ${w.length} values, its layout holds ${size}`, { option: 'model' });
+  }
+  for (let i = 0; i < w.length; i++) {
+    if (!Number.isFinite(w[i]!)) throw new StrataError('STRATA_ERR_NON_FINITE', `model: initial weight ${i} is not finite`, { option: 'model', index: i });
+  }
   return w;
 }

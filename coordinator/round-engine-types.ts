@@ -11,8 +11,7 @@ import type { FederatedStrategy, UpdateAggregator } from './strategies/strategy.
 /** The round engine's states, what it is given, and the shapes of its rounds (the engine itself: round-engine.ts). */
 export type EngineState = 'idle' | 'waiting' | 'open' | 'aggregating' | 'draining' | 'finished' | 'stopped';
 
-export interface Evaluation { accuracy: number; loss: number }
-export type Evaluator = (weights: Float32Array) => Evaluation | Promise<Evaluation>;
+export type { Evaluation, Evaluator } from './strategies/strategy.js';
 
 export interface RoundSummary {
   roundId: number;
@@ -63,6 +62,8 @@ export interface RoundEngineObserver {
   late?(e: { roundId: number; clientId: string; at: number; result: ResultMessage }): void;
   /** A client that disconnected while it held an assignment. */
   dropped?(e: { roundId: number; clientId: string; at: number }): void;
+  /** Idle clients assigned in an open round in place of clients that dropped out of it (also reported as `assigned`). */
+  replaced?(e: { roundId: number; clientIds: string[]; at: number }): void;
   roundCompleted?(summary: RoundSummary): void;
   finished?(): void;
 }
@@ -77,7 +78,6 @@ export interface RoundEngineDeps {
   log: Logger;
   /** Where the engine reads time and sets its deadline timers. */
   clock: Clock;
-  evaluate?: Evaluator | undefined;
   observer?: RoundEngineObserver | undefined;
 }
 
@@ -100,4 +100,6 @@ export interface OpenRound {
   assigned: Set<string>;
   /** Selections made in this round (each seeds its own draw). */
   selections: number;
+  /** Assignments of this round whose client dropped out and that no replacement has taken over yet. */
+  unreplaced: number;
 }

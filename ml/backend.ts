@@ -1,15 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrataError } from '../common/strata-error.js';
+import { StrataError, badValue } from '../common/strata-error.js';
 import { HelperPool } from './data-parallel/helper-pool.js';
 import type { HeapMemory } from './wasm-simd/simd-kernels.js';
 import { autoTrainingThreads, parseThreadsRequest, type ThreadsRequest } from './threads.js';
 import { installWasmKernels, type WasmKernelSet } from './wasm-kernels/index.js';
 import { registerThreadedWasm, wasmThreadsInUse } from './wasm-threads/threaded-wasm.js';
 
-export type BackendName = 'tfjs-node' | 'wasm' | 'cpu';
-export type BackendRequest = BackendName | 'auto';
+import { BACKEND_NAMES, parseBackendRequest, type BackendName, type BackendRequest } from './backend-request.js';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node', 'wasm', 'cpu'];
+export { BACKEND_NAMES, parseBackendRequest, type BackendName, type BackendRequest };
 
 /**
  * How several training threads share a step: `data`, by rows of the batch
@@ -81,18 +80,9 @@ function parseParallelism(value: string | undefined, source: string): 'data' | '
   const v = (value ?? 'data').trim().toLowerCase();
   if (v === 'data' || v === '') return 'data';
   if (v === 'intra-op') return 'intra-op';
-  const message = `${source}: unknown parallelism '${value}' (expected data or intra-op)`;
-  if (source === 'parallelism') throw new StrataError('STRATA_ERR_BAD_OPTION', message, { option: source, value });
-  throw new StrataError('STRATA_ERR_BAD_FLAG', message, { flag: source, value });
+  throw badValue(source, `unknown parallelism '${value}' (expected data or intra-op)`, { value });
 }
 
-export function parseBackendRequest(value: string | undefined, source = '--backend'): BackendRequest {
-  const v = (value ?? 'auto').trim().toLowerCase();
-  if (v === 'auto' || v === '') return 'auto';
-  if (v === 'tfjs-node' || v === 'node' || v === 'tensorflow') return 'tfjs-node';
-  if (v === 'wasm' || v === 'cpu') return v;
-  throw new StrataError('STRATA_ERR_BAD_FLAG', `${source}: unknown backend '${value}' (expected auto, tfjs-node, wasm or cpu)`, { flag: source, value });
-}
 
 async function tryTfjsNode(threads: number): Promise<string | undefined> {
   try {
@@ -142,9 +132,9 @@ async function tryWasm(kernels: WasmKernelSet, threads: number, build: 'threads'
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
   const requested = parseBackendRequest(options.backend ?? process.env['STRATA_BACKEND'],
-    options.backend !== undefined ? '--backend' : 'STRATA_BACKEND');
+    options.backend !== undefined ? 'backend' : 'STRATA_BACKEND');
   const threadsRequested = parseThreadsRequest(options.threads ?? process.env['STRATA_THREADS'],
-    options.threads !== undefined ? '--threads' : 'STRATA_THREADS');
+    options.threads !== undefined ? 'threads' : 'STRATA_THREADS');
   const kernels = options.wasmKernels ?? 'strata';
   const parallelism = parseParallelism(options.parallelism ?? process.env['STRATA_PARALLELISM'],
     options.parallelism !== undefined ? 'parallelism' : 'STRATA_PARALLELISM');

@@ -1,63 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
-import { StrataError } from '../common/strata-error.js';
-
-export type ModelKind = 'mlp' | 'cnn';
-export const MODEL_KINDS: readonly ModelKind[] = ['mlp', 'cnn'];
-
-export interface ModelShape {
-  /** [height, width, channels] of one input. */
-  inputShape: [number, number, number];
-  numClasses: number;
-}
-
-export interface ModelOptions extends ModelShape {
-  kind: ModelKind;
-  /** Seeds the weight initialisers; default 1. */
-  seed?: number;
-}
-
-export function parseModelKind(value: string, flag = '--model'): ModelKind {
-  if (value === 'mlp' || value === 'cnn') return value;
-  throw new StrataError('STRATA_ERR_BAD_FLAG', `${flag}: unknown model '${value}' (expected mlp or cnn)`, { flag, value });
-}
-
-/**
- * The models, defined once. Both output logits (no softmax): the loss and
- * DER++'s logit replay want them, and `argmax` predicts the same class.
- * Layer names are fixed so the flat weight layout is identical in every
- * process (tfjs's auto-names count up per process).
- */
-export function createModel(options: ModelOptions): tf.LayersModel {
-  const seed = options.seed ?? 1;
-  const [h, w, c] = options.inputShape;
-  const init = (i: number) => tf.initializers.glorotUniform({ seed: seed * 100 + i });
-  const zeros = () => tf.initializers.zeros();
-  if (options.kind === 'mlp') {
-    return tf.sequential({
-      name: 'mlp',
-      layers: [
-        tf.layers.dense({ name: 'fc1', inputShape: [h * w * c], units: 256, activation: 'relu', kernelInitializer: init(1), biasInitializer: zeros() }),
-        tf.layers.dense({ name: 'fc2', units: 128, activation: 'relu', kernelInitializer: init(2), biasInitializer: zeros() }),
-        tf.layers.dense({ name: 'logits', units: options.numClasses, kernelInitializer: init(3), biasInitializer: zeros() }),
-      ],
-    });
-  }
-  return tf.sequential({
-    name: 'cnn',
-    layers: [
-      tf.layers.reshape({ name: 'image', inputShape: [h * w * c], targetShape: [h, w, c] }),
-      tf.layers.conv2d({ name: 'conv1', filters: 32, kernelSize: 3, activation: 'relu', padding: 'same', kernelInitializer: init(1), biasInitializer: zeros() }),
-      tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2 }),
-      tf.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 3, activation: 'relu', padding: 'same', kernelInitializer: init(2), biasInitializer: zeros() }),
-      tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2 }),
-      tf.layers.flatten({ name: 'flatten' }),
-      tf.layers.dense({ name: 'fc1', units: 128, activation: 'relu', kernelInitializer: init(3), biasInitializer: zeros() }),
-      tf.layers.dense({ name: 'logits', units: options.numClasses, kernelInitializer: init(4), biasInitializer: zeros() }),
-    ],
-  });
-}
-
-/** Number of trainable scalars. */
-export function parameterCount(model: tf.LayersModel): number {
-  return model.weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
-}
+/** The models module: built-ins, model specs (built-in names and model.json files), factories, and the one builder. */
+export { createModel, parameterCount, type ModelOptions } from './models/builtin-models.js';
+export { isModelKind, parseModelKind, parseModelSpec, modelSpecName, MODEL_KINDS, type ModelKind, type ModelShape, type ModelSpec, type ModelFactory, type ModelSource } from './models/model-spec.js';
+export { buildModel, checkModelShape, modelFactory, type BuildModelOptions } from './models/build-model.js';
+export { readModelFile, checkFileInput, modelInputShape, INPUT_RESHAPE_LAYER, type ModelFile } from './models/model-file-read.js';
+export { loadModelFile, saveModelFile, strataTopology } from './models/model-file.js';
+export { assertTrainable, findMissingKernel, type MissingKernel } from './models/trainability.js';
+export { builtinModel } from './models/builtin-models.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import { StrataError } from '../common/strata-error.js';
+import { StrataError, badValue } from '../common/strata-error.js';
 
 /** `auto`, or a thread count. */
 export type ThreadsRequest = number | 'auto';
@@ -9,13 +9,13 @@ export type ThreadsRequest = number | 'auto';
 /** XNNPACK's pool in tfjs's wasm build holds at most 8 threads. */
 export const MAX_TRAINING_THREADS = 8;
 
-export function parseThreadsRequest(value: string | number | undefined, source = '--threads'): ThreadsRequest {
+export function parseThreadsRequest(value: string | number | undefined, source = 'threads'): ThreadsRequest {
   if (value === undefined) return 'auto';
   const v = String(value).trim().toLowerCase();
   if (v === '' || v === 'auto') return 'auto';
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) {
-    throw new StrataError('STRATA_ERR_BAD_FLAG', `${source}: invalid value '${value}' (expected auto or an integer >= 1)`, { flag: source, value: String(value) });
+    throw badValue(source, `invalid value '${value}' (expected auto or an integer >= 1)`, { value: String(value) });
   }
   return Math.min(n, MAX_TRAINING_THREADS);
 }

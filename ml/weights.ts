@@ -60,3 +60,13 @@ export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void 
     });
   });
 }
+
+/**
+ * A model as a flat weight vector: its layout (names and shapes, what the
+ * coordinator and every device check) and its initial weights. What a
+ * `Coordinator` takes as its `model`.
+ */
+export function flatModel(model: tf.LayersModel): { layout: { name: string; shape: number[] }[]; initialWeights: () => Float32Array } {
+  const layout = layoutOf(model).entries.map((e) => ({ name: e.name, shape: [...e.shape] }));
+  return { layout, initialWeights: () => getFlatWeights(model) };
+}

@@ -141,7 +141,7 @@ export class EnergyMeter {
 
   /** Starts (or restarts after `stop()`) a sensor window. */
   start(): void {
-    if (this.#state === 'running') throw new StrataError('STRATA_ERR_BAD_STATE', 'energy meter is already running', { state: this.#state });
+    if (this.#state === 'running') throw new StrataError('STRATA_ERR_STATE', 'energy meter is already running', { state: this.#state });
     this.#state = 'running';
     if (this.sensor === null) return;
     this.sensor.begin(this.options.now());
@@ -163,7 +163,7 @@ export class EnergyMeter {
 
   /** Ends the sensor window and returns the report. */
   stop(): EnergyReport {
-    if (this.#state !== 'running') throw new StrataError('STRATA_ERR_BAD_STATE', `energy meter is not running (state ${this.#state})`, { state: this.#state });
+    if (this.#state !== 'running') throw new StrataError('STRATA_ERR_STATE', `energy meter is not running (state ${this.#state})`, { state: this.#state });
     this.poll();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;

@@ -1,4 +1,4 @@
-import { StrataError } from '../common/strata-error.js';
+import { StrataError, type StrataErrorCode } from '../common/strata-error.js';
 
 /**
  * Stable protocol error codes and the WebSocket close code each one implies.
@@ -52,7 +52,7 @@ export const PROTOCOL_ERROR_CLOSE_CODES = {
   STRATA_ERR_SHUTTING_DOWN: 1001,
   /** Unexpected failure on the sending side. */
   STRATA_ERR_INTERNAL: 1011,
-} as const satisfies Record<`STRATA_ERR_${string}`, number | null>;
+} as const satisfies Partial<Record<StrataErrorCode, number | null>>;
 
 export type ProtocolErrorCode = keyof typeof PROTOCOL_ERROR_CLOSE_CODES;
 

@@ -1,3 +1,8 @@
+/**
+ * The wire protocol between coordinator and agents: messages, weight frames, limits and error codes.
+ *
+ * @module strata/protocol
+ */
 export {
   PROTOCOL_ERROR_CLOSE_CODES,
   PROTOCOL_ERROR_CODES,

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import type { ClMethodFactory } from '../client-runtime/cl-methods/cl-method.js';
 import { DeviceRuntime, type DeviceMemoryOptions } from '../client-runtime/device-runtime.js';
 import { DeviceStream, type StreamSchedule } from '../client-runtime/device-stream.js';
 import type { MiroOptions } from '../client-runtime/miro/miro-options.js';
@@ -31,6 +32,8 @@ export interface SlotContext {
   numClasses: number;
   scale: number;
   seed: number;
+  /** The client app's CL methods (default: the built-ins). */
+  methods?: readonly ClMethodFactory[];
 }
 
 /**
@@ -51,7 +54,7 @@ export async function runClientJob(ctx: SlotContext, job: ClientJob, global: Flo
     clientId: job.clientId, profile: loadProfile(job.profile), model: ctx.model, stream: new DeviceStream(ctx.train, d.indices, d.schedule),
     featureSize: ctx.featureSize, numClasses: ctx.numClasses, scale: ctx.scale,
     storeFile: d.dir === '' ? null : path.join(d.dir, 'samples.sqlite'), memory: d.memory, profiler: d.profiler,
-    ...(d.miro !== undefined ? { miro: d.miro } : {}), seed: ctx.seed,
+    ...(d.miro !== undefined ? { miro: d.miro } : {}), seed: ctx.seed, ...(ctx.methods !== undefined ? { methods: ctx.methods } : {}),
     ...(throttle !== undefined ? { afterStep: () => throttle.pace() } : {}),
   });
   const a = job.assignment;

@@ -8,10 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../ml/backend.js';
 import { BatchBuilder } from '../ml/batches.js';
 import { indicesOfClasses } from '../ml/datasets/dataset.js';
-import { loadDataset } from '../ml/datasets/load-dataset.js';
-import { createModel } from '../ml/models.js';
 import { evaluateModel } from '../ml/trainer.js';
 import { setFlatWeights } from '../ml/weights.js';
+import { clientAppDataset, clientAppModel, loadClientApp } from './client-app.js';
 import type { EvaluatorReply, EvaluatorRequest, EvaluatorWorkerData } from './evaluator.js';
 
 async function main(): Promise<void> {
@@ -20,8 +19,9 @@ async function main(): Promise<void> {
   try {
     // One thread: it shares the machine with the simulation's clients.
     await initBackend({ threads: 1 });
-    const ds = loadDataset(data.dataset);
-    const model = createModel({ kind: data.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: data.seed });
+    const app = await loadClientApp(data.spec.clientApp);
+    const ds = await clientAppDataset(app, data.spec);
+    const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, data.spec, false);
     const batches = new BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);
     const count = data.evalSamples > 0 ? Math.min(data.evalSamples, ds.test.count) : ds.test.count;
     const all = Int32Array.from({ length: count }, (_, i) => i);

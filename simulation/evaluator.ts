@@ -1,11 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { runtimeFile } from '../common/runtime-file.js';
 import { StrataError } from '../common/strata-error.js';
+import type { AppSpec } from './sim-messages.js';
 
 export interface EvaluatorWorkerData {
-  dataset: string;
-  model: 'mlp' | 'cnn';
-  seed: number;
+  spec: AppSpec;
   /** Test samples scored (0: all). */
   evalSamples: number;
 }

@@ -1,6 +1,17 @@
-export { runSimulation, resolveProfiles, simulatedClientId, type SimulationHooks } from './simulation.js';
+/**
+ * `strata/simulation`: a federation of virtual clients on one machine: the
+ * coordinator's round engine on a virtual clock, each client running the
+ * device runtime under its device's CPU budget (FedHC). Bring your client
+ * code as a `ClientApp` module.
+ *
+ * @module strata/simulation
+ */
+export { runSimulation, resolveProfiles, simulatedClientId, type SimulationHooks, type SimulationSetup } from './simulation.js';
 export {
-  compileSimulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
+  defineClientApp, loadClientApp, clientAppUrl, clientAppDataset, BUILTIN_CLIENT_APP, type ClientApp, type ClientAppContext,
+} from './client-app.js';
+export {
+  compileSimulationConfig, simulationConfig, readConfigFile, simulationDefaults, SIMULATION_CONFIG_KEYS, BUDGET_REQUESTS, SIM_MODES,
   type SimulationConfig, type BudgetRequest, type SimulationMode,
 } from './simulation-config.js';
 export type { SimulationReport, RoundReport, ClientRoundEntry, ClientTotals, ProfileSummary, MiroChoice } from './simulation-report.js';

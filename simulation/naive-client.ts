@@ -9,23 +9,24 @@
  */
 import path from 'node:path';
 import { initBackend } from '../ml/backend.js';
-import { loadDataset } from '../ml/datasets/load-dataset.js';
-import { createModel } from '../ml/models.js';
+import { clientAppDataset, clientAppModel, loadClientApp } from './client-app.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
 import { runClientJob, type SlotContext } from './client-job.js';
-import type { ClientJob, ClientResult, EnforcerSpec, ModelSpec } from './sim-messages.js';
+import type { ClientJob, ClientResult, EnforcerSpec, AppSpec } from './sim-messages.js';
 
-export type NaiveRequest = { type: 'run'; spec: ModelSpec; enforcer: EnforcerSpec; job: ClientJob; weights: Float32Array };
+export type NaiveRequest = { type: 'run'; spec: AppSpec; enforcer: EnforcerSpec; job: ClientJob; weights: Float32Array };
 export type NaiveReply = { type: 'result'; result: ClientResult; loadSeconds: number } | { type: 'failed'; message: string };
 
 async function run(req: NaiveRequest): Promise<NaiveReply> {
   const t0 = performance.now();
   // One training thread, like a slot: the client's budget holds this thread (XNNPACK's pool threads would run outside it).
   await initBackend({ threads: 1 });
-  const ds = loadDataset(req.spec.dataset);
+  const app = await loadClientApp(req.spec.clientApp);
+  const ds = await clientAppDataset(app, req.spec);
   const ctx: SlotContext = {
-    model: createModel({ kind: req.spec.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: req.spec.seed }),
+    model: await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, req.spec, false),
     train: ds.train, featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, seed: req.spec.seed,
+    ...(app.methods !== undefined ? { methods: app.methods } : {}),
   };
   const loadSeconds = (performance.now() - t0) / 1000;
   let enforcer: EnforcerKind = req.enforcer.kind;

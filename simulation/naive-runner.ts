@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { runtimeFile } from '../common/runtime-file.js';
 import { StrataError } from '../common/strata-error.js';
 import type { NaiveReply, NaiveRequest } from './naive-client.js';
-import type { ClientJob, ClientResult, EnforcerSpec, ModelSpec } from './sim-messages.js';
+import type { ClientJob, ClientResult, EnforcerSpec, AppSpec } from './sim-messages.js';
 
 export interface NaiveStats {
   processes: number;
@@ -14,14 +14,14 @@ export interface NaiveStats {
  * another, each loading tfjs, the data set and the model itself.
  */
 export class NaiveRunner {
-  readonly #spec: ModelSpec;
+  readonly #spec: AppSpec;
   readonly #enforcer: EnforcerSpec;
   readonly #onChild: ((pid: number | null) => void) | undefined;
   #processes = 0;
   #loadSeconds = 0;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(spec: ModelSpec, enforcer: EnforcerSpec, onChild?: (pid: number | null) => void) {
+  constructor(spec: AppSpec, enforcer: EnforcerSpec, onChild?: (pid: number | null) => void) {
     this.#spec = spec;
     this.#enforcer = enforcer;
     this.#onChild = onChild;

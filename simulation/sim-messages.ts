@@ -1,3 +1,4 @@
+import type { ClientAppContext } from './client-app.js';
 import type { DeviceRuntimeSpec } from './client-job.js';
 import type { EnforcerKind } from './budget.js';
 import type { ResultMessage, RoundAssignmentMessage } from '../protocol/index.js';
@@ -39,11 +40,10 @@ export interface ClientResult {
   memory?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
 }
 
-/** The data set and model every client of a run uses (each worker loads them once). */
-export interface ModelSpec {
-  dataset: string;
-  model: 'mlp' | 'cnn';
-  seed: number;
+/** The client app every client of a run uses and the settings it is given (each worker loads them once). */
+export interface AppSpec extends ClientAppContext {
+  /** The client app module's `file:` URL. */
+  clientApp: string;
 }
 
 export interface EnforcerSpec {
@@ -53,7 +53,7 @@ export interface EnforcerSpec {
 
 // Host -> worker process.
 export type HostToWorker =
-  | { type: 'init'; workerId: number; spec: ModelSpec; enforcer: EnforcerSpec; slots: number }
+  | { type: 'init'; workerId: number; spec: AppSpec; enforcer: EnforcerSpec; slots: number }
   | { type: 'model'; version: number; weights: Float32Array }
   /** `keepFrom`: model versions below it are no longer needed by this worker's jobs. */
   | { type: 'job'; job: ClientJob; keepFrom: number }

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { compileMiroOptions, type MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
+import { modelSpecName, parseModelSpec } from '../ml/models/model-spec.js';
 import { PARTITION_PATTERN, parsePartition } from '../ml/datasets/partition.js';
-import { STRATEGY_NAMES } from '../coordinator/strategies/strategy.js';
 
 export const BUDGET_REQUESTS = ['auto', 'cgroup', 'duty', 'off'] as const;
 export type BudgetRequest = (typeof BUDGET_REQUESTS)[number];
@@ -23,13 +23,15 @@ export type SimulationMode = (typeof SIM_MODES)[number];
 const configSchema = z.strictObject({
   /** `mnist` | `synthetic` | `idx:DIR` (with `cl`, the split is implied). */
   dataset: z.string().min(1),
-  model: z.enum(['mlp', 'cnn']),
+  /** `mlp` | `cnn` | a path to a tfjs Layers model.json (made absolute). */
+  model: z.string().min(1),
   clients: z.int().min(1).max(100_000),
   perRound: z.int().min(1),
   rounds: z.int().min(1).max(100_000),
   /** `iid`, `dirichlet:ALPHA` or `skew:D` (ml/datasets/partition.ts; an agent's `--partition`). */
   partition: z.string().regex(PARTITION_PATTERN, 'expected iid, dirichlet:ALPHA (ALPHA > 0) or skew:D (D in [0, 1])'),
-  strategy: z.enum(STRATEGY_NAMES),
+  /** The strategy by name, with the knobs below (the CLI builds it; `runSimulation` takes the strategy object). */
+  strategy: z.string().min(1),
   /** `mixed` (every shipped edge profile, round-robin), a profile name, or a comma list of names / JSON files. */
   profiles: z.string().min(1),
   budget: z.enum(BUDGET_REQUESTS),
@@ -68,8 +70,8 @@ const configSchema = z.strictObject({
   clipNorm: z.number().min(0),
   /** Test samples the global model is evaluated on after each round (0 = all). */
   evalSamples: z.int().min(0),
-  /** The continual-learning method every client runs (`finetune` trains on its new samples only). */
-  clMethod: z.enum(['finetune', 'er', 'derpp']),
+  /** The continual-learning method every client runs, by name: a built-in (`finetune` trains on its new samples only; `er`; `derpp`) or one of the client app's. */
+  clMethod: z.string().min(1),
   /** Replayed memory samples per new sample in a batch (the coordinator's `--replay`). */
   replay: z.number().min(0).max(100),
   /** Episodic-memory slots per client, and its memory hierarchy (CarM). */
@@ -107,6 +109,11 @@ export function simulationDefaults(): SimulationConfig {
   };
 }
 
+/** Settings for `runSimulation`: the defaults with `settings` over them, checked (STRATA_ERR_BAD_CONFIG names a bad key). */
+export function simulationConfig(settings: Partial<SimulationConfig> = {}): SimulationConfig {
+  return compileSimulationConfig({ flags: settings });
+}
+
 /**
  * Defaults, then the config file, then flags: validates the merged result
  * and names the offending key (`config key "rounds": ...`). `origin` says
@@ -140,6 +147,11 @@ export function compileSimulationConfig(layers: { file?: Record<string, unknown>
   }
   const c = r.data;
   parsePartition(c.partition);
+  try {
+    c.model = modelSpecName(parseModelSpec(c.model, { option: 'model' }));
+  } catch (err) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', (err as Error).message, { key: 'model' });
+  }
   if (c.perRound > c.clients) {
     throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "perRound": ${c.perRound} per round but only ${c.clients} clients`, { key: 'perRound' });
   }

@@ -138,6 +138,8 @@ export interface SimulationReport {
   cl?: { tasks: { task: number; classes: number[]; afterRound: number; accuracySeen: number; accuracy: number }[]; classOrder: number[] };
   /** Update staleness (model versions between the one trained from and the one updated; > 0 only with FedBuff). */
   staleness: { histogram: Record<string, number>; max: number; mean: number };
+  /** The strategy the round engine ran. */
+  strategy: { name: string; mode: 'sync' | 'async'; settings: Record<string, unknown> };
   /** Update validation and clipping, as the coordinator's engine applied them. */
   validation: { maxUpdateNorm: number | null; clipNorm: number | null; clipped: number; rejected: Record<string, number> };
   /** `--profiler miro`: every client's choice at every task boundary it profiled, and the choices by device profile. */

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
+import { BUILTIN_CL_METHODS, findClMethod } from '../client-runtime/cl-methods/index.js';
 import { DeviceStream, type StreamSchedule } from '../client-runtime/device-stream.js';
 import type { MiroOptions } from '../client-runtime/miro/miro-options.js';
 import { StrataError } from '../common/strata-error.js';
@@ -11,12 +12,12 @@ import { CoordinatorMetrics } from '../coordinator/coordinator-metrics.js';
 import { compileCoordinatorOptions } from '../coordinator/coordinator-options.js';
 import { GlobalModel } from '../coordinator/global-model.js';
 import { RoundEngine } from '../coordinator/round-engine.js';
-import { createStrategy } from '../coordinator/strategies/index.js';
+import { ServerEvaluation } from '../coordinator/strategies/server-evaluation.js';
+import type { FederatedStrategy } from '../coordinator/strategies/strategy.js';
 import { initBackend } from '../ml/backend.js';
 import { splitClassIncremental, type ClassIncrementalScenario } from '../ml/datasets/class-incremental.js';
-import { loadDataset, parseDatasetSpec } from '../ml/datasets/load-dataset.js';
+import { parseDatasetSpec } from '../ml/datasets/load-dataset.js';
 import { parsePartition, partitionIndices } from '../ml/datasets/partition.js';
-import { createModel } from '../ml/models.js';
 import { getFlatWeights, layoutOf } from '../ml/weights.js';
 import { trainingFlops, trainingWork } from '../ml/work-count.js';
 import { DeviceClock } from '../profiles/device-clock.js';
@@ -25,17 +26,42 @@ import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
 import { computeLayoutHash, roundTraffic } from '../protocol/index.js';
 import { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import { detectEnforcer, removeCgroupTree, type EnforcerInfo } from './budget.js';
+import { BUILTIN_CLIENT_APP, clientAppDataset, clientAppModel, clientAppUrl, loadClientApp } from './client-app.js';
 import type { DeviceRuntimeSpec } from './client-job.js';
 import { NaiveRunner } from './naive-runner.js';
 import { SimulationReportBuilder, type ClientInfo } from './report-builder.js';
 import { ModelEvaluator } from './evaluator.js';
 import { RssSampler } from './rss-sampler.js';
-import type { ClientJob, ModelSpec } from './sim-messages.js';
+import type { ClientJob, AppSpec } from './sim-messages.js';
 import type { SimulationConfig } from './simulation-config.js';
 import type { RoundReport, SimulationReport } from './simulation-report.js';
 import { VirtualChannel, type JobSource, type VirtualClientSpec } from './virtual-channel.js';
 import { VirtualClock } from './virtual-clock.js';
 import { WorkerPool } from './worker-pool.js';
+
+/** A simulation: its settings, the strategy its round engine runs, where it writes. */
+export interface SimulationSetup {
+  /** Settings (`simulationDefaults()`, `compileSimulationConfig`). Its strategy name and knobs are for the CLI: `strategy` is what runs. */
+  config: SimulationConfig;
+  /**
+   * The federated strategy, as a coordinator would run it. Without its own
+   * `evaluate`, the simulation scores each new model on the data set's test
+   * split (in a thread of its own).
+   */
+  strategy: FederatedStrategy;
+  /** The run directory (client stores, the coordinator's database). */
+  outDir: string;
+  /** Default: warnings and errors to stderr. */
+  logger?: Logger;
+  hooks?: SimulationHooks;
+  /**
+   * The client code every virtual client runs: a module path or `file:` URL
+   * whose default export is a `ClientApp` (its model, data and CL methods).
+   * Default: Strata's own (`BUILTIN_CLIENT_APP`: the `model` setting on the
+   * `dataset` setting).
+   */
+  clientApp?: string | URL;
+}
 
 export interface SimulationHooks {
   onStart?: (info: { enforcer: EnforcerInfo; backend: string; clients: number }) => void;
@@ -69,7 +95,10 @@ export function simulatedClientId(index: number): string {
  * it, so deadlines, over-commitment, stragglers, dropouts and FedBuff
  * staleness happen in virtual time.
  */
-export async function runSimulation(config: SimulationConfig, outDir: string, logger: Logger, hooks: SimulationHooks = {}): Promise<SimulationReport> {
+export async function runSimulation(setup: SimulationSetup): Promise<SimulationReport> {
+  const { config, outDir } = setup;
+  const logger = setup.logger ?? pino({ level: 'warn' });
+  const hooks = setup.hooks ?? {};
   const log = logger.child({ component: 'simulation' });
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
@@ -83,16 +112,16 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   // The worker processes and the evaluator thread start while this process loads its own copy of the data and model.
   const enforcer = detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`,
     config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
-  const modelSpec: ModelSpec = { dataset: baseDataset, model: config.model, seed: config.seed };
+  const appSpec: AppSpec = { clientApp: clientAppUrl(setup.clientApp ?? BUILTIN_CLIENT_APP), dataset: baseDataset, model: config.model, seed: config.seed };
   const enforcerSpec = { kind: enforcer.kind, root: enforcer.root };
   let naiveChild: number | null = null;
   const pool = config.mode === 'scheduled'
-    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: modelSpec, enforcer: enforcerSpec, logger: log, t0 })
+    ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: appSpec, enforcer: enforcerSpec, logger: log, t0 })
     : undefined;
-  const naive = config.mode === 'naive' ? new NaiveRunner(modelSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
+  const naive = config.mode === 'naive' ? new NaiveRunner(appSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
   const poolReady = pool?.start();
   poolReady?.catch(() => undefined);
-  const evaluatorReady = ModelEvaluator.start({ dataset: baseDataset, model: config.model, seed: config.seed, evalSamples: config.evalSamples });
+  const evaluatorReady = ModelEvaluator.start({ spec: appSpec, evalSamples: config.evalSamples });
   evaluatorReady.catch(() => undefined);
   // Everything from here on holds resources (cgroups, processes, threads, files): they are released however the run ends.
   const cleanup: (() => void | Promise<void>)[] = [];
@@ -102,13 +131,14 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
   try {
     // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
     const backend = await initBackend({ threads: 1 });
-    const ds = loadDataset(baseDataset);
+    const app = await loadClientApp(appSpec.clientApp);
+    const ds = await clientAppDataset(app, appSpec);
     const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
     // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
     mkdirSync(outDir, { recursive: true });
     for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
-    const model = createModel({ kind: config.model, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: config.seed });
+    const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec, true);
     const initial = getFlatWeights(model);
     const trainingCost = trainingWork(model, config.optimizer);
     const layoutHash = computeLayoutHash(layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape })));
@@ -132,7 +162,8 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       specs.push({ clientId: id, index: c, profile: p.name, dropoutRate: p.availability.dropoutRate });
       streams.push(new DeviceStream(ds.train, partitions[c]!, schedule));
     }
-    const usesMemory = config.clMethod !== 'finetune';
+    // The method every client runs, from the client app's factories (as each client makes it): does it keep a memory?
+    const usesMemory = findClMethod(app.methods ?? BUILTIN_CL_METHODS, config.clMethod).create({ replay: Math.round(config.replay * config.batch), batchSize: config.batch }).usesMemory;
     // A client that fine-tunes on its whole data every round has nothing to carry between rounds (no memory, no stream
     // position, no plugin state): its rounds are the same computation with a saved state or without, so it keeps none.
     const keepsState = usesMemory || schedule.kind !== 'whole' || config.profiler !== 'off';
@@ -142,14 +173,10 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       profiler: config.profiler, miro: config.miro as MiroOptions,
     });
 
-    const strategy = createStrategy(config.strategy, {
-      serverLearningRate: config.serverLearningRate, fedproxMu: config.fedproxMu, maxStaleness: config.maxStaleness, trimmedMeanBeta: config.trimmedMeanBeta,
-    });
     const options = compileCoordinatorOptions({
       perRound: config.perRound, minClients: config.minClients > 0 ? config.minClients : config.perRound, overCommit: config.overCommit,
       roundDeadlineMs: config.deadlineSeconds > 0 ? Math.round(config.deadlineSeconds * 1000) : NO_DEADLINE_MS, minCompletion: config.minCompletion,
-      selection: config.selection, rounds: config.rounds, strategy: config.strategy, seed: config.seed,
-      ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}), ...(config.clipNorm > 0 ? { clipNorm: config.clipNorm } : {}),
+      selection: config.selection, rounds: config.rounds, seed: config.seed, ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
       training: {
         model: config.model, epochs: config.epochs, batchSize: config.batch, learningRate: config.learningRate, optimizer: config.optimizer,
         method: config.clMethod, replay: usesMemory ? config.replay : 0,
@@ -171,9 +198,10 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       if (score.accuracySeen !== undefined) report.noteEvaluation(v, { accuracySeen: score.accuracySeen, task: task! });
       return { accuracy: score.accuracy, loss: score.loss };
     };
+    const strategy = setup.strategy.evaluate !== undefined ? setup.strategy : new ServerEvaluation(setup.strategy, evaluate);
     const engine = new RoundEngine({
       options, store, registry: new ClientRegistry(store), strategy, metrics: new CoordinatorMetrics(),
-      model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock, evaluate,
+      model: new GlobalModel(initial, 0, layoutHash), log: log.child({ component: 'round-engine' }), clock,
       observer: report.engineObserver,
     });
 
@@ -255,7 +283,8 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
       memory,
       ...(scenario !== undefined ? { cl: { tasks: clTasks(built.rounds, scenario, roundsPerTask), classOrder: scenario.classOrder } } : {}),
       staleness: built.staleness,
-      validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: config.clipNorm > 0 ? config.clipNorm : null },
+      strategy: { name: strategy.name, mode: strategy.mode, settings: strategy.settings?.() ?? {} },
+      validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: clipNormOf(strategy) },
       ...(built.miro !== undefined ? { miro: built.miro } : {}),
       ignoredAssignments: channel.ignoredAssignments,
       storeFile,
@@ -271,6 +300,12 @@ export async function runSimulation(config: SimulationConfig, outDir: string, lo
     for (const c of cleanup.reverse()) await c();
     if (enforcer.root !== null) removeCgroupTree(enforcer.root);
   }
+}
+
+/** The clipping bound a strategy reports in its settings (`Clipping`), or null. */
+function clipNormOf(strategy: FederatedStrategy): number | null {
+  const c = strategy.settings?.()['clipNorm'];
+  return typeof c === 'number' && c > 0 ? c : null;
 }
 
 /** `--cl`: accuracy on the classes seen so far after the last round of each task. */

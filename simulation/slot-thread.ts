@@ -8,14 +8,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../ml/backend.js';
-import { createModel } from '../ml/models.js';
+import { clientAppModel, loadClientApp } from './client-app.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
 import { runClientJob, type SlotContext } from './client-job.js';
 import { threadId } from './thread-cpu.js';
-import type { ClientResult, ModelSpec, SlotToWorker, WorkerToSlot } from './sim-messages.js';
+import type { ClientResult, AppSpec, SlotToWorker, WorkerToSlot } from './sim-messages.js';
 
 export interface SlotWorkerData {
-  spec: ModelSpec;
+  spec: AppSpec;
   features: SharedArrayBuffer;
   featureType: 'uint8' | 'float32';
   labels: SharedArrayBuffer;
@@ -40,9 +40,11 @@ async function main(): Promise<void> {
     labels: new Uint8Array(data.labels),
     count: data.count,
   };
+  const app = await loadClientApp(data.spec.clientApp);
   const ctx: SlotContext = {
-    model: createModel({ kind: data.spec.model, inputShape: data.inputShape, numClasses: data.numClasses, seed: data.spec.seed }),
+    model: await clientAppModel(app, { inputShape: data.inputShape, numClasses: data.numClasses }, data.spec, false),
     train, featureSize: data.featureSize, numClasses: data.numClasses, scale: data.scale, seed: data.spec.seed,
+    ...(app.methods !== undefined ? { methods: app.methods } : {}),
   };
   send({ type: 'ready', initSeconds: (performance.now() - started) / 1000 });
   port.on('message', (m: WorkerToSlot) => {

@@ -3,14 +3,14 @@ import type { Logger } from 'pino';
 import { runtimeFile } from '../common/runtime-file.js';
 import { StrataError } from '../common/strata-error.js';
 import { JobEstimator, placeJobs, type SchedJob, type WorkerCapacity } from './scheduler.js';
-import type { ClientJob, ClientResult, EnforcerSpec, HostToWorker, ModelSpec, WorkerToHost } from './sim-messages.js';
+import type { ClientJob, ClientResult, EnforcerSpec, HostToWorker, AppSpec, WorkerToHost } from './sim-messages.js';
 
 export type PoolState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 export interface WorkerPoolOptions {
   workers: number;
   slotsPerWorker: number;
-  spec: ModelSpec;
+  spec: AppSpec;
   enforcer: EnforcerSpec;
   logger: Logger;
   /** Time origin of the utilisation timeline (performance.now() ms). */

@@ -10,9 +10,9 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { runtimeFile } from '../common/runtime-file.js';
-import { loadDataset } from '../ml/datasets/load-dataset.js';
+import { clientAppDataset, loadClientApp } from './client-app.js';
 import { CpuGroup, type EnforcerKind } from './budget.js';
-import type { ClientJob, EnforcerSpec, HostToWorker, ModelSpec, SlotToWorker, WorkerToHost, WorkerToSlot } from './sim-messages.js';
+import type { ClientJob, EnforcerSpec, HostToWorker, AppSpec, SlotToWorker, WorkerToHost, WorkerToSlot } from './sim-messages.js';
 import type { SlotWorkerData } from './slot-thread.js';
 
 interface Slot {
@@ -29,7 +29,7 @@ const send = (m: WorkerToHost): void => {
 };
 
 let workerId = 0;
-let spec: ModelSpec;
+let spec: AppSpec;
 let enforcer: EnforcerSpec;
 let maxSlots = 1;
 let slotData: SlotWorkerData;
@@ -41,13 +41,13 @@ const slots: Slot[] = [];
 const queue: ClientJob[] = [];
 let shuttingDown = false;
 
-function init(m: Extract<HostToWorker, { type: 'init' }>): void {
+async function init(m: Extract<HostToWorker, { type: 'init' }>): Promise<void> {
   const started = performance.now();
   workerId = m.workerId;
   spec = m.spec;
   enforcer = m.enforcer;
   maxSlots = m.slots;
-  const ds = loadDataset(spec.dataset);
+  const ds = await clientAppDataset(await loadClientApp(spec.clientApp), spec);
   const fBytes = ds.train.features.byteLength;
   const features = new SharedArrayBuffer(fBytes);
   new Uint8Array(features).set(new Uint8Array(ds.train.features.buffer, ds.train.features.byteOffset, fBytes));
@@ -163,7 +163,10 @@ function evictModels(): void {
 process.on('message', (m: HostToWorker) => {
   switch (m.type) {
     case 'init':
-      init(m);
+      init(m).catch((err: unknown) => {
+        send({ type: 'note', message: `worker ${m.workerId} failed to start: ${err instanceof Error ? err.message : String(err)}` });
+        process.exit(70);
+      });
       return;
     case 'model': {
       const buf = new SharedArrayBuffer(m.weights.byteLength);

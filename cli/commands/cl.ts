@@ -3,14 +3,14 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { CL_DEFAULTS, runClExperiment, type ClConfig, type ClReport } from '../../client-runtime/cl-experiment.js';
-import { CL_METHODS } from '../../client-runtime/cl-strategies/index.js';
+import { BUILTIN_CL_METHODS } from '../../client-runtime/cl-methods/index.js';
 import type { StorageBudget } from '../../client-runtime/carm/memory-hierarchy.js';
 import { initBackend } from '../../ml/backend.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
-import { parseModelKind } from '../../ml/models.js';
+import { modelSpecName, parseModelSpec } from '../../ml/models.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
-import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { backendFlag, badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
 import { clReportHtml } from '../reports/cl-report-html.js';
@@ -32,17 +32,19 @@ interface ClFlags extends MiroFlags {
   optimizer: ClConfig['optimizer']; lr?: number; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
 }
 
+const CL_METHOD_NAMES = BUILTIN_CL_METHODS.map((m) => m.name);
+
 export function clCommand(getLogger: () => Logger): Command {
   const d = CL_DEFAULTS;
   const cmd = new Command('cl')
     .description('continual learning on one device: class-incremental tasks with the CarM memory hierarchy')
-    .option('--dataset <name>', 'split-mnist | split-synthetic | split-idx:DIR', 'split-mnist')
-    .option('--model <kind>', 'mlp | cnn', d.model)
+    .option('--dataset <name>', 'split-mnist | split-synthetic | split-idx:DIR | split-csv:DIR | split-images:DIR', 'split-mnist')
+    .option('--model <spec>', 'mlp | cnn | PATH to a tfjs Layers model.json', d.model)
     .option('--tasks <n>', 'tasks in the split', intFlag('--tasks', 1, 255), d.tasks)
     .option('--epochs <n>', 'epochs per task', intFlag('--epochs'), d.epochs)
     .option('--batch <n>', 'stream samples per step', intFlag('--batch'), d.batch)
     .option('--replay <n>', 'memory samples replayed per step', intFlag('--replay', 0), d.replay)
-    .option('--method <name>', CL_METHODS.join(' | '), choiceFlag('--method', CL_METHODS), d.method)
+    .option('--method <name>', CL_METHOD_NAMES.join(' | '), choiceFlag('--method', CL_METHOD_NAMES), d.method)
     .option('--memory <n>', 'episodic memory slots in RAM', intFlag('--memory', 1), d.memory)
     .option('--storage <budget>', 'all | none | N samples kept in SQLite', storageFlag, d.storage)
     .option('--swap <mode>', 'async | sync | off', choiceFlag('--swap', ['async', 'sync', 'off'] as const), d.swap)
@@ -55,7 +57,7 @@ export function clCommand(getLogger: () => Logger): Command {
     .option('--optimizer <kind>', 'sgd | adam', choiceFlag('--optimizer', ['sgd', 'adam'] as const), d.optimizer)
     .option('--lr <rate>', `learning rate (default ${d.learningRate} sgd, 0.001 adam)`, numberFlag('--lr', 0, 10, true))
     .option('--seed <n>', 'seed for task order, sampling and weights', intFlag('--seed', 0), d.seed)
-    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu')
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu', backendFlag)
     .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/cl-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');
@@ -75,7 +77,7 @@ export function clCommand(getLogger: () => Logger): Command {
 
 export async function runCl(flags: ClFlags, logger: Logger): Promise<ClReport & { outDir: string }> {
   parseDatasetSpec(flags.dataset);
-  const model = parseModelKind(flags.model);
+  const model = modelSpecName(parseModelSpec(flags.model, '--model'));
   // Validated here so a bad profile fails before any work. Only an explicit --profile makes the swap worker
   // really wait the profile's read latency (as before); the device-time model always charges it.
   const profile = flags.profile === undefined ? undefined : loadProfile(flags.profile);

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { StrataError } from '../../common/strata-error.js';
 import type { CoordinatorOptions } from '../../coordinator/coordinator-options.js';
-import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
+import { STRATEGY_NAMES, strategyFromName } from '../strategies.js';
 import { pinYoungGeneration } from '../../coordinator/young-generation.js';
-import { choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { backendFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
 interface CoordinatorFlags {
@@ -14,6 +15,7 @@ interface CoordinatorFlags {
   minCompletion?: number; selection?: 'random' | 'profile-aware'; strategy?: string; serverLr?: number; mu?: number; maxStaleness?: number;
   trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; optimizer?: 'adam' | 'sgd'; method?: string; replay?: number; seed?: number;
   backend?: string; heartbeat?: number; maxUploads?: number; drainTimeout?: number; out?: string; json?: boolean;
+  dashboardToken?: string; dashboardTokenFile?: string;
 }
 
 /** `--config FILE`: JSON with the same names as the flags (camelCase: perRound, overCommit, ...); flags win. */
@@ -38,16 +40,18 @@ function readPem(flag: string, file: string): string {
 
 export function coordinatorCommand(getLogger: () => Logger): Command {
   return new Command('coordinator')
-    .description('run the federated coordinator daemon (WebSocket + HTTP /healthz /status /metrics)')
+    .description('run the federated coordinator daemon (WebSocket + HTTP: live dashboard at /, /healthz, /status, /metrics)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--port <n>', 'port; 0 picks one (default 7070)', intFlag('--port', 0, 65535))
     .requiredOption('--db <file>', 'SQLite database (created if missing; a restart resumes from it)')
     .option('--config <file>', 'JSON options (flag names in camelCase); flags override')
     .option('--tokens <file>', "per-agent tokens: '<agent-id> <token>' lines, # comments")
+    .option('--dashboard-token <token>', 'read-only token of the live dashboard at / and of /status (they show client ids); default: open')
+    .option('--dashboard-token-file <file>', 'read the dashboard token from a file instead (keeps it out of ps)')
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://')
     .option('--tls-key <file>', 'PEM private key')
-    .option('--dataset <name>', 'data set whose test split scores the global model (default mnist)')
-    .option('--model <kind>', 'mlp | cnn | flat:N (bare N-parameter vector, no evaluation) (default mlp)')
+    .option('--dataset <name>', 'data set whose test split scores the global model: mnist | synthetic | idx:DIR | csv:DIR | images:DIR (default mnist)')
+    .option('--model <spec>', 'mlp | cnn | PATH to a tfjs Layers model.json | flat:N (bare N-parameter vector, no evaluation) (default mlp)')
     .option('--rounds <n>', 'stop after this many rounds (default: run until SIGTERM)', intFlag('--rounds'))
     .option('--per-round <k>', 'updates per round, K (default 10)', intFlag('--per-round'))
     .option('--min-clients <n>', 'ready agents needed to open a round (default K)', intFlag('--min-clients'))
@@ -69,7 +73,7 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     .option('--method <name>', 'CL method sent to agents: finetune | er | derpp (default er: replay from the memory hierarchy)', choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
     .option('--replay <ratio>', 'replayed memory samples per new sample in a batch, sent to agents (default 1)', numberFlag('--replay', 0, 100))
     .option('--seed <n>', 'seed (default 1)', intFlag('--seed', 0))
-    .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu')
+    .option('--backend <name>', 'tfjs backend for evaluation: auto | tfjs-node | wasm | cpu', backendFlag)
     .option('--heartbeat <ms>', 'heartbeat interval announced to agents (default 15000)', intFlag('--heartbeat'))
     .option('--max-uploads <n>', 'update frames received at once; other agents wait for an upload grant (default 16)', intFlag('--max-uploads'))
     .option('--drain-timeout <seconds>', 'SIGTERM: wait this long for the open round (default 5)', numberFlag('--drain-timeout', 0))
@@ -81,6 +85,17 @@ export function coordinatorCommand(getLogger: () => Logger): Command {
     });
 }
 
+/**
+ * The model named in round configs: a model file goes out as its absolute
+ * path (agents on this machine can load it; others bring their own copy
+ * with strata agent --model), cut to its base name past the protocol's
+ * 128-character names.
+ */
+function trainingModelName(resolved: unknown, flag: string | undefined): string {
+  if (typeof resolved !== 'string') return (flag ?? 'mlp').split(':')[0]!;
+  return resolved.length <= 128 ? resolved : path.basename(resolved);
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -89,40 +104,56 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   // Before the daemon's own modules load (they would grow it): the young generation stays at the
   // few MiB the CLI needed, and resident memory stays flat as agents connect (young-generation.ts).
   const young = pinYoungGeneration();
-  const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }] = await Promise.all([
-    import('../../coordinator/coordinator.js'), import('../../coordinator/model-host.js'), import('../../coordinator/server/token-auth.js'),
-    import('../../storage-tier/coordinator-store.js'),
+  const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }, { compileCoordinatorOptions }] = await Promise.all([
+    import('../../coordinator/coordinator.js'), import('../model-host.js'), import('../../coordinator/server/token-auth.js'),
+    import('../../storage-tier/coordinator-store.js'), import('../../coordinator/coordinator-options.js'),
   ]);
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `${f.tlsCert === undefined ? '--tls-cert' : '--tls-key'}: TLS needs both --tls-cert and --tls-key`, { flag: '--tls-cert' });
   }
-  const tokens = f.tokens === undefined ? undefined : loadTokensFile(f.tokens);
+  const tokens = f.tokens === undefined ? undefined : loadTokensFile(f.tokens, '--tokens');
   const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) } : undefined;
+  if (f.dashboardToken !== undefined && f.dashboardTokenFile !== undefined) {
+    throw new StrataError('STRATA_ERR_BAD_FLAG', '--dashboard-token-file: not both --dashboard-token and --dashboard-token-file', { flag: '--dashboard-token-file' });
+  }
+  const dashboardToken = f.dashboardToken ?? (f.dashboardTokenFile === undefined ? undefined : readPem('--dashboard-token-file', f.dashboardTokenFile).trim());
+  if (dashboardToken !== undefined) flagged(f.dashboardToken !== undefined ? '--dashboard-token' : '--dashboard-token-file', () => compileCoordinatorOptions({ dashboardToken }));
+  // The database first: a bad --db fails in a moment, before the model and its data set load.
+  const store = CoordinatorStore.open(f.db);
+  let host: Awaited<ReturnType<typeof createModelHost>>;
   const outDir = prepareRunDir('coordinator', f.out);
   const seed = f.seed ?? 1;
-  const host = await createModelHost({ dataset: f.dataset ?? 'mnist', model: f.model ?? 'mlp', seed, backend: f.backend });
+  try {
+    host = await createModelHost({ dataset: f.dataset ?? 'mnist', model: f.model ?? 'mlp', seed, backend: f.backend });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const log = logger.child({ component: 'cli' });
   log.info({ model: host.description, ...host.info }, 'model ready');
   log.info({ pinned: young.pinned, newSpaceMiB: young.newSpaceBytes / 2 ** 20, ...(young.reason ? { reason: young.reason } : {}) }, 'young generation');
   const options: CoordinatorOptions = {
     host: f.host ?? '127.0.0.1', port: f.port ?? 7070, seed,
-    ...(tokens ? { tokens } : {}), ...(tls ? { tls } : {}),
+    ...(tokens ? { tokens } : {}), ...(tls ? { tls } : {}), ...(dashboardToken !== undefined ? { dashboardToken } : {}),
     ...opt('rounds', f.rounds), ...opt('perRound', f.perRound), ...opt('minClients', f.minClients), ...opt('overCommit', f.overCommit),
     ...opt('roundDeadlineMs', f.deadline === undefined ? undefined : Math.round(f.deadline * 1000)), ...opt('minCompletion', f.minCompletion),
-    ...opt('selection', f.selection), ...opt('strategy', f.strategy as CoordinatorOptions['strategy']),
-    ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('clipNorm', f.clipNorm), ...opt('maxConcurrentUploads', f.maxUploads),
+    ...opt('selection', f.selection), ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('maxConcurrentUploads', f.maxUploads),
     ...opt('drainTimeoutMs', f.drainTimeout === undefined ? undefined : Math.round(f.drainTimeout * 1000)),
-    strategyOptions: definedOnly({ serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim }),
     training: definedOnly({
-      model: (f.model ?? 'mlp').split(':')[0], epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
+      model: trainingModelName(host.info['model'], f.model), epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
     }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
   };
-  const store = CoordinatorStore.open(f.db);
-  const coordinator = new Coordinator(options, {
-    store, layout: host.layout, initialWeights: host.initialWeights, logger,
-    ...(host.evaluate ? { evaluate: host.evaluate } : {}),
+  let coordinator: InstanceType<typeof Coordinator>;
+  const strategy = strategyFromName(f.strategy ?? 'fedavg', {
+    serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim, clipNorm: f.clipNorm, evaluate: host.evaluate,
   });
+  try {
+    coordinator = new Coordinator(options, { strategy, model: host, store, logger });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const startedAt = new Date().toISOString();
   try {
     await coordinator.start();
@@ -142,7 +173,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   const status = coordinator.status();
   store.close();
   const report = {
-    command: 'coordinator', model: host.description, ...host.info, startedAt, outDir, db: f.db, status, options: { ...options, tokens: undefined, tls: undefined },
+    command: 'coordinator', model: host.description, ...host.info, startedAt, outDir, db: f.db, status, options: { ...options, tokens: undefined, tls: undefined, dashboardToken: undefined },
     miro: { boundaries: coordinator.boundaries },
   };
   writeReport(outDir, report);

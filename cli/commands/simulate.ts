@@ -6,9 +6,12 @@ import {
   BUDGET_REQUESTS, SIM_MODES, compileSimulationConfig, readConfigFile, runSimulation, simulationDefaults,
   type SimulationConfig, type SimulationReport,
 } from '../../simulation/index.js';
-import { STRATEGY_NAMES } from '../../coordinator/strategies/strategy.js';
+import { STRATEGY_NAMES, simulationStrategy } from '../strategies.js';
 import { parsePartition } from '../../ml/datasets/partition.js';
-import { badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { BUILTIN_CL_METHODS, findClMethod } from '../../client-runtime/cl-methods/index.js';
+import { BUILTIN_CLIENT_APP, clientAppUrl, loadClientApp } from '../../simulation/client-app.js';
+import { modelSpecName, parseModelSpec } from '../../ml/models/model-spec.js';
+import { badFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
@@ -19,6 +22,7 @@ interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro
   out?: string;
   json?: boolean;
   method?: SimulationConfig['clMethod'];
+  clientApp?: string;
   lr?: number;
   deadline?: number;
   slots?: number;
@@ -28,6 +32,10 @@ interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro
   storage?: SimulationConfig['storage'];
   /** `--overcommit`: the old spelling of `--over-commit`. */
   overcommit?: number;
+}
+
+function modelFlag(value: string): string {
+  return modelSpecName(parseModelSpec(value, '--model'));
 }
 
 function partitionFlag(value: string): string {
@@ -49,8 +57,8 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--clients <n>', `virtual clients (default ${d.clients})`, intFlag('--clients', 1, 100_000))
     .option('--per-round <k>', `updates a round needs, K (default ${d.perRound})`, intFlag('--per-round', 1))
     .option('--rounds <n>', `federated rounds (default ${d.rounds})`, intFlag('--rounds', 1))
-    .option('--dataset <name>', `mnist | synthetic | idx:DIR (default ${d.dataset})`)
-    .option('--model <kind>', `mlp | cnn (default ${d.model})`, choiceFlag('--model', ['mlp', 'cnn'] as const))
+    .option('--dataset <name>', `mnist | synthetic | idx:DIR | csv:DIR | images:DIR (default ${d.dataset})`)
+    .option('--model <spec>', `mlp | cnn | PATH to a tfjs Layers model.json (default ${d.model})`, modelFlag)
     .option('--partition <p>', `iid | dirichlet:ALPHA | skew:D, the deal of samples to clients (an agent's --partition) (default ${d.partition})`, partitionFlag)
     .option('--strategy <name>', `${STRATEGY_NAMES.join(' | ')} (default ${d.strategy})`, choiceFlag('--strategy', STRATEGY_NAMES))
     .option('--server-lr <x>', 'server learning rate (default 1)', numberFlag('--server-lr', 0, 100, true))
@@ -64,7 +72,8 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--mode <mode>', `${SIM_MODES.join(' | ')} (default ${d.mode})`, choiceFlag('--mode', SIM_MODES))
     .option('--cl', 'federated continual learning: client data arrives as split tasks across rounds')
     .option('--tasks <n>', `with --cl: tasks (default ${d.tasks})`, intFlag('--tasks', 1, 255))
-    .option('--method <name>', 'finetune | er | derpp (default er with --cl, else finetune)', choiceFlag('--method', ['finetune', 'er', 'derpp'] as const))
+    .option('--method <name>', 'finetune | er | derpp, or a method of --client-app (default er with --cl, else finetune)')
+    .option('--client-app <module>', 'JavaScript module whose default export is a ClientApp (your model, data, CL methods); default: the built-in models on --dataset')
     .option('--replay <ratio>', `replayed memory samples per new sample in a batch (default ${d.replay})`, numberFlag('--replay', 0, 100))
     .option('--memory <n>', `episodic memory slots per client (default ${d.memory})`, intFlag('--memory', 1))
     .option('--storage <budget>', `all | none | N samples each client keeps in SQLite (default ${d.storage})`, storageFlag)
@@ -130,6 +139,10 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
     dropouts: flags.dropouts === false ? false : undefined,
   };
   const config = compileSimulationConfig({ ...(file !== undefined ? { file, fileName: flags.config } : {}), flags: fromFlags });
+  const clientApp = flagged('--client-app', () => clientAppUrl(flags.clientApp ?? BUILTIN_CLIENT_APP));
+  const app = await flagged('--client-app', () => loadClientApp(clientApp));
+  flagged('--method', () => findClMethod(app.methods ?? BUILTIN_CL_METHODS, config.clMethod));
+  const strategy = simulationStrategy(config);
   const outDir = prepareRunDir('simulate', flags.out);
   const log = logger.child({ component: 'simulate' });
   const progress = createProgress({ label: 'simulate', total: config.rounds, logger: log, format: 'round {round} | acc {acc} | virtual {vtime}', logEveryMs: 0 });
@@ -144,14 +157,14 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
   process.on('SIGTERM', onSignal);
   let report: SimulationReport;
   try {
-    report = await runSimulation(config, outDir, logger, {
+    report = await runSimulation({ config, strategy, clientApp, outDir, logger, hooks: {
       signal: drain.signal,
       onStart: ({ enforcer, backend }) => log.info({ enforcer: enforcer.kind, backend, mode: config.mode, clients: config.clients, perRound: config.perRound }, 'simulation starting'),
       onRound: (r) => progress.update(r.round, {
         round: r.round, acc: r.accuracy.toFixed(4), vtime: `${r.virtualTime.toFixed(1)}s`,
         participants: r.participants.length, stragglers: r.stragglers.length, dropouts: r.dropouts.length, wallSeconds: Number(r.wallSeconds.toFixed(2)),
       }),
-    });
+    } });
   } finally {
     progress.stop();
     process.off('SIGINT', onSignal);

@@ -5,9 +5,9 @@ import { StrataError } from '../../common/strata-error.js';
 import { initBackend } from '../../ml/backend.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadDataset, parseDatasetSpec } from '../../ml/datasets/load-dataset.js';
-import { createModel, parameterCount, parseModelKind, type ModelKind } from '../../ml/models.js';
+import { buildModel, modelInputShape, modelSpecName, parameterCount, parseModelSpec } from '../../ml/models.js';
 import { Trainer } from '../../ml/trainer.js';
-import { intFlag, numberFlag, choiceFlag } from '../flags.js';
+import { backendFlag, intFlag, numberFlag, choiceFlag } from '../flags.js';
 import { createProgress } from '../progress.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
@@ -16,7 +16,8 @@ const threadsFlag = (value: string): string => String(parseThreadsRequest(value,
 export interface TrainReport {
   command: 'train';
   dataset: string;
-  model: ModelKind;
+  /** `mlp`, `cnn`, or the model.json's path. */
+  model: string;
   backend: string;
   backendInfo: object;
   /** Threads that trained (see backendInfo.threads). */
@@ -58,14 +59,14 @@ interface TrainFlags {
 export function trainCommand(getLogger: () => Logger): Command {
   return new Command('train')
     .description('centralized baseline: train a model on a whole data set and test it')
-    .option('--dataset <name>', 'mnist | synthetic | idx:DIR', 'mnist')
-    .option('--model <kind>', 'mlp | cnn', 'mlp')
+    .option('--dataset <name>', 'mnist | synthetic | idx:DIR | csv:DIR | images:DIR', 'mnist')
+    .option('--model <spec>', 'mlp | cnn | PATH to a tfjs Layers model.json', 'mlp')
     .option('--epochs <n>', 'passes over the training set', intFlag('--epochs'), 2)
     .option('--batch <n>', 'batch size', intFlag('--batch'), 64)
     .option('--lr <rate>', 'learning rate (default 0.001 adam, 0.05 sgd)', numberFlag('--lr', 0, 10, true))
     .option('--optimizer <kind>', 'adam | sgd', choiceFlag('--optimizer', ['adam', 'sgd'] as const), 'adam')
     .option('--seed <n>', 'seed for weights and shuffling', intFlag('--seed', 0), 1)
-    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu (default: STRATA_BACKEND or auto)')
+    .option('--backend <name>', 'auto | tfjs-node | wasm | cpu (default: STRATA_BACKEND or auto)', backendFlag)
     .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto, the cores this process may use)', threadsFlag)
     .option('--out <dir>', 'run directory (default runs/train-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout')
@@ -79,14 +80,14 @@ export function trainCommand(getLogger: () => Logger): Command {
 export async function runTrain(flags: TrainFlags, logger: Logger): Promise<TrainReport> {
   const spec = parseDatasetSpec(flags.dataset);
   if (spec.split) throw new StrataError('STRATA_ERR_BAD_FLAG', `--dataset: '${flags.dataset}' is a continual-learning split; use it with 'strata cl'`, { flag: '--dataset' });
-  const kind = parseModelKind(flags.model);
+  const modelSpec = parseModelSpec(flags.model, '--model');
   const outDir = prepareRunDir('train', flags.out);
   const log = logger.child({ component: 'train' });
   const backend = await initBackend({ backend: flags.backend, threads: flags.threads });
   log.info({ backend: backend.name, kernels: backend.kernels, threads: backend.threads, fallbacks: backend.fallbacks }, `tfjs backend: ${backend.name}, ${backend.threads} training thread(s)`);
-  const ds = loadDataset(spec);
+  const ds = await loadDataset(spec, { inputShape: modelInputShape(modelSpec) });
   log.info({ dataset: ds.name, train: ds.train.count, test: ds.test.count, inputShape: ds.inputShape, classes: ds.numClasses }, 'data set loaded');
-  const model = createModel({ kind, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: flags.seed });
+  const model = await buildModel(modelSpec, ds, flags.seed);
   const trainer = new Trainer(model, {
     featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale, optimizer: flags.optimizer, learningRate: flags.lr,
   });
@@ -109,7 +110,7 @@ export async function runTrain(flags: TrainFlags, logger: Logger): Promise<Train
   const report: TrainReport = {
     command: 'train',
     dataset: ds.name,
-    model: kind,
+    model: modelSpecName(modelSpec),
     backend: backend.name,
     backendInfo: backend,
     threads: backend.threads,

@@ -44,7 +44,7 @@ ${r.cl.tasks.map((t) => `<tr><td>${t.task + 1}</td><td>${t.classes.join(',')}</t
   const v = r.validation;
   const validation = `<section><h2>Updates: staleness, validation, clipping</h2>
 <table id="staleness"><tr><th>staleness (model versions)</th><th>updates</th></tr>${staleRows}</table>
-<p class="note">Mean staleness ${r.staleness.mean.toFixed(2)}, max ${r.staleness.max}${c.strategy === 'fedbuff' ? ' (FedBuff weights an update by 1/sqrt(1 + staleness))' : ''}.
+<p class="note">Mean staleness ${r.staleness.mean.toFixed(2)}, max ${r.staleness.max}${r.strategy.name === 'fedbuff' ? ' (FedBuff weights an update by 1/sqrt(1 + staleness))' : ''}.
 Clipping: ${v.clipNorm === null ? 'off' : `${v.clipped} updates scaled down to L2 norm ${v.clipNorm}`}. Norm bound: ${v.maxUpdateNorm === null ? 'none' : v.maxUpdateNorm}.
 Refused by validation: ${escapeHtml(JSON.stringify(v.rejected))}.</p></section>`;
   const miro = r.miro === undefined ? '' : miroSection(r.miro);
@@ -98,7 +98,7 @@ if (REPORT.scheduler.mode === 'scheduled') {
 document.body.dataset.charts = String(window.STRATA_CHARTS.length);
 for (const c of window.STRATA_CHARTS) c.canvas.dataset.rendered = String(c.data.datasets.length);`;
   return htmlPage({
-    title: `strata simulate: ${c.clients} clients, ${c.strategy}, ${c.mode}`,
+    title: `strata simulate: ${c.clients} clients, ${r.strategy.name}, ${c.mode}`,
     subtitle: `${c.model} on ${c.dataset}${c.cl ? ` (continual: ${c.tasks} tasks, ${c.clMethod})` : ''}, ${c.partition}, ${c.perRound}/round x ${c.rounds} rounds, profiles ${c.profiles}, budgets ${r.enforcer.kind}, seed ${c.seed}, backend ${r.backend}`,
     body, data: r, script,
   });

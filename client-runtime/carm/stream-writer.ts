@@ -352,7 +352,7 @@ export class StreamWriter {
   #assertRunning(op: string): void {
     if (this.#state === 'failed' && this.#failure !== null) throw this.#failure;
     if (this.#state !== 'running') {
-      throw new StrataError('STRATA_ERR_BAD_STATE', `stream writer: ${op}() while ${this.#state}`, { op, state: this.#state });
+      throw new StrataError('STRATA_ERR_STATE', `stream writer: ${op}() while ${this.#state}`, { op, state: this.#state });
     }
   }
 }

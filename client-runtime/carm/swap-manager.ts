@@ -357,7 +357,7 @@ export class SwapManager {
   #assertRunning(op: string): void {
     if (this.#state === 'failed') this.#throwIfWorkerFailed();
     if (this.#state !== 'running') {
-      throw new StrataError('STRATA_ERR_BAD_STATE', `swap manager: ${op}() while ${this.#state}`, { op, state: this.#state });
+      throw new StrataError('STRATA_ERR_STATE', `swap manager: ${op}() while ${this.#state}`, { op, state: this.#state });
     }
     if (this.options.mode === 'async') this.#throwIfWorkerFailed();
   }

@@ -30,7 +30,7 @@ import { trainingWork, type TrainingWork } from '../../ml/work-count.js';
 import type { SampleStore } from '../../storage-tier/sample-store.js';
 import { hostBusyClock, type BusyClock } from '../busy-clock.js';
 import type { MemoryKnobs } from '../carm/memory-knobs.js';
-import type { ClStrategy } from '../cl-strategies/cl-strategy.js';
+import type { ClMethod } from '../cl-methods/cl-method.js';
 import type { ClPlugin, TaskStart } from '../cl-plugin.js';
 import type { DeviceAccounting } from '../device-accounting.js';
 import { buildCandidateSpace, type CandidateSpace } from './candidate-space.js';
@@ -50,7 +50,7 @@ export interface MiroContext {
   /** The memory hierarchy's knobs: EM capacity, swap ratio, snapshots and the store for trial memories. */
   knobs: MemoryKnobs;
   /** The CL method (replay per step; DER++'s stored logits rule out reusing a trial). */
-  strategy: ClStrategy;
+  strategy: ClMethod;
   /** The model the loop trains: trials start from its weights, which are restored after them. */
   model: tf.LayersModel;
   /** A second trainer over the same model, for trials (its optimiser state is the trials' own). */

@@ -7,7 +7,7 @@
  */
 import { trainingFlops, type TrainingWork } from '../../ml/work-count.js';
 import type { DeviceProfile } from '../../profiles/device-profile.js';
-import type { ClStrategy } from '../cl-strategies/cl-strategy.js';
+import type { ClMethod } from '../cl-methods/cl-method.js';
 import { estimateJoules, WRITE_BATCH_SAMPLES, type DeviceWork } from '../device-accounting.js';
 import type { MiroCandidate } from './candidate-space.js';
 
@@ -25,7 +25,7 @@ export interface NextTask {
   persist: boolean;
   sampleBytes: number;
   /** The CL strategy: how many samples a step replays for a stream batch and an EM size. */
-  strategy: Pick<ClStrategy, 'replayCount'>;
+  strategy: Pick<ClMethod, 'replayCount'>;
 }
 
 /** Stream samples the task keeps under a stream buffer: at least one, at most all. */

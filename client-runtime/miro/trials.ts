@@ -15,7 +15,7 @@ import { inferenceFlops, type TrainingWork } from '../../ml/work-count.js';
 import type { SampleStore } from '../../storage-tier/sample-store.js';
 import type { BusyClock } from '../busy-clock.js';
 import type { MemorySnapshot } from '../carm/memory-knobs.js';
-import type { ClStrategy } from '../cl-strategies/cl-strategy.js';
+import type { ClMethod } from '../cl-methods/cl-method.js';
 import type { ClTaskRows } from '../cl-plugin.js';
 import { ContinualLearner } from '../continual-learner.js';
 import { estimateJoules, type DeviceAccounting, type DeviceWork } from '../device-accounting.js';
@@ -43,7 +43,7 @@ export interface TrialEnv {
   readonly makeTrainer: () => Trainer;
   readonly optimizer: OptimizerKind;
   readonly work: TrainingWork;
-  readonly strategy: ClStrategy;
+  readonly strategy: ClMethod;
   readonly accounting: DeviceAccounting;
   readonly batch: number;
   readonly epochs: number;

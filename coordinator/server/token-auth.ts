@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { StrataError } from '../../common/strata-error.js';
+import { StrataError, badValue } from '../../common/strata-error.js';
 import { AGENT_ID_PATTERN } from '../../protocol/index.js';
 
 /**
@@ -30,6 +30,11 @@ export class TokenAuthenticator {
   }
 }
 
+/** SHA-256 of a token: compared with timingSafeEqual, equal lengths whatever the inputs. */
+export function tokenDigest(token: string): Buffer {
+  return digest(token);
+}
+
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
@@ -51,12 +56,13 @@ export function parseTokens(text: string, file = 'tokens'): Map<string, string> 
   return tokens;
 }
 
-export function loadTokensFile(file: string): Map<string, string> {
+/** Reads a tokens file (`<agent-id> <token>` lines); `name` is what the caller calls it (`tokens`, or the CLI's `--tokens`). */
+export function loadTokensFile(file: string, name = 'tokens'): Map<string, string> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new StrataError('STRATA_ERR_BAD_FLAG', `--tokens: cannot read ${file} (${(err as Error).message})`, { flag: '--tokens', file });
+    throw badValue(name, `cannot read ${file} (${(err as Error).message})`, { file });
   }
   return parseTokens(text, file);
 }

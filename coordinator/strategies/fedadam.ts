@@ -1,9 +1,8 @@
 import { ServerOptimizer } from './server-optimizer.js';
-import type { StrategyName } from './strategy.js';
 
 /** FedAdam: v = b2 v + (1 - b2) d^2. */
 export class FedAdam extends ServerOptimizer {
-  override readonly name: StrategyName = 'fedadam';
+  override readonly name: string = 'fedadam';
 
   protected secondMoment(v: number, d: number): number {
     return this.beta2 * v + (1 - this.beta2) * d * d;

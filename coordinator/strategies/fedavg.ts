@@ -1,6 +1,6 @@
 import type { TrainingConfig } from '../../protocol/index.js';
 import { MeanAccumulator } from './mean-accumulator.js';
-import type { FederatedStrategy, StrategyName, UpdateAggregator } from './strategy.js';
+import type { FederatedStrategy, RoundContext, UpdateAggregator } from './strategy.js';
 
 export interface FedAvgOptions {
   /** Step size on the averaged delta. Default 1 (plain FedAvg: the new model is the weighted mean of client models). */
@@ -12,7 +12,7 @@ export interface FedAvgOptions {
  * streamed into one accumulator.
  */
 export class FedAvg implements FederatedStrategy {
-  readonly name: StrategyName = 'fedavg';
+  readonly name: string = 'fedavg';
   readonly mode: 'sync' | 'async' = 'sync';
   protected readonly serverLearningRate: number;
 
@@ -20,8 +20,12 @@ export class FedAvg implements FederatedStrategy {
     this.serverLearningRate = options.serverLearningRate ?? 1;
   }
 
-  configureRound(_roundId: number): Partial<TrainingConfig> {
+  configureRound(_round: RoundContext): Partial<TrainingConfig> {
     return {};
+  }
+
+  settings(): Record<string, unknown> {
+    return { serverLearningRate: this.serverLearningRate };
   }
 
   updateWeight(numSamples: number, _staleness: number): number | null {

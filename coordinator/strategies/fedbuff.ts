@@ -1,5 +1,4 @@
 import { FedAvg, type FedAvgOptions } from './fedavg.js';
-import type { StrategyName } from './strategy.js';
 
 export interface FedBuffOptions extends FedAvgOptions {
   /** Updates trained on a model more than this many versions old are rejected. Default 10. */
@@ -15,7 +14,7 @@ export interface FedBuffOptions extends FedAvgOptions {
  * weighted by 1 / sqrt(1 + s).
  */
 export class FedBuff extends FedAvg {
-  override readonly name: StrategyName = 'fedbuff';
+  override readonly name: string = 'fedbuff';
   override readonly mode = 'async' as const;
   readonly maxStaleness: number;
   readonly #sampleWeighted: boolean;
@@ -24,6 +23,10 @@ export class FedBuff extends FedAvg {
     super(options);
     this.maxStaleness = options.maxStaleness ?? 10;
     this.#sampleWeighted = options.sampleWeighted ?? true;
+  }
+
+  override settings(): Record<string, unknown> {
+    return { ...super.settings(), maxStaleness: this.maxStaleness, sampleWeighted: this.#sampleWeighted };
   }
 
   static stalenessFactor(staleness: number): number {

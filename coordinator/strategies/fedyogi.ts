@@ -1,9 +1,8 @@
 import { ServerOptimizer } from './server-optimizer.js';
-import type { StrategyName } from './strategy.js';
 
 /** FedYogi: v = v - (1 - b2) d^2 sign(v - d^2): v grows or shrinks additively, never explodes. */
 export class FedYogi extends ServerOptimizer {
-  override readonly name: StrategyName = 'fedyogi';
+  override readonly name: string = 'fedyogi';
 
   protected secondMoment(v: number, d: number): number {
     const d2 = d * d;

@@ -1,6 +1,6 @@
 import { BufferedAggregator } from './buffered-aggregator.js';
 import { FedAvg } from './fedavg.js';
-import type { StrategyName, UpdateAggregator } from './strategy.js';
+import type { UpdateAggregator } from './strategy.js';
 
 /** Coordinate-wise median (Yin et al. 2018). */
 export class MedianAggregator extends BufferedAggregator {
@@ -13,7 +13,7 @@ export class MedianAggregator extends BufferedAggregator {
 
 /** FedAvg's server step on the coordinate-wise median of the deltas (buffers the round's updates). */
 export class MedianStrategy extends FedAvg {
-  override readonly name: StrategyName = 'median';
+  override readonly name: string = 'median';
 
   override createAggregator(numParams: number): UpdateAggregator {
     return new MedianAggregator(numParams);

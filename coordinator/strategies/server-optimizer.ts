@@ -33,6 +33,10 @@ export abstract class ServerOptimizer extends FedAvg {
     this.tau = options.tau ?? 1e-3;
   }
 
+  override settings(): Record<string, unknown> {
+    return { ...super.settings(), beta1: this.beta1, beta2: this.beta2, tau: this.tau };
+  }
+
   /** New v[i] from the old one and the delta's coordinate. */
   protected abstract secondMoment(v: number, d: number): number;
 

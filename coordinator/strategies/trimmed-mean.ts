@@ -1,7 +1,7 @@
 import { StrataError } from '../../common/strata-error.js';
 import { BufferedAggregator } from './buffered-aggregator.js';
 import { FedAvg, type FedAvgOptions } from './fedavg.js';
-import type { StrategyName, UpdateAggregator } from './strategy.js';
+import type { UpdateAggregator } from './strategy.js';
 
 /** Coordinate-wise trimmed mean (Yin et al. 2018): drop the `beta` fraction of largest and of smallest values. */
 export class TrimmedMeanAggregator extends BufferedAggregator {
@@ -28,7 +28,7 @@ export interface TrimmedMeanOptions extends FedAvgOptions {
 }
 
 export class TrimmedMeanStrategy extends FedAvg {
-  override readonly name: StrategyName = 'trimmed-mean';
+  override readonly name: string = 'trimmed-mean';
   readonly beta: number;
 
   constructor(options: TrimmedMeanOptions = {}) {
@@ -39,5 +39,9 @@ export class TrimmedMeanStrategy extends FedAvg {
 
   override createAggregator(numParams: number): UpdateAggregator {
     return new TrimmedMeanAggregator(numParams, this.beta);
+  }
+
+  override settings(): Record<string, unknown> {
+    return { ...super.settings(), beta: this.beta };
   }
 }

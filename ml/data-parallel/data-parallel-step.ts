@@ -101,7 +101,7 @@ export class DataParallelStep {
         committed = true;
       });
     } catch (err) {
-      if (committed || (err as { code?: string }).code !== 'STRATA_ERR_TRAINING_THREAD') throw err;
+      if (committed || (err as { code?: string }).code !== 'STRATA_ERR_WORKER') throw err;
       // A helper failed before any weight or moment changed: the step runs again on this thread, and so do the next ones.
       this.#broken = (err as Error).message;
       return this.#fast.run(x, y, undefined, captureLogits, (grads) => optimizer.apply(grads));

@@ -163,7 +163,7 @@ export class HelperPool {
   #check(i: number, h: Helper): void {
     if (Atomics.load(h.control.ints, STATUS) === FAILED) {
       const m = receiveMessageOnPort(h.port)?.message as HelperReport | undefined;
-      throw new StrataError('STRATA_ERR_TRAINING_THREAD', `data-parallel helper ${i} failed: ${m?.message ?? 'unknown error'}`, { helper: i });
+      throw new StrataError('STRATA_ERR_WORKER', `data-parallel helper ${i} failed: ${m?.message ?? 'unknown error'}`, { helper: i });
     }
   }
 

@@ -1,4 +1,4 @@
-import { StrataError } from '../../common/strata-error.js';
+import { StrataError, badValue } from '../../common/strata-error.js';
 import { Rng } from '../rng.js';
 
 /**
@@ -21,9 +21,9 @@ export type Partition = { kind: 'iid' } | { kind: 'dirichlet'; alpha: number } |
 const NUMBER = String.raw`(\d+(\.\d*)?|\.\d+)(e-?\d+)?`;
 export const PARTITION_PATTERN = new RegExp(`^(iid|dirichlet:${NUMBER}|skew:${NUMBER})$`);
 
-export function parsePartition(text: string, flag = '--partition'): Partition {
-  const bad = (): StrataError => new StrataError('STRATA_ERR_BAD_FLAG',
-    `${flag}: invalid value '${text}' (expected iid, dirichlet:ALPHA with ALPHA > 0, or skew:D with D in [0, 1])`, { flag, value: text });
+/** `iid`, `dirichlet:ALPHA` or `skew:D`; `name` is what the caller calls the value (an option, or a flag). */
+export function parsePartition(text: string, name = 'partition'): Partition {
+  const bad = (): StrataError => badValue(name, `invalid value '${text}' (expected iid, dirichlet:ALPHA with ALPHA > 0, or skew:D with D in [0, 1])`, { value: text });
   if (text === 'iid') return { kind: 'iid' };
   const m = /^(dirichlet|skew):(.+)$/.exec(text);
   const v = m ? Number(m[2]) : Number.NaN;

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryHierarchy } from '../../client-runtime/carm/memory-hierarchy.js';
 import { CL_DEFAULTS, runClExperiment, type ClConfig } from '../../client-runtime/cl-experiment.js';
-import { experienceReplay } from '../../client-runtime/cl-strategies/er.js';
+import { experienceReplay } from '../../client-runtime/cl-methods/er.js';
 import type { ClPlugin } from '../../client-runtime/cl-plugin.js';
 import { ContinualLearner, splitHoldout } from '../../client-runtime/continual-learner.js';
 import { initBackend, type BackendInfo } from '../../ml/backend.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryHierarchy } from '../../client-runtime/carm/memory-hierarchy.js';
-import { experienceReplay } from '../../client-runtime/cl-strategies/er.js';
+import { experienceReplay } from '../../client-runtime/cl-methods/er.js';
 import { ContinualLearner, splitHoldout } from '../../client-runtime/continual-learner.js';
 import { DeviceAccountingPlugin } from '../../client-runtime/device-accounting-plugin.js';
 import { DeviceAccounting } from '../../client-runtime/device-accounting.js';

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { AgentConnection, type TrainFn } from '../../client-runtime/agent-connection.js';
-import { Coordinator, type CoordinatorOptions } from '../../coordinator/index.js';
+import { Coordinator, FedAvg, type CoordinatorOptions, type FederatedStrategy } from '../../coordinator/index.js';
 import { PROTOCOL_VERSION, encodeMessage, parseMessage, type Message } from '../../protocol/index.js';
 import type { SqliteDatabase } from '../../storage-tier/sqlite.js';
 import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
@@ -17,10 +17,12 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startCoordinator(options: CoordinatorOptions, numParams: number, initial?: Float32Array, dbFile = ':memory:'): Promise<Harness> {
+export async function startCoordinator(
+  options: CoordinatorOptions, numParams: number, initial?: Float32Array, dbFile = ':memory:', strategy: FederatedStrategy = new FedAvg(),
+): Promise<Harness> {
   const store = CoordinatorStore.open(dbFile === ':memory:' ? (new Database(':memory:') as unknown as SqliteDatabase) : dbFile);
   const coordinator = new Coordinator({ port: 0, ...options }, {
-    store, layout: [{ name: 'w', shape: [numParams] }], initialWeights: () => initial ?? new Float32Array(numParams), logger: silentLogger,
+    strategy, store, model: { layout: [{ name: 'w', shape: [numParams] }], initialWeights: () => initial ?? new Float32Array(numParams) }, logger: silentLogger,
   });
   await coordinator.start();
   return {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
-  FedAdam, FedAvg, FedBuff, FedProx, FedYogi, MeanAccumulator, MedianAggregator, TrimmedMeanAggregator, clipScale, createStrategy, deltaNorm,
+  Clipping, FedAdam, FedAvg, FedBuff, FedProx, FedYogi, MeanAccumulator, MedianAggregator, ServerEvaluation, TrimmedMeanAggregator, clipScale, deltaNorm,
 } from '../../coordinator/strategies/index.js';
+import { strategyFromName } from '../../cli/strategies.js';
+
+const round = { roundId: 3, modelVersion: 2, seed: 7 };
 
 const f32 = (...v: number[]) => Float32Array.from(v);
 
@@ -19,8 +22,8 @@ describe('strategies', () => {
   });
 
   it('FedProx sends mu to clients; the server step is FedAvg', () => {
-    expect(new FedProx({ mu: 0.1 }).configureRound(3)).toEqual({ fedproxMu: 0.1 });
-    expect(new FedAvg().configureRound(3)).toEqual({});
+    expect(new FedProx({ mu: 0.1 }).configureRound(round)).toEqual({ fedproxMu: 0.1 });
+    expect(new FedAvg().configureRound(round)).toEqual({});
   });
 
   it('FedAdam: one step by hand', () => {
@@ -82,8 +85,22 @@ describe('strategies', () => {
     expect(agg.result()[0]).toBeCloseTo((1 * 1 + 4 * 0.5) / 1.5, 6);
   });
 
-  it('createStrategy knows every name and rejects others with a code', () => {
-    for (const name of ['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedbuff', 'median', 'trimmed-mean']) expect(createStrategy(name).name).toBe(name);
-    expect(() => createStrategy('fedmagic')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION' }));
+  it('the CLI knows every named strategy and rejects others with a code naming the flag', () => {
+    for (const name of ['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedbuff', 'median', 'trimmed-mean']) expect(strategyFromName(name).name).toBe(name);
+    expect(() => strategyFromName('fedmagic')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_FLAG', details: expect.objectContaining({ flag: '--strategy' }) }));
+  });
+
+  it('Clipping and ServerEvaluation wrap any strategy and change only their step', async () => {
+    const inner = new FedProx({ mu: 0.2 });
+    const s = new ServerEvaluation(new Clipping(inner, 2), (w) => ({ accuracy: w[0]!, loss: 0 }));
+    expect(s.name).toBe('fedprox');
+    expect(s.mode).toBe('sync');
+    expect(s.configureRound(round)).toEqual({ fedproxMu: 0.2 });
+    expect(s.updateScale(1)).toBe(1);
+    expect(s.updateScale(8)).toBeCloseTo(0.25, 9);
+    expect(s.settings()).toMatchObject({ mu: 0.2, clipNorm: 2 });
+    expect(await s.evaluate!(f32(0.75), { roundId: 1, modelVersion: 1 })).toEqual({ accuracy: 0.75, loss: 0 });
+    expect(new Clipping(new FedAvg(), 1).evaluate).toBeUndefined();
+    expect(() => new Clipping(inner, 0)).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION', details: expect.objectContaining({ option: 'clipNorm' }) }));
   });
 });

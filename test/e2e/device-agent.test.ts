@@ -122,7 +122,7 @@ describe('the device agent', () => {
     const coord = new ScriptedCoordinator();
     await once(coord.wss, 'listening');
     const agent = new DeviceAgent({
-      url: coord.url, agentId: 'unit-0', token: 't', profile: loadProfile('jetson-nano-5w'), dataset: 'synthetic', shard: { index: 0, count: 2 },
+      url: coord.url, agentId: 'unit-0', token: 't', profile: loadProfile('jetson-nano-5w'), data: syntheticDataset(), shard: { index: 0, count: 2 },
       db: path.join(dir, 'unit-0.sqlite'), samplesPerRound: 200, memory: 100, logger: silentLogger,
     });
     await agent.start();

@@ -11,6 +11,7 @@ describe('backend requests', () => {
   });
 
   it('an unknown backend is a coded flag error', () => {
-    expect(() => parseBackendRequest('gpu')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_FLAG' }));
+    expect(() => parseBackendRequest('gpu')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION', details: expect.objectContaining({ option: 'backend' }) }));
+    expect(() => parseBackendRequest('gpu', '--backend')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_FLAG', details: expect.objectContaining({ flag: '--backend' }) }));
   });
 });

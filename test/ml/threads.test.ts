@@ -62,7 +62,7 @@ describe('training threads', () => {
     expect(parseThreadsRequest('3')).toBe(3);
     expect(parseThreadsRequest(64)).toBe(8);
     for (const bad of ['0', '-1', 'two', '1.5']) {
-      expect(() => parseThreadsRequest(bad, 'STRATA_THREADS')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_FLAG', details: expect.objectContaining({ flag: 'STRATA_THREADS' }) }));
+      expect(() => parseThreadsRequest(bad, 'STRATA_THREADS')).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_OPTION', details: expect.objectContaining({ option: 'STRATA_THREADS' }) }));
     }
   });
 

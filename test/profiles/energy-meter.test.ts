@@ -134,9 +134,9 @@ describe('EnergyMeter', () => {
 
   it('guards its state and its options', () => {
     const meter = new EnergyMeter(roundProfile(), { sensor: 'off' });
-    expect(() => meter.stop()).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_STATE' }));
+    expect(() => meter.stop()).toThrow(expect.objectContaining({ code: 'STRATA_ERR_STATE' }));
     meter.start();
-    expect(() => meter.start()).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_STATE' }));
+    expect(() => meter.start()).toThrow(expect.objectContaining({ code: 'STRATA_ERR_STATE' }));
     expect(meter.stop().measured).toBeNull();
     expect(meter.state).toBe('stopped');
     expect(() => new EnergyMeter(roundProfile(), { sampleIntervalMs: -1 })).toThrow(

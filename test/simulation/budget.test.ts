@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { detectEnforcer, removeCgroupTree } from '../../simulation/budget.js';
-import { runSimulation } from '../../simulation/simulation.js';
-import { silentLogger, smallConfig, tmpDir } from './helpers.js';
+import { simulate, smallConfig, tmpDir } from './helpers.js';
 
 /** One raspberry-pi-4 client (budget 0.25 of a core) training ~1 CPU-second; the share it measured. */
 async function measuredShare(budget: 'cgroup' | 'duty'): Promise<{ share: number; enforcer: string }> {
   const cfg = smallConfig({ clients: 1, perRound: 1, rounds: 1, budget, profiles: 'raspberry-pi-4', workers: 1, slotsPerWorker: 1 });
-  const r = await runSimulation(cfg, tmpDir(), silentLogger);
+  const r = await simulate(cfg, tmpDir());
   const p = r.profiles[0]!;
   expect(p.budget).toBe(0.25);
   return { share: p.measuredShare!, enforcer: Object.keys(r.jobEnforcers).join(',') };

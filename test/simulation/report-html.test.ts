@@ -4,8 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { simulateReportHtml } from '../../cli/reports/simulate-report-html.js';
-import { runSimulation } from '../../simulation/simulation.js';
-import { silentLogger, smallConfig, tmpDir } from './helpers.js';
+import { simulate, smallConfig, tmpDir } from './helpers.js';
 
 const CHROMIUM = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -14,7 +13,7 @@ const CHART_IDS = ['chart-accuracy-round', 'chart-accuracy-vtime', 'chart-round-
 describe('report.html', () => {
   it.skipIf(!haveChromium)(`renders every chart in headless Chromium${haveChromium ? '' : ` (skipped: ${CHROMIUM} not found)`}`, async () => {
     const dir = tmpDir();
-    const report = await runSimulation(smallConfig({ rounds: 2, budget: 'duty' }), dir, silentLogger);
+    const report = await simulate(smallConfig({ rounds: 2, budget: 'duty' }), dir);
     const file = path.join(dir, 'report.html');
     const html = simulateReportHtml(report);
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained

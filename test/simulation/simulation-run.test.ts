@@ -2,15 +2,14 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSimulation } from '../../simulation/simulation.js';
 import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
-import { silentLogger, smallConfig, tmpDir } from './helpers.js';
+import { simulate, smallConfig, tmpDir } from './helpers.js';
 
 describe('strata simulate: the round engine over virtual clients', () => {
   it('scheduled and naive runs of the same seed end with the same model; each worker gets each model version once', async () => {
     const cfg = smallConfig({ rounds: 2, clients: 6, perRound: 3 });
-    const scheduled = await runSimulation(cfg, tmpDir(), silentLogger);
-    const naive = await runSimulation({ ...cfg, mode: 'naive' }, tmpDir(), silentLogger);
+    const scheduled = await simulate(cfg, tmpDir());
+    const naive = await simulate({ ...cfg, mode: 'naive' }, tmpDir());
     expect(scheduled.rounds).toHaveLength(2);
     expect(scheduled.finalAccuracy).toBeGreaterThan(0.3);
     expect(naive.finalAccuracy).toBe(scheduled.finalAccuracy);
@@ -40,11 +39,11 @@ describe('strata simulate: the round engine over virtual clients', () => {
 
   it('the same run twice, once beside a CPU-burning process, gives the same virtual times, device seconds and joules', async () => {
     const cfg = smallConfig({ rounds: 2, clients: 4, perRound: 2, profiles: 'jetson-nano-5w,phone-lowend' });
-    const a = await runSimulation(cfg, tmpDir(), silentLogger);
+    const a = await simulate(cfg, tmpDir());
     const burner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
     let b;
     try {
-      b = await runSimulation(cfg, tmpDir(), silentLogger);
+      b = await simulate(cfg, tmpDir());
     } finally {
       burner.kill('SIGKILL');
     }
@@ -55,8 +54,8 @@ describe('strata simulate: the round engine over virtual clients', () => {
 
   it('a worker that dies is replaced, its clients re-run, and the run ends as if nothing happened', async () => {
     const cfg = smallConfig({ rounds: 2, clients: 6, perRound: 4 });
-    const clean = await runSimulation(cfg, tmpDir(), silentLogger);
-    const faulty = await runSimulation(cfg, tmpDir(), silentLogger, { killWorkerInRound: 1 });
+    const clean = await simulate(cfg, tmpDir());
+    const faulty = await simulate(cfg, tmpDir(), { killWorkerInRound: 1 });
     const s = faulty.scheduler;
     if (s.mode !== 'scheduled') throw new Error('expected scheduled');
     expect(s.restarts).toBe(1);
@@ -68,7 +67,7 @@ describe('strata simulate: the round engine over virtual clients', () => {
 
   it('over-commitment makes stragglers (late results acked without blame); dropouts follow the profile', async () => {
     const cfg = smallConfig({ rounds: 3, clients: 8, perRound: 3, overCommit: 2, profiles: 'phone-lowend,reference-host' });
-    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    const r = await simulate(cfg, tmpDir());
     for (const round of r.rounds) expect(round.participants).toHaveLength(3);
     // ceil(3 x 2) picked at first (and a replacement for each dropout); later rounds pick among the clients not still busy.
     expect(r.rounds[0]!.selected).toBeGreaterThanOrEqual(6);
@@ -79,7 +78,7 @@ describe('strata simulate: the round engine over virtual clients', () => {
 
   it('with a deadline, a straggler stays busy until its late result: no client is handed a round while it still trains', async () => {
     const cfg = smallConfig({ rounds: 4, clients: 4, perRound: 2, profiles: 'phone-lowend,reference-host', deadlineSeconds: 3, dropouts: false });
-    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    const r = await simulate(cfg, tmpDir());
     expect(r.rounds).toHaveLength(4);
     // A client handed a round while it still trains would ignore it, as an agent does: the engine never does that.
     expect(r.ignoredAssignments).toBe(0);
@@ -91,13 +90,13 @@ describe('strata simulate: the round engine over virtual clients', () => {
 
   it('dropouts that reconnect later keep a run with short deadlines going (no false stall)', async () => {
     const cfg = smallConfig({ rounds: 3, clients: 2, perRound: 2, profiles: 'phone-lowend', deadlineSeconds: 1, seed: 1 });
-    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    const r = await simulate(cfg, tmpDir());
     expect(r.rounds).toHaveLength(3);
   });
 
   it('FedBuff: every free client trains, updates arrive stale, and the report has their staleness histogram', async () => {
     const cfg = smallConfig({ rounds: 4, clients: 6, perRound: 2, strategy: 'fedbuff', profiles: 'phone-lowend,jetson-xavier-nx' });
-    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    const r = await simulate(cfg, tmpDir());
     expect(r.rounds).toHaveLength(4);
     expect(r.staleness.max).toBeGreaterThan(0);
     const counted = Object.values(r.staleness.histogram).reduce((a, b) => a + b, 0);
@@ -106,12 +105,12 @@ describe('strata simulate: the round engine over virtual clients', () => {
   });
 
   it('--clip-norm scales updates down and --max-update-norm refuses them, as in the daemon', async () => {
-    const clipped = await runSimulation(smallConfig({ rounds: 2, clients: 4, perRound: 2, clipNorm: 0.01 }), tmpDir(), silentLogger);
+    const clipped = await simulate(smallConfig({ rounds: 2, clients: 4, perRound: 2, clipNorm: 0.01 }), tmpDir());
     expect(clipped.validation).toMatchObject({ clipNorm: 0.01, maxUpdateNorm: null });
     expect(clipped.validation.clipped).toBe(4);
     for (const round of clipped.rounds) for (const c of round.clients.filter((x) => x.status === 'participant')) expect(c.clipScale).toBeLessThan(1);
     // Every update is refused: the round can never close, and the run says so instead of hanging.
-    await expect(runSimulation(smallConfig({ rounds: 1, clients: 3, perRound: 2, maxUpdateNorm: 1e-6, deadlineSeconds: 30 }), tmpDir(), silentLogger))
+    await expect(simulate(smallConfig({ rounds: 1, clients: 3, perRound: 2, maxUpdateNorm: 1e-6, deadlineSeconds: 30 }), tmpDir()))
       .rejects.toMatchObject({ code: 'STRATA_ERR_SIM_STALLED' });
   });
 
@@ -119,7 +118,7 @@ describe('strata simulate: the round engine over virtual clients', () => {
     const dir = tmpDir();
     const cfg = smallConfig({ cl: true, tasks: 2, rounds: 4, clients: 4, perRound: 2, memory: 50 });
     expect(cfg.clMethod).toBe('er');
-    const r = await runSimulation(cfg, dir, silentLogger);
+    const r = await simulate(cfg, dir);
     expect(r.cl?.tasks.map((t) => t.task)).toEqual([0, 1]);
     for (const t of r.cl!.tasks) expect(t.accuracySeen).toBeGreaterThan(0);
     expect(r.rounds.every((x) => x.accuracySeen !== undefined)).toBe(true);
@@ -136,7 +135,7 @@ describe('strata simulate: the round engine over virtual clients', () => {
       cl: true, tasks: 2, rounds: 4, clients: 4, perRound: 4, memory: 50, profiler: 'miro', profiles: 'jetson-nano-5w,phone-lowend', dropouts: false,
       miro: { memories: [25, 50], streamBuffers: [0.5, 1], swapRatios: [0.5], navigator: 'grid', profilingBudget: 1, minTrialSteps: 5 },
     });
-    const r = await runSimulation(cfg, tmpDir(), silentLogger);
+    const r = await simulate(cfg, tmpDir());
     const m = r.miro!;
     // Every client, at both of its tasks' first rounds.
     expect(m.choices).toHaveLength(8);

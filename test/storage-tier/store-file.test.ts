@@ -94,14 +94,15 @@ describe('migrations', () => {
   it('applies pending migrations in order and reports them', () => {
     const db = new Database(':memory:');
     const first = migrate(db, sampleStoreMigrations);
-    expect(first).toEqual({ from: 0, to: 1, applied: [{ version: 1, name: sampleStoreMigrations[0]!.name }] });
-    expect(migrate(db, sampleStoreMigrations)).toEqual({ from: 1, to: 1, applied: [] });
+    const latest = sampleStoreMigrations.length;
+    expect(first).toEqual({ from: 0, to: latest, applied: sampleStoreMigrations.map((m) => ({ version: m.version, name: m.name })) });
+    expect(migrate(db, sampleStoreMigrations)).toEqual({ from: latest, to: latest, applied: [] });
 
-    const v2: Migration = { version: 2, name: 'add note', up: (d) => d.exec('ALTER TABLE samples ADD COLUMN note TEXT') };
-    const broken: Migration = { version: 3, name: 'broken', up: (d) => d.exec('ALTER TABLE nowhere ADD COLUMN x') };
-    const result = migrate(db, [...sampleStoreMigrations, v2, broken]);
-    expect(result).toMatchObject({ from: 1, to: 2, applied: [{ version: 2, name: 'add note' }], failed: { version: 3, name: 'broken' } });
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    const next: Migration = { version: latest + 1, name: 'add note', up: (d) => d.exec('ALTER TABLE samples ADD COLUMN note TEXT') };
+    const broken: Migration = { version: latest + 2, name: 'broken', up: (d) => d.exec('ALTER TABLE nowhere ADD COLUMN x') };
+    const result = migrate(db, [...sampleStoreMigrations, next, broken]);
+    expect(result).toMatchObject({ from: latest, to: latest + 1, applied: [{ version: latest + 1, name: 'add note' }], failed: { version: latest + 2, name: 'broken' } });
+    expect(db.pragma('user_version', { simple: true })).toBe(latest + 1);
     db.close();
   });
 

@@ -66,8 +66,8 @@ describe('StreamWriter', () => {
     await writer.close();
     await writer.close();
     expect(writer.state).toBe('closed');
-    expect(await codeOf(() => writer.write([sample(0, 0, 0)]))).toBe('STRATA_ERR_BAD_STATE');
-    expect(await codeOf(writer.flush())).toBe('STRATA_ERR_BAD_STATE');
+    expect(await codeOf(() => writer.write([sample(0, 0, 0)]))).toBe('STRATA_ERR_STATE');
+    expect(await codeOf(writer.flush())).toBe('STRATA_ERR_STATE');
 
     // Close committed the last write; the content round-trips.
     const store = SampleStore.openReadOnly(file);

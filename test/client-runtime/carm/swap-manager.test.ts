@@ -300,7 +300,7 @@ describe('SwapManager errors', () => {
     }
   });
 
-  it('calls after close fail with STRATA_ERR_BAD_STATE; close is idempotent', async () => {
+  it('calls after close fail with STRATA_ERR_STATE; close is idempotent', async () => {
     const memory = memoryOf();
     const swaps = await start({ memory });
     await swaps.close();
@@ -312,7 +312,7 @@ describe('SwapManager errors', () => {
     } catch (err) {
       code = isStrataError(err) ? err.code : undefined;
     }
-    expect(code).toBe('STRATA_ERR_BAD_STATE');
+    expect(code).toBe('STRATA_ERR_STATE');
     expect(swaps.applyReady()).toBe(0);
   });
 });

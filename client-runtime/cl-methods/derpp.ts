@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ClStrategy } from './cl-strategy.js';
+import type { ClMethod } from './cl-method.js';
 
 export interface DerppOptions {
   replay: number;
@@ -13,7 +13,7 @@ export interface DerppOptions {
  * and stored logits, on top of the cross-entropy on their labels (the beta
  * term, here with beta = 1 and the same replayed samples for both terms).
  */
-export function derpp(options: DerppOptions): ClStrategy {
+export function derpp(options: DerppOptions): ClMethod {
   const alpha = options.alpha ?? 0.3;
   return {
     name: 'derpp',

@@ -21,10 +21,11 @@ export interface StepContext {
  * A continual-learning method: a few hooks over the shared training loop
  * (Avalanche's shape). The memory hierarchy is the loop's plugin, not the
  * method's: methods only say how many replay samples they want and how
- * the loss treats them.
+ * the loss treats them. Made for one round (or one `strata cl` run) by its
+ * `ClMethodFactory`.
  */
-export interface ClStrategy {
-  readonly name: 'finetune' | 'er' | 'derpp';
+export interface ClMethod {
+  readonly name: string;
   /** Whether the method replays from the episodic memory at all. */
   readonly usesMemory: boolean;
   /** Whether samples must carry the logits seen when they were stored. */
@@ -38,5 +39,20 @@ export interface ClStrategy {
   afterTask?(task: ClTaskRows): void;
 }
 
-export type ClMethodName = ClStrategy['name'];
-export const CL_METHODS: readonly ClMethodName[] = ['finetune', 'er', 'derpp'];
+/** What a round asks of its CL method. */
+export interface ClMethodSettings {
+  /** Memory samples to replay per batch (the training config's replay ratio x its batch size). */
+  replay: number;
+  batchSize: number;
+}
+
+/**
+ * A CL method by name: the coordinator's training config names one
+ * (`method`), and each device makes it from the factories it has. Give a
+ * device runtime, an agent or a simulation's client app your own factory
+ * beside the built-ins (`BUILTIN_CL_METHODS`) and name it in the config.
+ */
+export interface ClMethodFactory {
+  readonly name: string;
+  create(settings: ClMethodSettings): ClMethod;
+}

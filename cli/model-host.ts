@@ -1,8 +1,8 @@
 import { StrataError } from '../common/strata-error.js';
 import type { WeightsLayout } from '../protocol/index.js';
-import type { Evaluator } from './round-engine-types.js';
+import type { Evaluator } from '../coordinator/round-engine-types.js';
 
-/** What the coordinator needs of "its model": the flat layout, initial weights, and (optionally) a test-set evaluator. */
+/** The model `strata coordinator` names (`--model mlp | cnn | PATH | flat:N` on `--dataset`): what the coordinator needs of it, and the test-set evaluator its strategy scores with. */
 export interface ModelHost {
   description: string;
   layout: WeightsLayout;
@@ -24,35 +24,30 @@ export function flatModelHost(numParams: number): ModelHost {
 }
 
 /**
- * An ml model (mlp | cnn) on a data set: layout and initial weights from the
- * model, evaluation on the data set's test split after every round.
- * tfjs is imported lazily so the coordinator core never loads it.
+ * An ml model (mlp | cnn | a model.json) on a data set: layout and initial
+ * weights from the model, evaluation on the data set's test split after
+ * every round. tfjs is imported lazily so the coordinator core never loads it.
  */
 export async function mlModelHost(options: { dataset: string; model: string; seed: number; backend?: string | undefined; evalSamples?: number | undefined }): Promise<ModelHost> {
   const ml = await import('../ml/index.js');
   const spec = ml.parseDatasetSpec(options.dataset);
-  const kind = ml.parseModelKind(options.model);
+  const modelSpec = ml.parseModelSpec(options.model, '--model');
+  const kind = ml.modelSpecName(modelSpec);
   const backend = await ml.initBackend({ backend: options.backend });
-  const ds = ml.loadDataset(spec);
-  const model = ml.createModel({ kind, inputShape: ds.inputShape, numClasses: ds.numClasses, seed: options.seed });
+  const ds = await ml.loadDataset(spec, { inputShape: ml.modelInputShape(modelSpec) });
+  const model = await ml.buildModel(modelSpec, ds, options.seed);
   const layout = ml.layoutOf(model).entries.map((e) => ({ name: e.name, shape: e.shape }));
-  const batches = new ml.BatchBuilder(ds.featureSize, ds.numClasses, ds.scale);
   const n = Math.min(ds.test.count, options.evalSamples ?? ds.test.count);
-  const indices = Int32Array.from({ length: n }, (_, i) => i);
   return {
     description: `${kind} on ${ds.name}`,
     layout,
     initialWeights: () => ml.getFlatWeights(model),
-    evaluate: (weights) => {
-      ml.setFlatWeights(model, weights);
-      const r = ml.evaluateModel(model, ds.test, batches, { indices });
-      return { accuracy: r.accuracy, loss: r.loss };
-    },
+    evaluate: ml.testSetEvaluator(model, ds, n),
     info: { backend: backend.name, dataset: ds.name, model: kind, testSamples: n },
   };
 }
 
-/** `mlp`, `cnn` (with a data set) or `flat:N`. */
+/** `mlp`, `cnn`, a model.json path (with a data set) or `flat:N`. */
 export async function createModelHost(options: { dataset: string; model: string; seed: number; backend?: string | undefined }): Promise<ModelHost> {
   const flat = /^flat:(\d+)$/.exec(options.model);
   if (flat) return flatModelHost(Number(flat[1]));
