@@ -68,7 +68,7 @@ export interface BackendOptions {
    * On wasm with more than one thread: `data` (default; `STRATA_PARALLELISM`)
    * or `intra-op` (XNNPACK's pool on the threaded build). On the 2-core
    * bench machine, two data-parallel threads trained the built-in MLP
-   * 1.1-1.5x and the CNN 1.4-1.8x as fast as one, XNNPACK's pool 1.0x and
+   * 1.05-1.5x and the CNN 1.4-1.8x as fast as one, XNNPACK's pool 1.0x and
    * 1.3x (see `DataParallelStep`). Both need the cores free: a thread
    * another process delays stalls every step, which is why `threads: 'auto'`
    * leaves out the cores the machine is busy with.
