@@ -7,11 +7,9 @@
  * recorded results through the engine (no client retrains) and carries on
  * live from there, so it ends with the same model as an uninterrupted run.
  */
-import Database from 'better-sqlite3';
-import { StrataError } from '../common/strata-error.js';
 import type { Migration } from './migrations.js';
 import type { SqliteDatabase } from './sqlite.js';
-import { openStoreFile } from './store-file.js';
+import { JOB_RESULT_STORE_KIND, openStoreFile } from './store-file.js';
 
 const migrations: readonly Migration[] = Object.freeze([
   {
@@ -56,15 +54,10 @@ export class JobResultStore {
   }
 
   static open(file: string): JobResultStore {
-    let db: SqliteDatabase;
-    try {
-      db = new Database(file) as unknown as SqliteDatabase;
-    } catch (cause) {
-      throw new StrataError('STRATA_ERR_STORE_OPEN', `${file}: cannot open the simulation checkpoint`, { file }, { cause });
-    }
-    if (Number(db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get()) === 0) db.pragma('page_size = 65536');
-    openStoreFile(db, migrations, { readonly: false, synchronous: 'NORMAL', integrityCheck: 'quick', busyTimeoutMs: 5000, cacheSizeKiB: 4096, mmapSizeBytes: 0 });
-    return new JobResultStore(db);
+    const opened = openStoreFile(file, migrations, {
+      kind: JOB_RESULT_STORE_KIND, pageSize: 65_536, readonly: false, synchronous: 'NORMAL', integrityCheck: 'quick', busyTimeoutMs: 5000, cacheSizeKiB: 4096, mmapSizeBytes: 0,
+    });
+    return new JobResultStore(opened.db);
   }
 
   getMeta(key: string): string | undefined {
