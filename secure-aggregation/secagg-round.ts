@@ -145,6 +145,13 @@ export class SecAggRound {
     this.#advance();
   }
 
+  /** Parties that dealt and may still upload (neither uploaded nor gone). */
+  get pendingUploads(): number {
+    let n = 0;
+    for (const id of this.#dealt.keys()) if (!this.#uploaded.has(id) && !this.#left.has(id)) n++;
+    return n;
+  }
+
   /** Whether `clientId` may upload its masked update now. */
   canUpload(clientId: string): boolean {
     return this.#stage === 'masking' && this.#dealt.has(clientId) && !this.#uploaded.has(clientId) && !this.#left.has(clientId);
@@ -229,7 +236,8 @@ export class SecAggRound {
   #advance(): void {
     if (this.#stage === 'keys') {
       const live = [...this.#joined].filter((id) => !this.#left.has(id));
-      if (live.length === 0 || live.some((id) => !this.#parties.has(id))) return;
+      // Fewer than the minimum: wait for more parties (the round tops up) or the deadline.
+      if (live.length < MIN_SECAGG_PARTIES || live.some((id) => !this.#parties.has(id))) return;
       this.#fixGraph(live);
     } else if (this.#stage === 'shares') {
       const live = this.#graph!.members.filter((id) => !this.#left.has(id));

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { StrataError } from '../../common/strata-error.js';
-import { PROTOCOL_VERSION, ProtocolError, toWireLimits, wsMaxPayload, type Message, type ProtocolLimits } from '../../protocol/index.js';
+import { PROTOCOL_VERSION, ProtocolError, toWireLimits, wsMaxPayload, type Message, type PrivacySettings, type ProtocolLimits } from '../../protocol/index.js';
 import type { CoordinatorMetrics } from '../coordinator-metrics.js';
 import { AgentSession, type SessionHost } from './agent-session.js';
 import { TokenAuthenticator } from './token-auth.js';
@@ -21,6 +21,8 @@ export interface CoordinatorServerOptions {
   limits: ProtocolLimits;
   maxErrorsPerConnection: number;
   maxConcurrentUploads: number;
+  /** The privacy the coordinator runs, told to every agent in its welcome (absent: none). */
+  privacy?: PrivacySettings | undefined;
 }
 
 /** What the server hands on: ready sessions and their valid messages (to the round engine), and what its HTTP routes show. */
@@ -111,6 +113,7 @@ export class CoordinatorServer {
         type: 'welcome', protocolVersion: PROTOCOL_VERSION, agentId: s.agentId, serverVersion: SERVER_VERSION,
         heartbeatMs: this.#o.limits.heartbeatMs, limits: toWireLimits(this.#o.limits),
         ...(s.features.length > 0 ? { features: [...s.features] } : {}),
+        ...(this.#o.privacy !== undefined ? { privacy: this.#o.privacy } : {}),
       }),
       onReady: (s) => {
         this.#handshaking.delete(s);
