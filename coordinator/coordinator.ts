@@ -84,6 +84,7 @@ export class Coordinator {
         return this.metrics.render({
           connected_clients: st.connectedClients, known_clients: st.knownClients, model_version: st.modelVersion,
           round_id: st.roundId ?? 0, last_accuracy: st.lastAccuracy ?? Number.NaN, resident_memory_bytes: st.rssBytes, peak_resident_memory_bytes: st.peakRssBytes,
+          ...(st.privacy.dp !== null ? { dp_epsilon: st.privacy.dp.epsilon, dp_epsilon_last_round: st.privacy.dp.epsilonRound, dp_delta: st.privacy.dp.delta } : {}),
         });
       },
     }, this.metrics, this.#log);

@@ -46,7 +46,8 @@ const STATE_MAGIC = 0x31504453; // 'SDP1'
  * coordinator sees who took part.
  */
 export class DifferentialPrivacy extends StrategyWrapper {
-  readonly mode: 'central' | 'local';
+  /** `central` or `local` (the strategy's own `mode` stays its inner one's: sync). */
+  readonly privacyMode: 'central' | 'local';
   readonly noiseMultiplier: number;
   readonly clip: number;
   readonly delta: number;
@@ -65,7 +66,7 @@ export class DifferentialPrivacy extends StrategyWrapper {
       if (!(o.budget.epsilon > 0)) throw bad('budget.epsilon', '> 0', o.budget.epsilon);
       if (!(o.budget.delta > 0 && o.budget.delta < 1)) throw bad('budget.delta', 'in (0, 1)', o.budget.delta);
     }
-    this.mode = o.mode;
+    this.privacyMode = o.mode;
     this.noiseMultiplier = o.noiseMultiplier;
     this.clip = o.clip;
     this.budget = o.budget ?? null;
@@ -74,13 +75,13 @@ export class DifferentialPrivacy extends StrategyWrapper {
   }
 
   override configureRound(round: RoundContext): Partial<TrainingConfig> {
-    return { ...super.configureRound(round), dp: { mode: this.mode, clip: this.clip, noiseMultiplier: this.noiseMultiplier } };
+    return { ...super.configureRound(round), dp: { mode: this.privacyMode, clip: this.clip, noiseMultiplier: this.noiseMultiplier } };
   }
 
   /** Central DP weighs each client alike: one client's influence on the sum is at most the clipping norm. */
   override updateWeight(numSamples: number, staleness: number): number | null {
     const w = super.updateWeight(numSamples, staleness);
-    return this.mode === 'central' && w !== null ? 1 : w;
+    return this.privacyMode === 'central' && w !== null ? 1 : w;
   }
 
   override updateScale(norm: number): number {
@@ -90,7 +91,7 @@ export class DifferentialPrivacy extends StrategyWrapper {
   /** Central DP without secure aggregation: the server adds the noise to the clipped mean. */
   override createAggregator(numParams: number): UpdateAggregator {
     const inner = super.createAggregator(numParams);
-    if (this.mode !== 'central') return inner;
+    if (this.privacyMode !== 'central') return inner;
     const std = this.noiseMultiplier * this.clip;
     const noise = this.#noise;
     return {
@@ -109,7 +110,7 @@ export class DifferentialPrivacy extends StrategyWrapper {
   }
 
   #step(q: number, distributedShare: number): { q: number; z: number } {
-    if (this.mode === 'local') return { q: 1, z: this.noiseMultiplier };
+    if (this.privacyMode === 'local') return { q: 1, z: this.noiseMultiplier };
     return { q: Math.min(1, q), z: this.noiseMultiplier * Math.sqrt(distributedShare) };
   }
 
@@ -124,7 +125,7 @@ export class DifferentialPrivacy extends StrategyWrapper {
 
   override privacySpent(): PrivacySpent {
     return {
-      mode: this.mode, distributed: this.#last.distributed, noiseMultiplier: this.noiseMultiplier, clip: this.clip, delta: this.delta,
+      mode: this.privacyMode, distributed: this.#last.distributed, noiseMultiplier: this.noiseMultiplier, clip: this.clip, delta: this.delta,
       epsilonRound: this.#last.epsilonRound, epsilon: this.#accountant.epsilon(this.delta), q: this.#last.q, rounds: this.#accountant.steps,
       budget: this.budget,
     };
@@ -140,7 +141,7 @@ export class DifferentialPrivacy extends StrategyWrapper {
   }
 
   override settings(): Record<string, unknown> {
-    return { ...super.settings(), dp: this.mode, noiseMultiplier: this.noiseMultiplier, clip: this.clip, ...(this.budget ? { dpBudget: this.budget } : {}) };
+    return { ...super.settings(), dp: this.privacyMode, noiseMultiplier: this.noiseMultiplier, clip: this.clip, ...(this.budget ? { dpBudget: this.budget } : {}) };
   }
 
   override exportState(): Uint8Array | null {
