@@ -16,6 +16,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   simulate: () => import('./simulate.js'),
   miro: () => import('./miro.js'),
   data: () => import('./data.js'),
+  secagg: () => import('./secagg.js'),
 };
 
 async function main(): Promise<void> {

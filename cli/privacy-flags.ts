@@ -26,7 +26,7 @@ export function addPrivacyFlags(cmd: Command): Command {
   return cmd
     .option('--secure-aggregation', 'secure aggregation (SecAgg+): the coordinator only ever holds the sum of a round\'s updates (fedavg, fedprox, fedadam, fedyogi; not median, trimmed-mean, fedbuff, --max-update-norm or --clip-norm)')
     .option('--secagg-neighbours <k>', 'secure aggregation: neighbours per agent, even (default 2 ceil(log2 n), the whole cohort below that)', intFlag('--secagg-neighbours', 2))
-    .option('--secagg-range <x>', 'secure aggregation: each coordinate of a weighted update is clipped to +-x before quantization (default 65536; with DP the clip norm)', numberFlag('--secagg-range', 0, Number.MAX_SAFE_INTEGER, true))
+    .option('--secagg-range <x>', 'secure aggregation: each coordinate of a weighted update is clipped to +-x before quantization (default 1024; with --dp central the clip norm plus room for noise)', numberFlag('--secagg-range', 0, Number.MAX_SAFE_INTEGER, true))
     .option('--dp <mode>', 'differential privacy: off | central (clip, noise on the sum; in shares by the devices under --secure-aggregation) | local (each device clips and noises its update) (default off)', choiceFlag('--dp', ['off', 'central', 'local'] as const))
     .option('--dp-noise-multiplier <z>', 'DP: noise standard deviation over the clipping norm', numberFlag('--dp-noise-multiplier', 0))
     .option('--dp-clip <c>', 'DP: L2 norm each update is clipped to', numberFlag('--dp-clip', 0, Number.MAX_VALUE, true))

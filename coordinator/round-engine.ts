@@ -1,7 +1,7 @@
 import { StrataError } from '../common/strata-error.js';
 import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage, type TrainingConfig } from '../protocol/index.js';
 import { checkSecureAggregation, type SecAggWeighting } from '../secure-aggregation/compatibility.js';
-import { SecAggRound } from '../secure-aggregation/secagg-round.js';
+import { DEFAULT_SECAGG_RANGE, SecAggRound } from '../secure-aggregation/secagg-round.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
 import { roundSeed, selectForRound } from './client-selection.js';
@@ -283,8 +283,11 @@ export class RoundEngine {
   #newSession(round: OpenRound): void {
     const sa = this.#o.secureAggregation!;
     const dp = this.#config({ roundId: round.id, modelVersion: this.#d.model.version, assignedAt: 0, expiresAt: 0 }).dp;
-    // Devices clip to the DP norm: a coordinate of an update is within it, plus six standard deviations of its noise share.
-    const range = sa.range ?? (dp === undefined ? 65_536 : dp.clip * (1 + (dp.mode === 'local' ? 6 * dp.noiseMultiplier : 6 * dp.noiseMultiplier / Math.sqrt(dp.noiseShares ?? 1))));
+    // Uniformly weighted DP updates are clipped to the DP norm on the device: a coordinate is within it, plus six standard
+    // deviations of its noise share. Otherwise a weighted coordinate (samples x delta) within +-1024.
+    const range = sa.range ?? (dp !== undefined && this.#weighting === 'uniform'
+      ? dp.clip * (1 + 6 * (dp.mode === 'local' ? dp.noiseMultiplier : dp.noiseMultiplier / Math.sqrt(dp.noiseShares ?? 1)))
+      : DEFAULT_SECAGG_RANGE);
     const session: SecAggRound = new SecAggRound({
       roundId: round.id, numParams: this.#d.model.numParams, seed: roundSeed(this.#o.seed, round.id) ^ ((round.sessions ?? 0) * 0x9e3779b1), neighbours: sa.neighbours, range,
       log: this.#d.log,

@@ -9,8 +9,9 @@ export interface SecureAggregationOptions {
   neighbours?: number;
   /**
    * Each coordinate of a device's weighted update (update x weight) is
-   * clipped to +-range before it is quantized. Default 65,536; with device
-   * clipping (DP) the clipping norm (plus room for noise shares).
+   * clipped to +-range before it is quantized. Default 1,024; with central
+   * DP (uniform weights, device clipping) the clipping norm plus room for
+   * the noise shares.
    */
   range?: number;
 }

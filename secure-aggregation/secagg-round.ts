@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import { ProtocolError, type SecAggAgentMessage, type SecAggCoordinatorMessage, type SecAggKeysMessage, type SecAggSharesMessage, type SecAggUnmaskSharesMessage } from '../protocol/index.js';
-import { FIELD_PRIME, addVectorMod, decodeInteger, quantizationBound, quantizationScale } from './field.js';
+import { FIELD_PRIME, decodeInteger, quantizationBound, quantizationScale } from './field.js';
 import { privateKeyFrom, shareCommitment } from './key-agreement.js';
 import { applyMask } from './mask-prg.js';
 import { NeighbourGraph, defaultNeighbours, shareThreshold } from './neighbour-graph.js';
@@ -9,6 +9,13 @@ import { pairSign, pairwiseSeed } from './secagg-client.js';
 import { reconstruct, shareFromBytes, type Share } from './shamir.js';
 
 export type SecAggStage = 'keys' | 'shares' | 'masking' | 'unmasking' | 'done' | 'failed';
+
+/**
+ * Default quantization range of a weighted update's coordinates (samples x
+ * delta): a device with 512 samples keeps coordinates of its delta up to 2
+ * exactly, larger ones are clipped (and counted in its log).
+ */
+export const DEFAULT_SECAGG_RANGE = 1024;
 
 /** Fewest parties a secure-aggregation round runs with (below it a sum says too much about each). */
 export const MIN_SECAGG_PARTIES = 3;
@@ -72,6 +79,7 @@ export class SecAggRound {
   /** Parties whose masked upload is in the sum (U3). */
   readonly #uploaded = new Set<string>();
   readonly #sum: Uint32Array;
+  #scratch: Uint32Array | undefined;
   #awaiting = new Set<string>();
   readonly #shares = new Map<string, Share[]>();
   #result: Float32Array | undefined;
@@ -163,10 +171,17 @@ export class SecAggRound {
     if (payload.length !== this.#sum.length) {
       throw new ProtocolError('STRATA_ERR_BAD_UPDATE_LENGTH', `masked update has ${payload.length} elements, expected ${this.#sum.length}`, { expected: this.#sum.length, received: payload.length });
     }
-    for (let i = 0; i < payload.length; i++) {
-      if (payload[i]! >= FIELD_PRIME) throw new ProtocolError('STRATA_ERR_BAD_FRAME', `masked element ${i} is not in the field`, { reason: 'field', index: i });
+    // One pass: check each element is in the field while adding it (the sum is only kept if all are).
+    const scratch = this.#scratch ??= new Uint32Array(this.#sum.length);
+    const sum = this.#sum;
+    const p = FIELD_PRIME;
+    for (let i = 0, n = payload.length; i < n; i++) {
+      const v = payload[i]!;
+      if (v >= p) throw new ProtocolError('STRATA_ERR_BAD_FRAME', `masked element ${i} is not in the field`, { reason: 'field', index: i });
+      const s = sum[i]! + v;
+      scratch[i] = s >= p ? s - p : s;
     }
-    addVectorMod(this.#sum, payload);
+    sum.set(scratch);
     this.#uploaded.add(clientId);
   }
 

@@ -26,17 +26,16 @@ function randomElement(): bigint {
   return mod(bytesToBigInt(randomBytes(SHARE_BYTES)));
 }
 
+/** Modular inverse by the extended Euclidean algorithm (far cheaper than a 521-bit exponentiation). */
 function inverse(a: bigint): bigint {
-  // Fermat: a^(p-2) mod p.
-  let result = 1n;
-  let base = mod(a);
-  let e = SHAMIR_PRIME - 2n;
-  while (e > 0n) {
-    if (e & 1n) result = (result * base) % SHAMIR_PRIME;
-    base = (base * base) % SHAMIR_PRIME;
-    e >>= 1n;
+  let [r0, r1] = [SHAMIR_PRIME, mod(a)];
+  let [t0, t1] = [0n, 1n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [t0, t1] = [t1, t0 - q * t1];
   }
-  return result;
+  return mod(t0);
 }
 
 export function bytesToBigInt(b: Uint8Array): bigint {
@@ -72,19 +71,29 @@ export function split(secret: Uint8Array, xs: readonly number[], threshold: numb
 
 /** The secret (as `length` bytes) from at least threshold shares with distinct x; undefined when what they interpolate is no such secret (too few or wrong shares). */
 export function reconstruct(shares: readonly Share[], length: number): Buffer | undefined {
-  let secret = 0n;
-  for (let i = 0; i < shares.length; i++) {
-    const xi = BigInt(shares[i]!.x);
+  // Lagrange at 0 over one common denominator: secret = sum(y_i n_i D / d_i) / D, one inverse in all.
+  const xs = shares.map((s) => BigInt(s.x));
+  const nums: bigint[] = [];
+  const dens: bigint[] = [];
+  for (let i = 0; i < xs.length; i++) {
     let num = 1n;
     let den = 1n;
-    for (let j = 0; j < shares.length; j++) {
+    for (let j = 0; j < xs.length; j++) {
       if (j === i) continue;
-      const xj = BigInt(shares[j]!.x);
-      num = (num * xj) % SHAMIR_PRIME;
-      den = mod(den * (xj - xi));
+      num = (num * xs[j]!) % SHAMIR_PRIME;
+      den = mod(den * (xs[j]! - xs[i]!));
     }
-    secret = (secret + shares[i]!.y * ((num * inverse(den)) % SHAMIR_PRIME)) % SHAMIR_PRIME;
+    nums.push(num);
+    dens.push(den);
   }
+  let total = 0n;
+  let denominator = 1n;
+  for (let i = 0; i < xs.length; i++) {
+    // total/denominator + y_i num_i/den_i
+    total = mod(total * dens[i]! + shares[i]!.y * nums[i]! % SHAMIR_PRIME * denominator);
+    denominator = (denominator * dens[i]!) % SHAMIR_PRIME;
+  }
+  const secret = (total * inverse(denominator)) % SHAMIR_PRIME;
   return secret >> BigInt(8 * length) === 0n ? bigIntToBytes(secret, length) : undefined;
 }
 
