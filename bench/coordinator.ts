@@ -146,6 +146,11 @@ const bench: Benchmark = {
     ctx.log(`coordinator peak RSS: ${small.peakRssMB.toFixed(1)} MB at 100 agents, ${large.peakRssMB.toFixed(1)} MB at 1,000 agents${coordinatorNodeFlags.length > 0 ? ` (node ${coordinatorNodeFlags.join(' ')})` : ''}`);
     ctx.log(`coordinator young generation: ${small.newSpaceMB} MiB at 100 agents, ${large.newSpaceMB} MiB at 1,000 agents`);
     ctx.log(`flatness: x${figures.rssRatio1000Over100.toFixed(2)} from 100 to 1,000 agents, ${figures.rssGrowthKBPerAgent.toFixed(1)} KB of peak RSS per added agent`);
+    const target = (name: string, value: number, ok: boolean, bar: string): void => ctx.log(`  ${name.padEnd(28)} ${String(value).padStart(7)}   target ${bar} ${ok ? 'ok' : 'MISSED'}`);
+    target('endToEndUpdateMBpsAt1000', figures.endToEndUpdateMBpsAt1000, figures.endToEndUpdateMBpsAt1000 >= 300, '>= 300');
+    target('aggregationMBps', figures.aggregationMBps, figures.aggregationMBps >= 2000, '>= 2000');
+    target('roundLatencyMsMedian', figures.roundLatencyMsMedian, figures.roundLatencyMsMedian <= 1500, '<= 1500');
+    target('rssRatio1000Over100', figures.rssRatio1000Over100, figures.rssRatio1000Over100 <= 1.15, '<= 1.15');
     return figures;
   },
 };

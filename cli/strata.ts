@@ -45,6 +45,7 @@ try {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
   // Argument parsers throw StrataErrors wrapped by commander's InvalidArgumentError path.
-  if (isStrataError(err)) fail(err.message, err.code === 'STRATA_ERR_BAD_FLAG' ? 2 : 1);
+  // One line: the code first (what scripts and tests match), then the message naming the flag or file.
+  if (isStrataError(err)) fail(err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`, err.code === 'STRATA_ERR_BAD_FLAG' ? 2 : 1);
   fail(err instanceof Error ? `internal error: ${err.message}` : String(err), 1);
 }

@@ -70,7 +70,8 @@ const FATAL_CODES: ReadonlySet<string> = new Set(['STRATA_ERR_AUTH', 'STRATA_ERR
  * coordinator's welcome enables it) the update frame waits for the
  * coordinator's `upload-grant`. An outcome survives a dropped connection: when
  * the coordinator re-assigns the same round and model, it is resent, not retrained.
- * Events: `state`, `welcome`, `assignment`, `ack` (UpdateAckMessage), `server-error` (ProtocolError), `fatal`.
+ * Events: `state`, `welcome`, `assignment`, `ack` (UpdateAckMessage), `server-error` (ProtocolError), `bye` (ByeMessage: `final` when the
+ * federation is complete; the connection still reconnects unless stopped), `fatal`.
  */
 export class AgentConnection extends EventEmitter {
   readonly #o: AgentConnectionOptions;
@@ -195,6 +196,11 @@ export class AgentConnection extends EventEmitter {
         if (this.#cached?.roundId === m.roundId) this.#cached = undefined;
         if (this.#offer?.assignment.roundId === m.roundId) this.#offer = undefined;
         this.emit('ack', m);
+        return;
+      case 'bye':
+        // The coordinator is done with this connection; `final`: the federation is complete.
+        this.#log.info({ reason: m.reason ?? null, final: m.final === true, roundsCompleted: m.roundsCompleted ?? null }, 'coordinator said bye');
+        this.emit('bye', m);
         return;
       case 'error':
         if (m.roundId !== undefined && this.#offer?.assignment.roundId === m.roundId) this.#offer = undefined;

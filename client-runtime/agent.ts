@@ -9,6 +9,7 @@ import type { Dataset } from '../ml/datasets/dataset.js';
 import type { Partition } from '../ml/datasets/partition.js';
 import { buildModel, isModelKind, parseModelSpec, type ModelFactory } from '../ml/models.js';
 import type { ArrivingSample } from '../storage-tier/arrival-log.js';
+import { SampleStore } from '../storage-tier/sample-store.js';
 import { layoutOf } from '../ml/weights.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { computeLayoutHash, type DeviceReport, type RoundAssignmentMessage, type UpdateAckMessage } from '../protocol/index.js';
@@ -195,11 +196,13 @@ export class DeviceAgent {
   get state(): DeviceAgentState { return this.#state; }
   get connection(): AgentConnection | undefined { return this.#connection; }
 
-  /** Loads the backend and the local data, then connects. Connection failures are retried, not thrown. */
+  /** Checks its store, loads the backend and the local data, then connects. Connection failures are retried, not thrown. */
   async start(): Promise<void> {
     if (this.#state !== 'created') throw new StrataError('STRATA_ERR_STATE', `agent cannot start in state ${this.#state}`);
     this.#state = 'starting';
     const o = this.options;
+    // Fail fast: a store that is not one, is corrupt or is newer is refused now, before the backend loads and before connecting.
+    SampleStore.open(path.resolve(o.db)).close();
     // CarM's async swap worker decodes samples beside the training loop: with threads auto it keeps a core.
     this.#backend = await initBackend({
       backend: o.backend, busyThreads: o.swap === 'async' ? 1 : 0, ...(o.threads !== undefined ? { threads: o.threads } : {}),

@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   // Stores (SQLite files)
   STRATA_ERR_STORE_OPEN: 'a store file cannot be opened',
   STRATA_ERR_STORE_NOT_STRATA: 'a file that is not a Strata store',
+  STRATA_ERR_STORE_WRONG_KIND: 'a Strata store of another kind (a sample store given as a coordinator database, or the reverse)',
   STRATA_ERR_STORE_CORRUPT: 'a store file is corrupt',
   STRATA_ERR_STORE_TOO_NEW: 'a store written by a newer Strata',
   STRATA_ERR_STORE_OUTDATED: 'a store that needs migrating and is open read-only',

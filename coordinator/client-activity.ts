@@ -7,10 +7,14 @@ export interface ClientActivityRow {
   clientId: string;
   profile: string;
   connected: boolean;
+  /** `training`: holds an assignment or has an update on its way; `idle`: connected and free; `offline`. */
+  state: 'training' | 'idle' | 'offline';
   lastSeen: number;
   roundsDone: number;
   accepted: number;
   rejected: number;
+  /** Its rejections by error code (this run). */
+  rejectedCodes: Record<string, number>;
   dropped: number;
   /** Device seconds and modelled joules of its accepted rounds, Miro's profiling among them. */
   deviceSeconds: number;
@@ -41,6 +45,14 @@ export interface ClientBoundary {
 export class ClientActivity {
   readonly #totals = new Map<string, { deviceSeconds: number; joules: number; profilingJoules: number; config: MemoryConfig | null; task: number | null }>();
   readonly #boundaries: ClientBoundary[] = [];
+  readonly #rejections = new Map<string, Record<string, number>>();
+
+  /** A rejected update or result: counted by its code (codes are a closed list, so this stays small). */
+  rejected(clientId: string, code: string): void {
+    const byCode = this.#rejections.get(clientId) ?? {};
+    byCode[code] = (byCode[code] ?? 0) + 1;
+    this.#rejections.set(clientId, byCode);
+  }
 
   accepted(e: AcceptedUpdate): void {
     const t = this.#totals.get(e.clientId) ?? { deviceSeconds: 0, joules: 0, profilingJoules: 0, config: null, task: null };
@@ -61,12 +73,12 @@ export class ClientActivity {
   }
 
   /** Every known client's row, in id order. */
-  rows(registry: ClientRegistry): ClientActivityRow[] {
+  rows(registry: ClientRegistry, training: (clientId: string) => boolean = () => false): ClientActivityRow[] {
     return [...registry.all()].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0)).map((c) => {
       const t = this.#totals.get(c.agentId);
       return {
-        clientId: c.agentId, profile: c.profile, connected: c.connected, lastSeen: c.lastSeen, roundsDone: c.roundsDone, accepted: c.accepted,
-        rejected: c.rejected, dropped: c.dropped, deviceSeconds: t?.deviceSeconds ?? 0, joules: t?.joules ?? 0, profilingJoules: t?.profilingJoules ?? 0,
+        clientId: c.agentId, profile: c.profile, connected: c.connected, state: !c.connected ? 'offline' : training(c.agentId) ? 'training' : 'idle',
+        lastSeen: c.lastSeen, roundsDone: c.roundsDone, accepted: c.accepted, rejected: c.rejected, rejectedCodes: { ...this.#rejections.get(c.agentId) }, dropped: c.dropped, deviceSeconds: t?.deviceSeconds ?? 0, joules: t?.joules ?? 0, profilingJoules: t?.profilingJoules ?? 0,
         config: t?.config ?? null, task: t?.task ?? null,
       };
     });

@@ -53,14 +53,16 @@ export class ClientRegistry {
     this.#store.saveClient(c);
   }
 
-  accepted(agentId: string, seconds: number, at: number): void {
+  /** Counts an accepted update; saves the row unless `save` is false (the caller then saves the returned row with the update). */
+  accepted(agentId: string, seconds: number, at: number, save = true): ClientRecord | undefined {
     const c = this.#clients.get(agentId);
-    if (!c) return;
+    if (!c) return undefined;
     c.accepted++;
     c.lastSeen = at;
     c.reliability = (1 - RELIABILITY_ALPHA) * c.reliability + RELIABILITY_ALPHA;
     c.meanSeconds = c.meanSeconds === null ? seconds : 0.8 * c.meanSeconds + 0.2 * seconds;
-    this.#store.saveClient(c);
+    if (save) this.#store.saveClient(c);
+    return c;
   }
 
   rejected(agentId: string, at: number): void {
@@ -71,13 +73,16 @@ export class ClientRegistry {
     this.#penalize(agentId, 'dropped', at);
   }
 
+  /** Counts a round done for each contributor, saved in one transaction. */
   roundDone(agentIds: Iterable<string>): void {
+    const rows: ClientRecord[] = [];
     for (const id of agentIds) {
       const c = this.#clients.get(id);
       if (!c) continue;
       c.roundsDone++;
-      this.#store.saveClient(c);
+      rows.push(c);
     }
+    this.#store.saveClients(rows);
   }
 
   #penalize(agentId: string, field: 'rejected' | 'dropped', at: number): void {

@@ -17,13 +17,34 @@ export class ClientWork {
   readonly #assignments = new Map<string, Assignment>();
   readonly #pending = new Map<string, { result: ResultMessage; assignment: Assignment }>();
   readonly #discard = new Map<string, number>();
+  /** Per round: its assignments and the earliest expiry among them (maybe stale-early after removals: then a scan). */
+  readonly #rounds = new Map<number, { count: number; minExpiresAt: number }>();
+
+  #set(clientId: string, a: Assignment): void {
+    this.#delete(clientId);
+    this.#assignments.set(clientId, a);
+    const r = this.#rounds.get(a.roundId);
+    if (r === undefined) this.#rounds.set(a.roundId, { count: 1, minExpiresAt: a.expiresAt });
+    else {
+      r.count++;
+      r.minExpiresAt = Math.min(r.minExpiresAt, a.expiresAt);
+    }
+  }
+
+  #delete(clientId: string): void {
+    const a = this.#assignments.get(clientId);
+    if (a === undefined) return;
+    this.#assignments.delete(clientId);
+    const r = this.#rounds.get(a.roundId)!;
+    if (--r.count === 0) this.#rounds.delete(a.roundId);
+  }
 
   assignment(clientId: string): Assignment | undefined {
     return this.#assignments.get(clientId);
   }
 
   assign(clientId: string, a: Assignment): void {
-    this.#assignments.set(clientId, a);
+    this.#set(clientId, a);
     this.#discard.delete(clientId);
   }
 
@@ -34,6 +55,10 @@ export class ClientWork {
 
   /** Assignments of round `roundId` the engine still counts on: not expired at `now`, or their update already on its way. */
   outstanding(roundId: number, now: number): number {
+    const r = this.#rounds.get(roundId);
+    if (r === undefined) return 0;
+    // None can have expired yet: every one counts (called on every event: no scan of a thousand assignments each time).
+    if (now < r.minExpiresAt) return r.count;
     let n = 0;
     for (const [id, a] of this.#assignments) if (a.roundId === roundId && (a.expiresAt > now || this.#pending.has(id))) n++;
     return n;
@@ -61,13 +86,13 @@ export class ClientWork {
 
   /** The client answered (or was refused): its assignment is done. */
   answered(clientId: string, roundId?: number): void {
-    if (roundId === undefined || this.#assignments.get(clientId)?.roundId === roundId) this.#assignments.delete(clientId);
+    if (roundId === undefined || this.#assignments.get(clientId)?.roundId === roundId) this.#delete(clientId);
   }
 
   /** The client is gone or failed: drops whatever it held; returns its assignment, if any. */
   drop(clientId: string): Assignment | undefined {
     const a = this.#assignments.get(clientId);
-    this.#assignments.delete(clientId);
+    this.#delete(clientId);
     this.#pending.delete(clientId);
     this.#discard.delete(clientId);
     return a;
@@ -91,7 +116,7 @@ export class ClientWork {
     for (const [id, p] of [...this.#pending]) {
       if (p.assignment.roundId !== roundId) continue;
       this.#pending.delete(id);
-      this.#assignments.delete(id);
+      this.#delete(id);
       this.#discard.set(id, roundId);
       out.push(id);
     }

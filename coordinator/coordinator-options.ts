@@ -45,6 +45,12 @@ export interface CoordinatorOptions {
   maxErrorsPerConnection?: number;
   /** Seeds selection and the per-round training seed. Default 1. */
   seed?: number;
+  /**
+   * Read-only token of the live dashboard (`/`, `/events`) and `/status`,
+   * which show client ids: given as `?token=`, `Authorization: Bearer` or the
+   * page's cookie. Default: none, and then they are open (logged as a warning).
+   */
+  dashboardToken?: string;
   /** How long SIGTERM waits for the open round before checkpointing it. Default 5 s. */
   drainTimeoutMs?: number;
   /**
@@ -73,6 +79,7 @@ export interface CompiledCoordinatorOptions {
   readonly maxConcurrentUploads: number;
   readonly maxErrorsPerConnection: number;
   readonly seed: number;
+  readonly dashboardToken: string | undefined;
   readonly drainTimeoutMs: number;
   readonly secureAggregation: { readonly neighbours: number | undefined; readonly range: number | undefined } | undefined;
 }
@@ -95,6 +102,14 @@ function num(option: string, value: number, min: number, max = Number.POSITIVE_I
 function optimizerOf(o: string | undefined): 'adam' | 'sgd' {
   if (o === undefined || o === 'adam' || o === 'sgd') return o ?? 'adam';
   throw bad('training.optimizer', 'adam or sgd', o);
+}
+
+function dashboardTokenOf(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  if (typeof token !== 'string' || token.length < 8 || token.length > 1024 || /\s/.test(token)) {
+    throw bad('dashboardToken', 'a string of 8 to 1024 characters without spaces', token === undefined ? token : '(hidden)');
+  }
+  return token;
 }
 
 export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledCoordinatorOptions {
@@ -128,6 +143,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     maxConcurrentUploads: int('maxConcurrentUploads', o.maxConcurrentUploads ?? 16, 1),
     maxErrorsPerConnection: int('maxErrorsPerConnection', o.maxErrorsPerConnection ?? 20, 1),
     seed: int('seed', o.seed ?? 1, 0),
+    dashboardToken: dashboardTokenOf(o.dashboardToken),
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs ?? 5000, 0),
     secureAggregation: secureAggregationOf(o.secureAggregation),
   });

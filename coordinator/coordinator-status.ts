@@ -29,6 +29,8 @@ export interface CoordinatorStatus {
   layoutHash: string;
   updatesAccepted: number;
   updatesRejected: Record<string, number>;
+  /** Agents assigned in open rounds in place of ones that dropped out. */
+  replacements: number;
   aggregationMBps: number;
   rssBytes: number;
   /** Peak resident set size of this process so far (getrusage maxrss). */
@@ -74,7 +76,8 @@ export function statusOf(
     numParams: model?.numParams ?? 0,
     layoutHash: model?.layoutHash ?? '',
     updatesAccepted: m.updatesAccepted,
-    updatesRejected: Object.fromEntries(m.updatesRejected),
+    replacements: m.replacements,
+    updatesRejected: m.updatesRejected,
     aggregationMBps: m.aggregationMBps,
     ...memoryNow(),
     peakRssBytes: process.resourceUsage().maxRSS * 1024,

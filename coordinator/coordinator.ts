@@ -66,28 +66,36 @@ export class Coordinator {
     const o = this.options;
     this.#server = new CoordinatorServer({
       host: o.host, port: o.port, tls: o.tls, tokens: o.tokens, limits: o.limits, maxErrorsPerConnection: o.maxErrorsPerConnection,
-      maxConcurrentUploads: o.maxConcurrentUploads, privacy: privacySettingsOf(o, deps.strategy),
+      maxConcurrentUploads: o.maxConcurrentUploads, dashboardToken: o.dashboardToken, privacy: privacySettingsOf(o, deps.strategy),
     }, {
-      onReady: (s) => this.#engine!.connect(s),
+      onReady: (s) => {
+        this.#engine!.connect(s);
+        this.#server.feed.changed();
+      },
       onMessage: (s, m) => {
         if (m.type === 'result') this.#engine!.result(s, m);
         else if (m.type === 'secagg-keys' || m.type === 'secagg-shares' || m.type === 'secagg-unmask-shares') this.#engine!.secaggMessage(s, m);
         else s.refuse(new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', `a coordinator does not accept "${m.type}" messages`));
       },
       onBinary: (s, data) => this.#engine!.update(s, data),
-      onClosed: (s) => this.#engine!.disconnect(s),
+      onClosed: (s) => {
+        this.#engine!.disconnect(s);
+        this.#server.feed.changed();
+      },
       health: () => ({ ok: this.#state === 'running', state: this.#state }),
       status: () => this.status(),
-      metricsText: () => {
-        // The gauges only: no per-client rows on every scrape.
-        const st = statusOf(this.#state, this.#startedAt, this.options, this.#deps.strategy, this.metrics, this.#engine, this.#model);
-        return this.metrics.render({
-          connected_clients: st.connectedClients, known_clients: st.knownClients, model_version: st.modelVersion,
-          round_id: st.roundId ?? 0, last_accuracy: st.lastAccuracy ?? Number.NaN, resident_memory_bytes: st.rssBytes, peak_resident_memory_bytes: st.peakRssBytes,
-          ...(st.privacy.dp !== null ? { dp_epsilon: st.privacy.dp.epsilon, dp_epsilon_last_round: st.privacy.dp.epsilonRound, dp_delta: st.privacy.dp.delta } : {}),
-        });
-      },
+      history: () => this.#deps.store.history(),
+      metricsText: () => this.metrics.render(),
     }, this.metrics, this.#log);
+    this.metrics.setGauges(() => ({
+      connected_clients: this.#engine?.connectedClients ?? 0,
+      known_clients: this.#engine?.knownClients ?? 0,
+      model_version: this.#model?.version ?? 0,
+      round_id: this.#engine?.roundId ?? 0,
+      last_accuracy: this.#engine?.lastEvaluation?.accuracy ?? Number.NaN,
+      peak_resident_memory_bytes: process.resourceUsage().maxRSS * 1024,
+    }));
+    this.metrics.setPrivacy(() => deps.strategy.privacySpent?.() ?? null);
   }
 
   get state(): CoordinatorState { return this.#state; }
@@ -115,9 +123,23 @@ export class Coordinator {
     }
     strategy.importState(latest.strategyState);
     this.#model = new GlobalModel(latest.weights, latest.version, layoutHash);
+    const feed = this.#server.feed;
     const observer: RoundEngineObserver = {
-      ...(this.#deps.onRoundCompleted ? { roundCompleted: this.#deps.onRoundCompleted } : {}),
-      accepted: (e) => this.#activity.accepted(e),
+      roundCompleted: (summary) => {
+        feed.round(summary);
+        this.#deps.onRoundCompleted?.(summary);
+      },
+      roundOpened: () => feed.changed(),
+      assigned: () => feed.changed(),
+      accepted: (e) => {
+        this.#activity.accepted(e);
+        feed.changed();
+      },
+      rejected: (e) => {
+        this.#activity.rejected(e.clientId, e.code);
+        feed.changed();
+      },
+      dropped: () => feed.changed(),
       finished: () => this.#resolveFinished(),
     };
     this.#registry = new ClientRegistry(store);
@@ -126,6 +148,7 @@ export class Coordinator {
       log: this.#log.child({ component: 'round-engine' }), clock, observer,
     });
     if (!this.#server.authenticates) this.#log.warn('no tokens configured: any agent id is admitted');
+    if (!this.#server.dashboardProtected) this.#log.warn('no dashboard token configured: the dashboard and /status (client ids) are open to anyone who reaches the port');
     await this.#server.listen();
     this.#state = 'running';
     this.#log.info({ url: this.url, modelVersion: latest.version, strategy: strategy.name, params: this.#model.numParams }, 'coordinator listening');
@@ -138,7 +161,8 @@ export class Coordinator {
 
   /** Every client the coordinator knows: its rounds, outcomes, device seconds, joules and the memory configuration it reports. */
   clients(): ClientActivityRow[] {
-    return this.#registry === undefined ? [] : this.#activity.rows(this.#registry);
+    const engine = this.#engine;
+    return this.#registry === undefined ? [] : this.#activity.rows(this.#registry, (id) => engine?.isWorking(id) ?? false);
   }
 
   /** Miro's choice at every task boundary a client profiled. */
@@ -158,6 +182,11 @@ export class Coordinator {
     this.#log.info({ drainTimeoutMs }, 'draining');
     this.#server.stopAccepting();
     if (wasRunning && this.#engine) await this.#engine.drain(drainTimeoutMs);
+    if (this.#engine?.complete === true) {
+      // The federation is over (not a restart): agents are told so, and need not reconnect.
+      const rounds = this.#model?.version ?? 0;
+      this.#server.farewell(`federation complete: ${rounds} rounds`, rounds);
+    }
     await this.#server.close();
     this.#state = 'stopped';
     this.#resolveFinished();

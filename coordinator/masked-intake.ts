@@ -1,4 +1,4 @@
-import { ProtocolError, decodeWeightFrame, maskedPayload } from '../protocol/index.js';
+import { ProtocolError, WEIGHT_FRAME_HEADER_BYTES, decodeWeightFrame, maskedPayload } from '../protocol/index.js';
 import type { SecAggWeighting } from '../secure-aggregation/compatibility.js';
 import type { SecAggRound } from '../secure-aggregation/secagg-round.js';
 import type { Assignment, RoundEngineDeps } from './round-engine-types.js';
@@ -13,7 +13,7 @@ import type { TakenUpdate } from './update-intake.js';
  * by design (NaN); its weight is what the device was told to apply.
  */
 export function takeMaskedUpdate(
-  d: RoundEngineDeps, session: SecAggRound, weighting: SecAggWeighting, clientId: string, data: Buffer, a: Assignment,
+  d: RoundEngineDeps, session: SecAggRound, weighting: SecAggWeighting, clientId: string, data: Buffer, a: Assignment, now: number,
 ): TakenUpdate {
   const t0 = performance.now();
   const numParams = d.model.numParams;
@@ -26,9 +26,10 @@ export function takeMaskedUpdate(
     });
   }
   session.addMasked(clientId, maskedPayload(weights));
-  const m = d.metrics;
-  m.aggregationSeconds += (performance.now() - t0) / 1000;
-  m.aggregationBytes += data.length - 40;
-  m.updatesAccepted++;
+  const t1 = performance.now();
+  d.registry.accepted(clientId, (now - a.assignedAt) / 1000, now);
+  d.metrics.updateAccepted({
+    bytes: data.length - WEIGHT_FRAME_HEADER_BYTES, aggregationSeconds: (t1 - t0) / 1000, persistSeconds: (performance.now() - t1) / 1000, assignmentSeconds: (now - a.assignedAt) / 1000,
+  });
   return { numSamples: header.numSamples, staleness: 0, weight: weighting === 'samples' ? Math.max(1, header.numSamples) : 1, norm: Number.NaN, scale: 1 };
 }

@@ -82,6 +82,8 @@ export interface RoundEngineObserver {
   late?(e: { roundId: number; clientId: string; at: number; result: ResultMessage }): void;
   /** A client that disconnected while it held an assignment. */
   dropped?(e: { roundId: number; clientId: string; at: number }): void;
+  /** Idle clients assigned in an open round in place of clients that dropped out of it (also reported as `assigned`). */
+  replaced?(e: { roundId: number; clientIds: string[]; at: number }): void;
   roundCompleted?(summary: RoundSummary): void;
   finished?(): void;
 }
@@ -118,6 +120,8 @@ export interface OpenRound {
   assigned: Set<string>;
   /** Selections made in this round (each seeds its own draw). */
   selections: number;
+  /** Assignments of this round whose client dropped out and that no replacement has taken over yet. */
+  unreplaced: number;
   /** Secure aggregation: the round's session (it is also `aggregator`); a failed session is replaced by a new one in the same round. */
   secagg?: SecAggRound | undefined;
   /** Sessions run in this round (secure aggregation). */

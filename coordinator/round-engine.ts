@@ -1,11 +1,12 @@
 import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage, type TrainingConfig } from '../protocol/index.js';
+import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage, type TrainingConfig } from '../protocol/index.js';
 import { checkSecureAggregation, type SecAggWeighting } from '../secure-aggregation/compatibility.js';
 import { DEFAULT_SECAGG_RANGE, SecAggRound } from '../secure-aggregation/secagg-round.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
 import { roundSeed, selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
+import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
@@ -61,6 +62,8 @@ export class RoundEngine {
   get roundId(): number | null { return this.#round?.id ?? null; }
   /** Whether the engine will run no more rounds: the last one is closed (its evaluation may still run), or it stopped. */
   get done(): boolean { return this.#lastClosed || this.#state === 'finished' || this.#state === 'stopped'; }
+  /** Whether the configured number of rounds is done (the federation is complete, not merely stopped). */
+  get complete(): boolean { return this.#lastClosed || this.#state === 'finished'; }
 
   snapshot(): { state: EngineState; roundId: number | null; modelVersion: number; accepted: number; assigned: number; deadlineAt: number | null } {
     const round = this.#round;
@@ -68,6 +71,11 @@ export class RoundEngine {
       state: this.#state, roundId: round?.id ?? null, modelVersion: this.#d.model.version,
       accepted: round?.contributors.size ?? 0, assigned: round === undefined ? 0 : this.#outstanding(round), deadlineAt: round?.deadlineAt ?? null,
     };
+  }
+
+  /** Whether a client holds an unanswered assignment or has an update on its way. */
+  isWorking(clientId: string): boolean {
+    return this.#work.busy(clientId);
   }
 
   /** Resume the round that was open when the process stopped (replaying its persisted updates), or wait for clients. */
@@ -94,7 +102,14 @@ export class RoundEngine {
       const aggregator = this.#d.strategy.createAggregator(this.#d.model.numParams);
       let replayed = 0;
       for (const u of this.#d.store.pendingUpdates(open.roundId)) {
-        aggregator.add(u.delta, u.weight, u.scale);
+        const delta = this.#replayable(u);
+        if (delta === undefined) {
+          // Only a power cut under synchronous NORMAL loses spooled bytes: the round goes on without that update.
+          this.#d.log.error({ roundId: open.roundId, agentId: u.agentId, seq: u.seq }, 'an accepted update is missing from the spool; dropped from the round');
+          this.#d.store.forgetUpdate(u.seq);
+          continue;
+        }
+        aggregator.add(delta, u.weight, u.scale);
         replayed++;
       }
       this.#d.store.bumpRound(open.roundId, 'resumed');
@@ -107,6 +122,17 @@ export class RoundEngine {
       this.#state = 'waiting';
     }
     this.#progress();
+  }
+
+  /** A persisted update's delta: its spooled frame, checked again (CRC, layout, length), or a legacy row's payload. */
+  #replayable(u: PendingUpdate): Float32Array | undefined {
+    if (u.delta !== undefined) return u.delta;
+    if (u.frame === undefined) return undefined;
+    try {
+      return decodeWeightFrame(u.frame, { kind: 'delta', layoutHash: this.#d.model.layoutHash, elementCount: this.#d.model.numParams, copy: true }).weights;
+    } catch {
+      return undefined;
+    }
   }
 
   /** A client is ready (handshake done). A client already linked under its id is closed: the newer link wins. */
@@ -222,7 +248,7 @@ export class RoundEngine {
     try {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
       u = round.secagg !== undefined
-        ? takeMaskedUpdate(this.#d, round.secagg, this.#weighting!, link.clientId, data, a)
+        ? takeMaskedUpdate(this.#d, round.secagg, this.#weighting!, link.clientId, data, a, now)
         : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
     } catch (err) {
       this.#reject(link, err, a.roundId);
@@ -230,7 +256,6 @@ export class RoundEngine {
     }
     round.contributors.add(link.clientId);
     this.#work.answered(link.clientId);
-    this.#d.registry.accepted(link.clientId, (now - a.assignedAt) / 1000, now);
     link.ack(a.roundId, true);
     this.#d.observer?.accepted?.({ roundId: round.id, assignedRound: a.roundId, clientId: link.clientId, profile: link.profile, ...u, assignedAt: a.assignedAt, at: now, result });
     this.#d.log.debug({ agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss }, 'update accepted');
@@ -240,7 +265,7 @@ export class RoundEngine {
   #reject(link: ClientLink, err: unknown, roundId: number | null): void {
     if (!(err instanceof ProtocolError)) throw err;
     const now = this.#now();
-    this.#d.metrics.bump(this.#d.metrics.updatesRejected, err.code);
+    this.#d.metrics.updateRejected(err.code);
     this.#d.store.recordRejection(roundId, link.clientId, err.code, now);
     this.#d.registry.rejected(link.clientId, now);
     if (roundId !== null && this.#round?.id === roundId) this.#d.store.bumpRound(roundId, 'rejected');
@@ -258,9 +283,12 @@ export class RoundEngine {
     const a = this.#work.drop(clientId);
     if (a === undefined) return;
     const now = this.#now();
-    this.#d.metrics.droppedAssignments++;
+    this.#d.metrics.assignmentDropped();
     this.#d.registry.dropped(clientId, now);
-    if (this.#round?.id === a.roundId) this.#d.store.bumpRound(a.roundId, 'dropped');
+    if (this.#round?.id === a.roundId) {
+      this.#d.store.bumpRound(a.roundId, 'dropped');
+      this.#round.unreplaced++;
+    }
     this.#d.log.info({ agentId: clientId, roundId: a.roundId }, 'agent dropped out of its assignment');
     this.#d.observer?.dropped?.({ roundId: a.roundId, clientId, at: now });
   }
@@ -272,7 +300,7 @@ export class RoundEngine {
   /** A new round (with a new secure aggregation session when it is on; `aggregator` is then unused). */
   #newRound(id: number, aggregator: UpdateAggregator | undefined, contributors: Set<string>): OpenRound {
     const round: OpenRound = {
-      id, startedAt: this.#now(), deadlineAt: 0, timer: undefined, aggregator: aggregator!, contributors, assigned: new Set(), selections: 0,
+      id, startedAt: this.#now(), deadlineAt: 0, timer: undefined, aggregator: aggregator!, contributors, assigned: new Set(), selections: 0, unreplaced: 0,
     };
     if (this.#weighting !== undefined) this.#newSession(round);
     this.#armDeadline(round);
@@ -293,16 +321,18 @@ export class RoundEngine {
       log: this.#d.log,
       send: (clientId, m) => this.#links.get(clientId)?.secagg(m),
       refuse: (clientId, err) => {
-        this.#d.metrics.bump(this.#d.metrics.updatesRejected, err.code);
+        this.#d.metrics.updateRejected(err.code);
         this.#d.store.recordRejection(round.id, clientId, err.code, this.#now());
         this.#d.registry.rejected(clientId, this.#now());
         this.#d.observer?.rejected?.({ roundId: round.id, clientId, code: err.code, at: this.#now() });
         this.#links.get(clientId)?.refuse(err, round.id);
       },
       unmasked: () => {
+        this.#d.metrics.secaggSession('unmasked');
         if (this.#round === round && round.secagg === session) this.#close(round, round.closing ?? 'quorum');
       },
       failed: (err) => {
+        this.#d.metrics.secaggSession('failed');
         if (this.#round === round && round.secagg === session) this.#restartSession(round, err.code, err.message);
       },
     });
@@ -440,6 +470,15 @@ export class RoundEngine {
     });
     for (const link of picked) this.#assign(link, round);
     if (picked.length > 0) this.#d.store.bumpRound(round.id, 'selected', picked.length);
+    const replacements = Math.min(round.unreplaced, picked.length);
+    if (replacements > 0) {
+      // Taking over from clients that dropped out: the round goes on without waiting for its deadline.
+      round.unreplaced -= replacements;
+      const clientIds = picked.slice(0, replacements).map((l) => l.clientId);
+      this.#d.metrics.replacementAssigned(replacements);
+      this.#d.log.info({ roundId: round.id, replacements: clientIds }, 'replacement assigned');
+      this.#d.observer?.replaced?.({ roundId: round.id, clientIds, at: this.#now() });
+    }
   }
 
   #assign(link: ClientLink, round: OpenRound): void {
@@ -499,7 +538,6 @@ export class RoundEngine {
         roundId: round.id, newVersion, layoutHash: model.layoutHash, weights: next, strategyState: strategy.exportState(), closedAt,
       });
       model.advance(next, newVersion);
-      this.#d.metrics.roundsCompleted++;
       this.#d.registry.roundDone(round.contributors);
       strategy.roundClosed?.({
         roundId: round.id, contributors: round.contributors.size, population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound,
@@ -531,7 +569,7 @@ export class RoundEngine {
       for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
     }
     this.#round = undefined;
-    this.#d.metrics.roundSeconds.push(summary.seconds);
+    this.#d.metrics.roundCompleted(summary.seconds);
     const spent = summary.modelVersion >= this.#o.rounds ? null : strategy.budgetSpent?.({ population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound }) ?? null;
     if (spent !== null) this.#d.log.warn({ roundId: summary.roundId, modelVersion: summary.modelVersion, ...summary.privacy }, `privacy budget spent: ${spent}; training stops`);
     const last = summary.modelVersion >= this.#o.rounds || spent !== null;

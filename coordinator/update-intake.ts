@@ -1,4 +1,4 @@
-import { ProtocolError } from '../protocol/index.js';
+import { ProtocolError, encodeWeightFrame } from '../protocol/index.js';
 import type { GlobalModel } from './global-model.js';
 import type { Assignment, OpenRound, RoundEngineDeps } from './round-engine-types.js';
 import { StrataError } from '../common/strata-error.js';
@@ -19,8 +19,9 @@ export interface TakenUpdate {
  * Takes one update frame into the open round: validates it (structure,
  * checksum, layout, length, round and model version, finite values, the
  * norm bound), weighs and scales it by the strategy (refusing one too
- * stale; clipping), makes it durable (payload and log row in one
- * transaction, before any ack) and folds it into the round's aggregator. Throws a coded
+ * stale; clipping), makes it durable (the frame in the round's spool, then
+ * its log row and its client's row in one transaction, before any ack) and
+ * folds it into the round's aggregator. Throws a coded
  * ProtocolError for an update that must be refused; times the work into the
  * metrics.
  */
@@ -42,17 +43,20 @@ export function takeUpdate(
     throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${d.strategy.name}: updateScale(${v.norm}) returned ${scale} (expected (0, 1])`, { strategy: d.strategy.name });
   }
   const t1 = performance.now();
+  // The frame as it came when it carries the delta (its CRC covers it when read back); a full-weight update's delta re-encoded.
+  const frame = v.header.kind === 'delta' ? data : encodeWeightFrame({
+    kind: 'delta', roundId: v.header.roundId, modelVersion: v.header.modelVersion, layoutHash: v.header.layoutHash, numSamples: v.header.numSamples,
+  }, v.delta);
+  const client = d.registry.accepted(clientId, (now - a.assignedAt) / 1000, now, false);
   d.store.acceptUpdate({
     roundId: round.id, assignedRound: a.roundId, agentId: clientId, modelVersion: v.header.modelVersion, numSamples: v.header.numSamples,
     weight, scale, norm: v.norm, bytes: v.payloadBytes, receivedAt: now,
-  }, Buffer.from(v.delta.buffer, v.delta.byteOffset, v.delta.byteLength));
+  }, frame, client);
   const t2 = performance.now();
   round.aggregator.add(v.delta, weight, scale);
   const t3 = performance.now();
-  const m = d.metrics;
-  m.aggregationSeconds += (t1 - t0 + t3 - t2) / 1000;
-  m.persistSeconds += (t2 - t1) / 1000;
-  m.aggregationBytes += v.payloadBytes;
-  m.updatesAccepted++;
+  d.metrics.updateAccepted({
+    bytes: v.payloadBytes, aggregationSeconds: (t1 - t0 + t3 - t2) / 1000, persistSeconds: (t2 - t1) / 1000, assignmentSeconds: (now - a.assignedAt) / 1000,
+  });
   return { numSamples: v.header.numSamples, staleness, weight, norm: v.norm, scale };
 }

@@ -259,6 +259,14 @@ export const ErrorMessageSchema = z.object({
 export const ByeSchema = z.object({
   type: z.literal('bye'),
   reason: z.string().max(256).optional(),
+  /**
+   * From the coordinator: the federation is complete and it will assign
+   * nothing more (an agent may exit; `strata agent --exit-when-done` does).
+   * Without it a bye is only the end of this connection.
+   */
+  final: z.boolean().optional(),
+  /** With `final`: rounds the federation completed. */
+  roundsCompleted: uint32.optional(),
 });
 
 const publicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/);

@@ -10,7 +10,7 @@ import { StrataError } from '../common/strata-error.js';
 import { sampleStoreMigrations } from './migrations.js';
 import { DTYPE_CODE, encodeSample, type Features } from './sample-codec.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
-import { classify, openStoreFile } from './store-file.js';
+import { SAMPLE_STORE_KIND, classify, openStoreFile } from './store-file.js';
 
 /** One labelled sample arriving at a device. */
 export interface ArrivingSample {
@@ -44,7 +44,7 @@ export class ArrivalLog {
 
   private constructor(file: string, options: { featureSize: number; featureType: 'uint8' | 'float32' }) {
     const opened = openStoreFile(file, sampleStoreMigrations, {
-      readonly: false, synchronous: 'FULL', integrityCheck: 'quick', busyTimeoutMs: 10_000, cacheSizeKiB: 2048, mmapSizeBytes: 0,
+      kind: SAMPLE_STORE_KIND, readonly: false, synchronous: 'FULL', integrityCheck: 'quick', busyTimeoutMs: 10_000, cacheSizeKiB: 2048, mmapSizeBytes: 0,
     });
     this.#db = opened.db;
     this.file = opened.file;

@@ -85,4 +85,16 @@ export const coordinatorStoreMigrations: readonly Migration[] = Object.freeze([
       `);
     },
   },
+  {
+    version: 2,
+    name: 'spool update payloads: updates.spool_offset, updates.spool_length',
+    up(db: SqliteDatabase): void {
+      // An accepted update's payload now waits in the round's spool file (update-spool.ts); rows written
+      // before keep theirs in payload until their round is applied.
+      db.exec(`
+        ALTER TABLE updates ADD COLUMN spool_offset INTEGER;
+        ALTER TABLE updates ADD COLUMN spool_length INTEGER;
+      `);
+    },
+  },
 ]);

@@ -2,19 +2,20 @@
  * SQLite persistence of the coordinator: global model versions, rounds, the
  * client registry and the update log, in WAL mode.
  *
- * Crash consistency: an accepted update's row *and its payload* are written
- * in one transaction before the agent is acked; completing a round (new
- * model version + round status + every contributing row marked `applied`,
- * payloads dropped) is one more transaction. So after `kill -9` each accepted
+ * Crash consistency: an accepted update's payload is appended to its round's
+ * spool file (update-spool.ts) and then its row, pointing at it, is committed
+ * before the agent is acked; completing a round (new model version + round
+ * status + every contributing row marked `applied`) is one more transaction,
+ * after which the round's spool is removed. So after `kill -9` each accepted
  * update is either applied in exactly one model version, or still has its
  * payload and is replayed into the resumed round's accumulator — never lost,
  * never applied twice.
  */
-import Database from 'better-sqlite3';
 import { StrataError } from '../common/strata-error.js';
 import { coordinatorStoreMigrations } from './coordinator-migrations.js';
 import type { SqliteDatabase } from './sqlite.js';
-import { openStoreFile, type Synchronous } from './store-file.js';
+import { COORDINATOR_STORE_KIND, classify, openStoreFile, type Synchronous } from './store-file.js';
+import { FileSpool, MemorySpool, type SpoolRef, type UpdateSpool } from './update-spool.js';
 
 export interface CoordinatorStoreOptions {
   /** Default `NORMAL`: a commit survives SIGKILL (not power loss); `FULL` fsyncs each commit. */
@@ -63,8 +64,13 @@ export interface AcceptedUpdateRecord {
 }
 
 export interface PendingUpdate extends AcceptedUpdateRecord {
-  /** The delta, float32 (a fresh, aligned copy). */
-  delta: Float32Array;
+  seq: number;
+  /** The spooled delta weight frame, as accepted (its CRC still to check). */
+  frame?: Buffer;
+  /** A row from before the spool: the delta, float32 (a fresh, aligned copy). */
+  delta?: Float32Array;
+  /** Neither is there (the spool lost it: a power cut under synchronous NORMAL). */
+  lost: boolean;
 }
 
 export interface UpdateLogRow extends AcceptedUpdateRecord {
@@ -86,6 +92,21 @@ export interface ClientRow {
   meanSeconds: number | null;
 }
 
+/** One completed round and the model it produced (the dashboard's curves). */
+export interface RoundHistoryRow {
+  roundId: number;
+  modelVersion: number;
+  openedAt: number;
+  closedAt: number;
+  seconds: number;
+  applied: number;
+  accepted: number;
+  rejected: number;
+  dropped: number;
+  accuracy: number | null;
+  loss: number | null;
+}
+
 export interface CompleteRoundInput {
   roundId: number;
   newVersion: number;
@@ -94,6 +115,11 @@ export interface CompleteRoundInput {
   strategyState: Uint8Array | null;
   closedAt: number;
 }
+
+const SAVE_CLIENT = `INSERT INTO clients (agent_id, profile, first_seen, last_seen, rounds_done, accepted, rejected, dropped, reliability, mean_seconds)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET profile = excluded.profile, last_seen = excluded.last_seen,
+  rounds_done = excluded.rounds_done, accepted = excluded.accepted, rejected = excluded.rejected, dropped = excluded.dropped,
+  reliability = excluded.reliability, mean_seconds = excluded.mean_seconds`;
 
 const ROUND_COUNTERS = ['selected', 'rejected', 'dropped'] as const;
 export type RoundCounter = (typeof ROUND_COUNTERS)[number];
@@ -120,19 +146,32 @@ export class CoordinatorStore {
   /** Prepared statements by SQL text: the registry and round counters run per accepted update. */
   readonly #statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
   readonly #owns: boolean;
-  readonly #acceptTx: (u: AcceptedUpdateRecord, payload: Uint8Array) => void;
+  readonly #acceptTx: (u: AcceptedUpdateRecord, ref: SpoolRef, client: ClientRow | undefined) => void;
   readonly #completeTx: (input: CompleteRoundInput) => number;
+  readonly #saveClientsTx: (clients: readonly ClientRow[]) => void;
+  readonly #spool: UpdateSpool;
+  readonly #syncSpool: boolean;
 
-  private constructor(db: SqliteDatabase, owns: boolean) {
+  private constructor(db: SqliteDatabase, owns: boolean, synchronous: Synchronous) {
     this.#db = db;
     this.#owns = owns;
     this.file = db.name;
+    this.#spool = db.memory ? new MemorySpool() : new FileSpool(db.name);
+    this.#syncSpool = synchronous === 'FULL';
     const insertUpdate = db.prepare(`INSERT INTO updates (round_id, assigned_round, agent_id, model_version, num_samples, weight, scale, norm, bytes,
-      status, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?)`);
+      status, received_at, spool_offset, spool_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?)`);
     const bumpAccepted = db.prepare('UPDATE rounds SET accepted = accepted + 1 WHERE round_id = ?');
-    this.#acceptTx = db.transaction((u: AcceptedUpdateRecord, payload: Uint8Array) => {
-      insertUpdate.run(u.roundId, u.assignedRound, u.agentId, u.modelVersion, u.numSamples, u.weight, u.scale, u.norm, u.bytes, u.receivedAt, payload);
+    const saveClient = db.prepare(SAVE_CLIENT);
+    const save = (c: ClientRow): void => {
+      saveClient.run(c.agentId, c.profile, c.firstSeen, c.lastSeen, c.roundsDone, c.accepted, c.rejected, c.dropped, c.reliability, c.meanSeconds);
+    };
+    this.#acceptTx = db.transaction((u: AcceptedUpdateRecord, ref: SpoolRef, client: ClientRow | undefined) => {
+      insertUpdate.run(u.roundId, u.assignedRound, u.agentId, u.modelVersion, u.numSamples, u.weight, u.scale, u.norm, u.bytes, u.receivedAt, ref.offset, ref.length);
       bumpAccepted.run(u.roundId);
+      if (client !== undefined) save(client);
+    });
+    this.#saveClientsTx = db.transaction((clients: readonly ClientRow[]) => {
+      for (const c of clients) save(c);
     });
     const insertModel = db.prepare(`INSERT INTO models (version, round_id, layout_hash, weights, strategy_state, applied, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?)`);
@@ -145,22 +184,23 @@ export class CoordinatorStore {
       insertModel.run(input.newVersion, input.roundId, input.layoutHash, bytesOf(input.weights), input.strategyState, applied, input.closedAt);
       return applied;
     });
+    // Spools of rounds applied before a crash (their rows no longer need them).
+    const open = db.prepare(`SELECT round_id FROM rounds WHERE status = 'open'`).pluck().all().map(Number);
+    this.#spool.retainOnly(new Set(open));
   }
 
-  /** Opens (creating and migrating if needed) a coordinator database file, or wraps an open connection. */
+  /**
+   * Opens (creating and migrating if needed) a coordinator database file, or
+   * wraps an open connection. A file that is not a database, is corrupt, was
+   * written by a newer Strata or is another kind of Strata store is refused
+   * with a coded StrataError naming it (store-file.ts).
+   */
   static open(target: string | SqliteDatabase, options: CoordinatorStoreOptions = {}): CoordinatorStore {
-    const owns = typeof target === 'string';
-    let db: SqliteDatabase;
-    try {
-      db = typeof target === 'string' ? (new Database(target) as unknown as SqliteDatabase) : target;
-    } catch (cause) {
-      throw new StrataError('STRATA_ERR_STORE_OPEN', `${String(target)}: cannot open the coordinator database`, { file: target }, { cause });
-    }
-    // Large pages: update payloads are ~100s of KiB blobs; 64 KiB pages halve
-    // the cost of writing them. Only takes effect on a new file.
-    const pages = Number(db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get());
-    if (pages === 0 && !db.memory) db.pragma('page_size = 65536');
-    openStoreFile(db, coordinatorStoreMigrations, {
+    const opened = openStoreFile(target, coordinatorStoreMigrations, {
+      kind: COORDINATOR_STORE_KIND,
+      // Small pages: rows are small now that payloads wait in the spool, and every commit writes whole pages
+      // (a database made with 64 KiB pages for BLOBs keeps them).
+      pageSize: 4096,
       readonly: false,
       synchronous: options.synchronous ?? 'NORMAL',
       integrityCheck: 'quick',
@@ -168,7 +208,12 @@ export class CoordinatorStore {
       cacheSizeKiB: 8192,
       mmapSizeBytes: 0,
     });
-    return new CoordinatorStore(db, owns);
+    try {
+      return new CoordinatorStore(opened.db, opened.ownsConnection, options.synchronous ?? 'NORMAL');
+    } catch (err) {
+      if (opened.ownsConnection) opened.db.close();
+      throw err instanceof StrataError ? err : classify(err, opened.file);
+    }
   }
 
   getMeta(key: string): string | undefined {
@@ -232,9 +277,23 @@ export class CoordinatorStore {
     this.#prepare(`UPDATE rounds SET ${counter} = ${counter} + ? WHERE round_id = ?`).run(by, roundId);
   }
 
-  /** Records an accepted update and its payload atomically (the ack is sent after this returns). */
-  acceptUpdate(update: AcceptedUpdateRecord, payload: Uint8Array): void {
-    this.#acceptTx(update, payload);
+  /**
+   * Records an accepted update: its delta weight frame into the round's
+   * spool, then its row (and its client's, when given) in one transaction
+   * pointing at it. Durable when this returns (the ack is sent after).
+   */
+  acceptUpdate(update: AcceptedUpdateRecord, frame: Uint8Array, client?: ClientRow): void {
+    const ref = this.#spool.append(update.roundId, frame);
+    if (this.#syncSpool) this.#spool.sync(update.roundId);
+    this.#acceptTx(update, ref, client);
+  }
+
+  /** Removes a pending update whose spooled frame is lost or unreadable (its round goes on without it). */
+  forgetUpdate(seq: number): void {
+    this.#db.transaction(() => {
+      const row = this.#prepare(`DELETE FROM updates WHERE seq = ? AND status = 'accepted' RETURNING round_id`).pluck().get(seq);
+      if (row !== undefined) this.#prepare('UPDATE rounds SET accepted = accepted - 1 WHERE round_id = ?').run(row);
+    })();
   }
 
   /** Accepted, not yet applied updates of a round, in acceptance order (for replay after a restart). */
@@ -245,9 +304,18 @@ export class CoordinatorStore {
       iterate(...params: unknown[]): IterableIterator<unknown>;
     };
     const rows = stmt.iterate(roundId);
+    const spooled: Array<{ record: PendingUpdate; ref: SpoolRef }> = [];
     for (const row of rows as Iterable<Record<string, unknown>>) {
-      const { payload, ...rest } = camel(row);
-      yield { ...(rest as unknown as AcceptedUpdateRecord), delta: floatsOf(payload as Uint8Array) };
+      const { payload, spoolOffset, spoolLength, ...rest } = camel(row);
+      const record = rest as unknown as PendingUpdate;
+      if (payload !== null && payload !== undefined) yield { ...record, delta: floatsOf(payload as Uint8Array), lost: false };
+      else if (spoolOffset === null || spoolOffset === undefined) yield { ...record, lost: true };
+      else spooled.push({ record, ref: { offset: Number(spoolOffset), length: Number(spoolLength) } });
+    }
+    // Read once the statement is done (a caller may write, e.g. forgetUpdate, as it goes).
+    for (const { record, ref } of spooled) {
+      const frame = this.#spool.read(roundId, ref);
+      yield frame === undefined ? { ...record, lost: true } : { ...record, frame, lost: false };
     }
   }
 
@@ -258,7 +326,19 @@ export class CoordinatorStore {
 
   /** New model version + round completed + its updates marked applied, in one transaction. Returns the applied count. */
   completeRound(input: CompleteRoundInput): number {
-    return this.#completeTx(input);
+    const applied = this.#completeTx(input);
+    this.#spool.drop(input.roundId);
+    return applied;
+  }
+
+  /** Every completed round with its model's evaluation, in round order. */
+  history(): RoundHistoryRow[] {
+    const rows = this.#prepare(`SELECT r.round_id, r.new_version, r.started_at, r.closed_at, r.accepted, r.rejected, r.dropped, m.applied, m.accuracy, m.loss
+      FROM rounds r JOIN models m ON m.version = r.new_version WHERE r.status = 'completed' ORDER BY r.round_id`).raw().all() as Array<
+      [number, number, number, number, number, number, number, number, number | null, number | null]>;
+    return rows.map(([roundId, modelVersion, openedAt, closedAt, accepted, rejected, dropped, applied, accuracy, loss]) => ({
+      roundId, modelVersion, openedAt, closedAt, seconds: (closedAt - openedAt) / 1000, applied, accepted, rejected, dropped, accuracy, loss,
+    }));
   }
 
   updateLog(): UpdateLogRow[] {
@@ -276,11 +356,12 @@ export class CoordinatorStore {
   }
 
   saveClient(c: ClientRow): void {
-    this.#prepare(`INSERT INTO clients (agent_id, profile, first_seen, last_seen, rounds_done, accepted, rejected, dropped, reliability, mean_seconds)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent_id) DO UPDATE SET profile = excluded.profile, last_seen = excluded.last_seen,
-      rounds_done = excluded.rounds_done, accepted = excluded.accepted, rejected = excluded.rejected, dropped = excluded.dropped,
-      reliability = excluded.reliability, mean_seconds = excluded.mean_seconds`)
-      .run(c.agentId, c.profile, c.firstSeen, c.lastSeen, c.roundsDone, c.accepted, c.rejected, c.dropped, c.reliability, c.meanSeconds);
+    this.#prepare(SAVE_CLIENT).run(c.agentId, c.profile, c.firstSeen, c.lastSeen, c.roundsDone, c.accepted, c.rejected, c.dropped, c.reliability, c.meanSeconds);
+  }
+
+  /** Several clients' rows in one transaction. */
+  saveClients(clients: readonly ClientRow[]): void {
+    if (clients.length > 0) this.#saveClientsTx(clients);
   }
 
   loadClients(): ClientRow[] {
@@ -288,6 +369,7 @@ export class CoordinatorStore {
   }
 
   close(): void {
+    this.#spool.close();
     if (this.#owns && this.#db.open) this.#db.close();
   }
 

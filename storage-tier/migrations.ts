@@ -28,7 +28,8 @@ export interface MigrationResult {
  *
  * `samples.ord` is a dense ordinal per class: the class's rows hold
  * 0..count-1 exactly, so "a random stored sample of class c" is one lookup of
- * (label, floor(r * count)) in `samples_by_class`, never `ORDER BY RANDOM()`.
+ * (label, floor(r * count)), never `ORDER BY RANDOM()`: since schema 3 the
+ * rowid itself (`slot` = ord * 2^24 + label), before it `samples_by_class`.
  * Eviction keeps it dense by moving the class's last ordinal into the hole.
  * `sample_classes` holds each class's count and payload bytes, written in the
  * same transaction as the rows, so they are right after any crash.
@@ -82,7 +83,39 @@ export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
       `);
     },
   },
+  {
+    version: 3,
+    name: 'samples keyed by slot (ord, label) in the rowid',
+    up(db: SqliteDatabase): void {
+      // "Sample ord of class label" becomes one rowid lookup (slot = ord * 2^24 + label), as cheap as
+      // SQLite gets, and an insert writes one B-tree instead of the table and samples_by_class. Ordinal
+      // first: while classes grow together an insert appends to the B-tree (no half-full page splits).
+      db.exec(`
+        CREATE TABLE samples_v3 (
+          slot     INTEGER PRIMARY KEY,  -- ord * 2^24 + label
+          id       INTEGER NOT NULL,     -- insertion sequence, never reused
+          batch    INTEGER NOT NULL,     -- ingest batch (one transaction) that wrote it
+          task     INTEGER NOT NULL,
+          label    INTEGER NOT NULL,
+          ord      INTEGER NOT NULL,     -- dense ordinal within label: 0..count-1
+          dtype    INTEGER NOT NULL,     -- 0 = uint8, 1 = float32 (little-endian)
+          shape    TEXT,                 -- '28,28'; NULL means 1-D
+          features BLOB NOT NULL,
+          logits   BLOB                  -- float32 (little-endian), DER++
+        );
+        INSERT INTO samples_v3 (slot, id, batch, task, label, ord, dtype, shape, features, logits)
+          SELECT ord * 16777216 + label, id, batch, task, label, ord, dtype, shape, features, logits FROM samples ORDER BY ord, label;
+        DROP TABLE samples;
+        ALTER TABLE samples_v3 RENAME TO samples;
+      `);
+    },
+  },
 ]);
+
+/** The rowid of sample `ord` of class `label` (schema 3; labels below 2^24). */
+export function sampleSlot(label: number, ord: number): number {
+  return ord * 16777216 + label;
+}
 
 export function latestVersion(migrations: readonly Migration[]): number {
   return migrations.reduce((max, m) => Math.max(max, m.version), 0);

@@ -36,6 +36,9 @@ export interface StoredSample {
   logits: Float32Array | null;
 }
 
+/** Labels key the store's rows (ord * 2^24 + label): below 2^24. */
+export const MAX_LABEL = 0xffffff;
+
 export const DTYPE_CODE: Readonly<Record<FeatureDType, number>> = { uint8: 0, float32: 1 };
 
 /** A validated sample, ready to bind to the insert statement. */
@@ -57,11 +60,24 @@ function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
+/** The stored text of a shape: the last one is reused (a batch's samples share theirs), not joined per sample. */
+let lastShape: { dims: number[]; text: string } = { dims: [], text: '' };
+function shapeText(dims: readonly number[]): string {
+  const last = lastShape.dims;
+  if (last.length === dims.length) {
+    let same = true;
+    for (let i = 0; i < dims.length; i++) if (last[i] !== dims[i]) same = false;
+    if (same) return lastShape.text;
+  }
+  lastShape = { dims: [...dims], text: dims.join(',') };
+  return lastShape.text;
+}
+
 /** Validates sample `index` of a batch; throws STRATA_ERR_BAD_SAMPLE naming the field. */
 export function encodeSample(s: SampleInput, index: number): EncodedSample {
   const bad = (field: string, why: string): StrataError =>
     new StrataError('STRATA_ERR_BAD_SAMPLE', `sample ${index}: ${field} ${why}`, { index, field });
-  if (!isIndex(s.label)) throw bad('label', 'must be an integer >= 0');
+  if (!isIndex(s.label) || s.label > MAX_LABEL) throw bad('label', `must be an integer in 0..${MAX_LABEL}`);
   if (!isIndex(s.task)) throw bad('task', 'must be an integer >= 0');
   const f = s.features;
   let dtype: FeatureDType;
@@ -71,10 +87,13 @@ export function encodeSample(s: SampleInput, index: number): EncodedSample {
   if (f.length === 0) throw bad('features', 'must not be empty');
   let shape: string | null = null;
   if (s.shape !== undefined) {
-    if (!s.shape.every((d) => isIndex(d) && d > 0)) throw bad('shape', 'must hold positive integers');
-    const size = s.shape.reduce((p, d) => p * d, 1);
+    let size = 1;
+    for (const d of s.shape) {
+      if (!(isIndex(d) && d > 0)) throw bad('shape', 'must hold positive integers');
+      size *= d;
+    }
     if (size !== f.length) throw bad('shape', `[${s.shape.join(',')}] does not match ${f.length} features`);
-    if (s.shape.length !== 1) shape = s.shape.join(',');
+    if (s.shape.length !== 1) shape = shapeText(s.shape);
   }
   let logits: Uint8Array | null = null;
   if (s.logits !== undefined) {
@@ -105,6 +124,18 @@ function float32Of(buf: Uint8Array): Float32Array {
  */
 export const SAMPLE_COLUMNS = 'id, batch, task, label, dtype, shape, features, logits';
 
+/** Parsed shapes by their stored text: a store holds a handful, and a fetch should not split a string. */
+const shapes = new Map<string, readonly number[]>();
+
+function shapeOf(text: string): readonly number[] {
+  let shape = shapes.get(text);
+  if (shape === undefined) {
+    shape = Object.freeze(text.split(',').map(Number));
+    if (shapes.size < 256) shapes.set(text, shape);
+  }
+  return shape;
+}
+
 export function decodeSampleRow(row: unknown[]): StoredSample {
   const [id, batch, task, label, dtype, shape, features, logits] = row as [
     number, number, number, number, number, string | null, Uint8Array, Uint8Array | null,
@@ -118,7 +149,7 @@ export function decodeSampleRow(row: unknown[]): StoredSample {
     label,
     dtype: isFloat ? 'float32' : 'uint8',
     features: data,
-    shape: shape === null ? [data.length] : shape.split(',').map(Number),
+    shape: shape === null ? [data.length] : shapeOf(shape),
     logits: logits === null ? null : float32Of(logits),
   };
 }

@@ -14,7 +14,21 @@ export const STRATA_APPLICATION_ID = 0x53545241;
 export type Synchronous = 'NORMAL' | 'FULL';
 export type IntegrityCheck = 'quick' | 'off';
 
+/** Which kind of Strata store a file must be: its name for messages and a table only that kind has. */
+export interface StoreKind {
+  name: string;
+  table: string;
+}
+
+export const SAMPLE_STORE_KIND: StoreKind = Object.freeze({ name: 'sample store', table: 'samples' });
+export const COORDINATOR_STORE_KIND: StoreKind = Object.freeze({ name: 'coordinator database', table: 'coordinator_meta' });
+const KINDS: readonly StoreKind[] = [SAMPLE_STORE_KIND, COORDINATOR_STORE_KIND];
+
 export interface StoreFileOptions {
+  /** The kind the file must be (checked before its version: each kind numbers its own). */
+  kind: StoreKind;
+  /** `PRAGMA page_size` of a new file. Default: SQLite's. */
+  pageSize?: number;
   readonly: boolean;
   synchronous: Synchronous;
   integrityCheck: IntegrityCheck;
@@ -75,6 +89,16 @@ function prepare(db: SqliteDatabase, file: string, migrations: readonly Migratio
       { file, applicationId },
     );
   }
+  if (!isNew && version > 0) {
+    // Each kind's first migration creates its tables: a migrated file says what it is.
+    const has = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck();
+    if (Number(has.get(options.kind.table)) === 0) {
+      const actual = KINDS.find((k) => k !== options.kind && Number(has.get(k.table)) > 0);
+      throw new StrataError('STRATA_ERR_STORE_WRONG_KIND', `${file}: ${actual === undefined ? 'a Strata store of an unknown kind' : `a Strata ${actual.name}`}, not a ${options.kind.name}`, {
+        file, expected: options.kind.name, actual: actual?.name ?? null,
+      });
+    }
+  }
   if (isNew && options.readonly) {
     throw new StrataError('STRATA_ERR_STORE_NOT_STRATA', `${file}: empty file, not a Strata store (a read-only open never creates one)`, { file });
   }
@@ -90,6 +114,8 @@ function prepare(db: SqliteDatabase, file: string, migrations: readonly Migratio
       throw new StrataError('STRATA_ERR_STORE_CORRUPT', `${file}: store is corrupt (quick_check: ${problems.join('; ')})`, { file, problems });
     }
   }
+  // Only a new file takes a page size (before its first table).
+  if (isNew && options.pageSize !== undefined && !db.memory) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma(`cache_size = ${-options.cacheSizeKiB}`);
   db.pragma(`mmap_size = ${options.mmapSizeBytes}`);
   if (options.readonly) return { from: version, to: version, applied: [] };

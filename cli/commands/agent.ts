@@ -12,7 +12,7 @@ import { modelInputShape, modelSpecName, parseModelSpec } from '../../ml/models.
 import { parsePartition } from '../../ml/datasets/partition.js';
 import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
-import { AGENT_ID_PATTERN } from '../../protocol/index.js';
+import { AGENT_ID_PATTERN, type ByeMessage } from '../../protocol/index.js';
 import { backendFlag, badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
 import { addAgentPrivacyFlags, privacyFloorOf } from '../privacy-flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
@@ -24,7 +24,7 @@ interface AgentFlags extends MiroFlags {
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
   hostSpeedFactor?: number; reconnectMax: number; caFile?: string; seed: number; backend?: string; threads?: string; out?: string; json?: boolean;
-  inbox?: string;
+  inbox?: string; exitWhenDone?: boolean;
 }
 
 function samplesFlag(value: string): number | 'whole' {
@@ -80,6 +80,7 @@ export function agentCommand(getLogger: () => Logger): Command {
     .addOption(new Option('--host-speed-factor <x>', 'no effect (device time comes from counted work priced by the profile); accepted so old commands still run')
       .argParser(numberFlag('--host-speed-factor', 0, 1e6, true)).hideHelp())
     .option('--profiler <name>', 'off | miro: Miro profiles at each task boundary of the stream (new classes) and tunes the memory hierarchy', choiceFlag('--profiler', ['off', 'miro'] as const), 'off' as 'off' | 'miro')
+    .option('--exit-when-done', 'exit (code 0) when the coordinator says bye at the end of the federation, instead of waiting to reconnect')
     .option('--reconnect-max <seconds>', 'cap of the reconnect backoff', numberFlag('--reconnect-max', 0, 3600, true), 30)
     .option('--ca-file <file>', 'extra CA certificate (PEM) for wss:// with a private certificate')
     .option('--seed <n>', 'seed of the shard deal (the same on every device) and local sampling', intFlag('--seed', 0), 1)
@@ -129,11 +130,14 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   inbox?.start();
   process.stdout.write(`agent ${agentId} connecting to ${f.url}${inbox ? ` (fed live from ${inbox.dir})` : ''}\n`);
   // Runs until SIGTERM/SIGINT (drain: finish nothing new, say bye) or until the coordinator refuses it for good.
-  const ended = await new Promise<{ signal?: NodeJS.Signals; fatal?: StrataError }>((resolve) => {
+  const ended = await new Promise<{ signal?: NodeJS.Signals; fatal?: StrataError; done?: ByeMessage }>((resolve) => {
     process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
     process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
     agent.connection!.once('fatal', (err: StrataError) => resolve({ fatal: err }));
+    // The coordinator's final bye: the federation is complete.
+    if (f.exitWhenDone === true) agent.connection!.on('bye', (m: ByeMessage) => { if (m.final === true) resolve({ done: m }); });
   });
+  if (ended.done) logger.info({ reason: ended.done.reason ?? null, roundsCompleted: ended.done.roundsCompleted ?? null }, 'federation complete; exiting (--exit-when-done)');
   await inbox?.stop();
   const report: AgentReport & { command: 'agent'; outDir: string } = { command: 'agent', ...(await agent.stop()), outDir, ...(inbox ? { inbox: inbox.stats } : {}) };
   writeReport(outDir, report);

@@ -6,7 +6,7 @@ import { StrataError } from '../../common/strata-error.js';
 import type { CoordinatorOptions } from '../../coordinator/coordinator-options.js';
 import { STRATEGY_NAMES, strategyFromName } from '../strategies.js';
 import { pinYoungGeneration } from '../../coordinator/young-generation.js';
-import { backendFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { backendFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 import { addPrivacyFlags, differentialPrivacyOf, secureAggregationOf, type PrivacyFlags } from '../privacy-flags.js';
 
@@ -16,6 +16,7 @@ interface CoordinatorFlags extends PrivacyFlags {
   minCompletion?: number; selection?: 'random' | 'profile-aware'; strategy?: string; serverLr?: number; mu?: number; maxStaleness?: number;
   trim?: number; maxUpdateNorm?: number; clipNorm?: number; epochs?: number; batch?: number; lr?: number; optimizer?: 'adam' | 'sgd'; method?: string; replay?: number; seed?: number;
   backend?: string; heartbeat?: number; maxUploads?: number; drainTimeout?: number; out?: string; json?: boolean;
+  dashboardToken?: string; dashboardTokenFile?: string;
 }
 
 /** `--config FILE`: JSON with the same names as the flags (camelCase: perRound, overCommit, ...); flags win. */
@@ -40,12 +41,14 @@ function readPem(flag: string, file: string): string {
 
 export function coordinatorCommand(getLogger: () => Logger): Command {
   return addPrivacyFlags(new Command('coordinator'))
-    .description('run the federated coordinator daemon (WebSocket + HTTP /healthz /status /metrics)')
+    .description('run the federated coordinator daemon (WebSocket + HTTP: live dashboard at /, /healthz, /status, /metrics)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--port <n>', 'port; 0 picks one (default 7070)', intFlag('--port', 0, 65535))
     .requiredOption('--db <file>', 'SQLite database (created if missing; a restart resumes from it)')
     .option('--config <file>', 'JSON options (flag names in camelCase); flags override')
     .option('--tokens <file>', "per-agent tokens: '<agent-id> <token>' lines, # comments")
+    .option('--dashboard-token <token>', 'read-only token of the live dashboard at / and of /status (they show client ids); default: open')
+    .option('--dashboard-token-file <file>', 'read the dashboard token from a file instead (keeps it out of ps)')
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://')
     .option('--tls-key <file>', 'PEM private key')
     .option('--dataset <name>', 'data set whose test split scores the global model: mnist | synthetic | idx:DIR | csv:DIR | images:DIR (default mnist)')
@@ -102,9 +105,9 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   // Before the daemon's own modules load (they would grow it): the young generation stays at the
   // few MiB the CLI needed, and resident memory stays flat as agents connect (young-generation.ts).
   const young = pinYoungGeneration();
-  const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }] = await Promise.all([
+  const [{ Coordinator }, { createModelHost }, { loadTokensFile }, { CoordinatorStore }, { compileCoordinatorOptions }] = await Promise.all([
     import('../../coordinator/coordinator.js'), import('../model-host.js'), import('../../coordinator/server/token-auth.js'),
-    import('../../storage-tier/coordinator-store.js'),
+    import('../../storage-tier/coordinator-store.js'), import('../../coordinator/coordinator-options.js'),
   ]);
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', `${f.tlsCert === undefined ? '--tls-cert' : '--tls-key'}: TLS needs both --tls-cert and --tls-key`, { flag: '--tls-cert' });
@@ -113,15 +116,28 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   const secureAggregation = secureAggregationOf(f);
   const dp = differentialPrivacyOf(f);
   const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) } : undefined;
+  if (f.dashboardToken !== undefined && f.dashboardTokenFile !== undefined) {
+    throw new StrataError('STRATA_ERR_BAD_FLAG', '--dashboard-token-file: not both --dashboard-token and --dashboard-token-file', { flag: '--dashboard-token-file' });
+  }
+  const dashboardToken = f.dashboardToken ?? (f.dashboardTokenFile === undefined ? undefined : readPem('--dashboard-token-file', f.dashboardTokenFile).trim());
+  if (dashboardToken !== undefined) flagged(f.dashboardToken !== undefined ? '--dashboard-token' : '--dashboard-token-file', () => compileCoordinatorOptions({ dashboardToken }));
+  // The database first: a bad --db fails in a moment, before the model and its data set load.
+  const store = CoordinatorStore.open(f.db);
+  let host: Awaited<ReturnType<typeof createModelHost>>;
   const outDir = prepareRunDir('coordinator', f.out);
   const seed = f.seed ?? 1;
-  const host = await createModelHost({ dataset: f.dataset ?? 'mnist', model: f.model ?? 'mlp', seed, backend: f.backend });
+  try {
+    host = await createModelHost({ dataset: f.dataset ?? 'mnist', model: f.model ?? 'mlp', seed, backend: f.backend });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const log = logger.child({ component: 'cli' });
   log.info({ model: host.description, ...host.info }, 'model ready');
   log.info({ pinned: young.pinned, newSpaceMiB: young.newSpaceBytes / 2 ** 20, ...(young.reason ? { reason: young.reason } : {}) }, 'young generation');
   const options: CoordinatorOptions = {
     host: f.host ?? '127.0.0.1', port: f.port ?? 7070, seed,
-    ...(tokens ? { tokens } : {}), ...(tls ? { tls } : {}),
+    ...(tokens ? { tokens } : {}), ...(tls ? { tls } : {}), ...(dashboardToken !== undefined ? { dashboardToken } : {}),
     ...opt('rounds', f.rounds), ...opt('perRound', f.perRound), ...opt('minClients', f.minClients), ...opt('overCommit', f.overCommit),
     ...opt('roundDeadlineMs', f.deadline === undefined ? undefined : Math.round(f.deadline * 1000)), ...opt('minCompletion', f.minCompletion),
     ...opt('selection', f.selection), ...opt('maxUpdateNorm', f.maxUpdateNorm), ...opt('maxConcurrentUploads', f.maxUploads),
@@ -132,11 +148,16 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
     ...(secureAggregation !== undefined ? { secureAggregation } : {}),
   };
-  const store = CoordinatorStore.open(f.db);
+  let coordinator: InstanceType<typeof Coordinator>;
   const strategy = strategyFromName(f.strategy ?? 'fedavg', {
     serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim, clipNorm: f.clipNorm, evaluate: host.evaluate, dp,
   });
-  const coordinator = new Coordinator(options, { strategy, model: host, store, logger });
+  try {
+    coordinator = new Coordinator(options, { strategy, model: host, store, logger });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const startedAt = new Date().toISOString();
   try {
     await coordinator.start();
@@ -156,7 +177,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   const status = coordinator.status();
   store.close();
   const report = {
-    command: 'coordinator', model: host.description, ...host.info, startedAt, outDir, db: f.db, status, options: { ...options, tokens: undefined, tls: undefined },
+    command: 'coordinator', model: host.description, ...host.info, startedAt, outDir, db: f.db, status, options: { ...options, tokens: undefined, tls: undefined, dashboardToken: undefined },
     miro: { boundaries: coordinator.boundaries },
   };
   writeReport(outDir, report);

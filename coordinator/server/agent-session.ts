@@ -146,6 +146,13 @@ export class AgentSession implements ClientLink {
     if (close) this.closeWith(close.code, close.reason);
   }
 
+  /** The coordinator is done with this agent for good (the federation is complete): `bye` with the reason, then a normal close. */
+  bye(reason: string, details: { roundsCompleted: number }): void {
+    if (this.#state === 'closed') return;
+    this.send({ type: 'bye', reason, final: true, roundsCompleted: details.roundsCompleted });
+    this.closeWith(1000, 'bye');
+  }
+
   closeWith(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#markClosed();

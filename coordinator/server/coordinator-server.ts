@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -8,7 +9,9 @@ import { StrataError } from '../../common/strata-error.js';
 import { PROTOCOL_VERSION, ProtocolError, toWireLimits, wsMaxPayload, type Message, type PrivacySettings, type ProtocolLimits } from '../../protocol/index.js';
 import type { CoordinatorMetrics } from '../coordinator-metrics.js';
 import { AgentSession, type SessionHost } from './agent-session.js';
-import { TokenAuthenticator } from './token-auth.js';
+import { DashboardFeed } from './dashboard-feed.js';
+import { chartJsBundle, dashboardHtml } from './dashboard-page.js';
+import { TokenAuthenticator, tokenDigest } from './token-auth.js';
 import { UploadGate } from './upload-gate.js';
 
 export const SERVER_VERSION = 'strata-coordinator/0.1.0';
@@ -21,6 +24,8 @@ export interface CoordinatorServerOptions {
   limits: ProtocolLimits;
   maxErrorsPerConnection: number;
   maxConcurrentUploads: number;
+  /** Read-only token of the dashboard (`/`, `/events`) and `/status`; undefined: they are open. */
+  dashboardToken: string | undefined;
   /** The privacy the coordinator runs, told to every agent in its welcome (absent: none). */
   privacy?: PrivacySettings | undefined;
 }
@@ -34,14 +39,17 @@ export interface ServerHandlers {
   /** `/healthz`: ok, or the state to report. */
   health(): { ok: boolean; state: string };
   status(): unknown;
-  metricsText(): string;
+  /** Completed rounds, for the dashboard's charts. */
+  history(): unknown[];
+  metricsText(): Promise<string>;
 }
 
 /**
- * The daemon's transport: HTTP (`/healthz`, `/status`, `/metrics`) and the
- * agents' WebSocket on one port, optional TLS, token auth, the upload gate
- * (at most K update frames in flight) and the heartbeat sweep. Every ready
- * session is the round engine's `ClientLink` to its agent.
+ * The daemon's transport: HTTP (`/healthz`, `/metrics`; the live dashboard
+ * `/` with its event stream `/events`, and `/status`, behind the dashboard
+ * token) and the agents' WebSocket on one port, optional TLS, token auth, the
+ * upload gate (at most K update frames in flight) and the heartbeat sweep.
+ * Every ready session is the round engine's `ClientLink` to its agent.
  */
 export class CoordinatorServer {
   readonly #o: CoordinatorServerOptions;
@@ -53,6 +61,8 @@ export class CoordinatorServer {
   readonly #handshaking = new Set<AgentSession>();
   readonly #ready = new Set<AgentSession>();
   readonly #sessionHost: SessionHost;
+  readonly #dashboardDigest: Buffer | undefined;
+  readonly feed: DashboardFeed;
   #http: http.Server | https.Server | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -67,19 +77,22 @@ export class CoordinatorServer {
     this.#auth = options.tokens ? new TokenAuthenticator(options.tokens) : undefined;
     this.#gate = new UploadGate(options.maxConcurrentUploads);
     this.#sessionHost = this.#makeSessionHost();
+    this.#dashboardDigest = options.dashboardToken === undefined ? undefined : tokenDigest(options.dashboardToken);
+    this.feed = new DashboardFeed({ status: () => handlers.status(), history: () => handlers.history() });
   }
 
   get port(): number { return this.#port; }
   get url(): string { return `${this.#o.tls ? 'wss' : 'ws'}://${this.#o.host}:${this.#port}`; }
   get httpUrl(): string { return `${this.#o.tls ? 'https' : 'http'}://${this.#o.host}:${this.#port}`; }
   get authenticates(): boolean { return this.#auth !== undefined; }
+  get dashboardProtected(): boolean { return this.#dashboardDigest !== undefined; }
 
   async listen(): Promise<void> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.#route(req, res);
     this.#http = this.#o.tls ? https.createServer({ cert: this.#o.tls.cert, key: this.#o.tls.key }, handler) : http.createServer(handler);
     this.#wss = new WebSocketServer({ server: this.#http, maxPayload: wsMaxPayload(this.#o.limits), perMessageDeflate: false });
     this.#wss.on('connection', (ws, req) => {
-      this.#metrics.connectionsTotal++;
+      this.#metrics.connectionAccepted();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
       if (!this.#accepting) {
         ws.close(1001, 'STRATA_ERR_SHUTTING_DOWN');
@@ -131,7 +144,7 @@ export class CoordinatorServer {
         }
       },
       onError: (s, err) => {
-        this.#metrics.bump(this.#metrics.protocolErrors, err.code);
+        this.#metrics.protocolError(err.code);
         log.debug({ remote: s.remote, ...(s.agentId === '' ? {} : { agentId: s.agentId }), code: err.code }, 'protocol error');
       },
       requestUpload: (s, roundId) => this.#gate.request(s, roundId),
@@ -157,19 +170,54 @@ export class CoordinatorServer {
   }
 
   #route(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://coordinator');
+    const path = url.pathname;
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/healthz') {
       const h = this.#handlers.health();
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain' }).end(h.ok ? 'ok\n' : `${h.state}\n`);
-    } else if (path === '/status') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(this.#handlers.status())}\n`);
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.#handlers.metricsText());
+      this.#handlers.metricsText().then(
+        (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+        (err: unknown) => {
+          this.#log.error({ err }, 'rendering /metrics failed');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+        },
+      );
+    } else if (path === '/assets/chart.umd.min.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' }).end(chartJsBundle());
+    } else if (path === '/' || path === '/status' || path === '/events') {
+      if (!this.#dashboardAllowed(req, url, res)) return;
+      if (path === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(dashboardHtml());
+      else if (path === '/status') res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(this.#handlers.status())}\n`);
+      else this.feed.subscribe(req, res);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
+  }
+
+  /**
+   * The dashboard token, from `Authorization: Bearer`, the page's cookie, or
+   * `?token=` (which sets the cookie, so the page and its event stream carry
+   * it). Compared in constant time. A refusal is a 401 with code STRATA_ERR_AUTH.
+   */
+  #dashboardAllowed(req: http.IncomingMessage, url: URL, res: http.ServerResponse): boolean {
+    const expected = this.#dashboardDigest;
+    if (expected === undefined) return true;
+    const query = url.searchParams.get('token');
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const cookie = /(?:^|;\s*)strata_dashboard=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+    const given = query ?? bearer ?? (cookie === undefined ? undefined : decodeURIComponent(cookie));
+    if (given !== undefined && given !== '' && timingSafeEqual(tokenDigest(given), expected)) {
+      if (query !== null) res.setHeader('set-cookie', `strata_dashboard=${encodeURIComponent(query)}; HttpOnly; SameSite=Strict; Path=/${this.#o.tls ? '; Secure' : ''}`);
+      return true;
+    }
+    const body = { code: 'STRATA_ERR_AUTH', message: 'the dashboard and /status need the dashboard token (?token=, or Authorization: Bearer)' };
+    const html = url.pathname === '/';
+    res.writeHead(401, { 'content-type': html ? 'text/html; charset=utf-8' : 'application/json', 'www-authenticate': 'Bearer realm="strata-dashboard"' })
+      .end(html ? `<!doctype html><title>401</title><body data-code="STRATA_ERR_AUTH"><h1>401: dashboard token needed</h1><p>Open this page as /?token=YOUR_DASHBOARD_TOKEN.</p></body>\n` : `${JSON.stringify(body)}\n`);
+    return false;
   }
 
   /** Stop accepting connections (new ones are told STRATA_ERR_SHUTTING_DOWN). */
@@ -178,9 +226,18 @@ export class CoordinatorServer {
     if (this.#sweeper) clearInterval(this.#sweeper);
   }
 
+  /** Say `bye` (with `reason`) to every ready agent and close its connection normally: the federation is over. */
+  farewell(reason: string, roundsCompleted: number): void {
+    this.stopAccepting();
+    const agents = this.#ready.size;
+    for (const s of [...this.#ready]) s.bye(reason, { roundsCompleted });
+    this.#log.info({ reason, agents }, 'said bye to the agents');
+  }
+
   /** Close every session with STRATA_ERR_SHUTTING_DOWN, then the servers. */
   async close(): Promise<void> {
     this.stopAccepting();
+    this.feed.close();
     const bye = new ProtocolError('STRATA_ERR_SHUTTING_DOWN', 'coordinator shutting down');
     for (const s of [...this.#ready, ...this.#handshaking]) s.fail(bye);
     if (this.#wss) {

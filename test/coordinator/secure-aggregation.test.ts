@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgentConnection, type TrainFn } from '../../client-runtime/agent-connection.js';
 import { Coordinator, FedAvg, FedBuff, MedianStrategy, type CoordinatorOptions, type FederatedStrategy, type RoundSummary } from '../../coordinator/index.js';
 import type { SecAggUnmaskMessage, SecAggUnmaskSharesMessage } from '../../protocol/index.js';
+import { DifferentialPrivacy } from '../../privacy/differential-privacy.js';
 import { SecAggClient } from '../../secure-aggregation/secagg-client.js';
 import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
 import { silentLogger, waitFor } from './helpers.js';
@@ -69,6 +70,11 @@ function agent(run: Run, i: number, o: { delayMs?: number; secaggClient?: (id: s
   return a;
 }
 
+/** Every file under `dir` (the database, its WAL, an update spool), read whole. */
+function filesUnder(dir: string): Buffer[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => readFileSync(path.join(e.parentPath, e.name)));
+}
+
 function plainFedAvg(ids: number[]): Float64Array {
   const out = new Float64Array(P);
   let w = 0;
@@ -101,7 +107,7 @@ describe('secure aggregation with real agents on loopback', () => {
 
     await run.coordinator.stop(0);
     // The database (and its WAL) and the log hold no agent's update, raw or weighted, not even 16 bytes of it.
-    const files = readdirSync(run.dir).map((f) => readFileSync(path.join(run.dir, f)));
+    const files = filesUnder(run.dir);
     const logText = run.log.join('');
     expect(logText).toContain('round completed');
     for (let i = 0; i < 5; i++) {
@@ -117,13 +123,13 @@ describe('secure aggregation with real agents on loopback', () => {
     }
   });
 
-  it('control: the same search finds the updates in a plain round\'s database', async () => {
-    const run = await start({ perRound: 3, rounds: 1 });
-    for (let i = 0; i < 3; i++) agent(run, i);
-    await run.coordinator.finished;
-    await run.coordinator.stop(0);
-    const files = readdirSync(run.dir).map((f) => readFileSync(path.join(run.dir, f)));
-    for (let i = 0; i < 3; i++) {
+  it('control: the same search finds the updates a plain round holds (its update spool)', async () => {
+    // Two of three updates in: the round stays open with them persisted.
+    const run = await start({ perRound: 3, minClients: 2, rounds: 1 });
+    for (let i = 0; i < 2; i++) agent(run, i);
+    await waitFor(() => run.coordinator.status().acceptedThisRound === 2, 10_000, 'two accepted updates');
+    const files = filesUnder(run.dir);
+    for (let i = 0; i < 2; i++) {
       const raw = Buffer.from(updateOf(i).buffer).subarray(40, 56);
       expect(files.some((f) => f.includes(raw))).toBe(true);
     }
@@ -188,6 +194,28 @@ describe('secure aggregation with real agents on loopback', () => {
     await c.stop(0);
     store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('differential privacy on the daemon', () => {
+  it('distributed DP under secure aggregation: epsilon per round and in total in /status, /metrics and the round summaries', async () => {
+    const run = await start({ perRound: 4, rounds: 2, secureAggregation: true }, new DifferentialPrivacy(new FedAvg(), { mode: 'central', noiseMultiplier: 1.1, clip: 0.05, delta: 1e-5 }));
+    for (let i = 0; i < 4; i++) agent(run, i);
+    await run.coordinator.finished;
+    const [first, second] = run.summaries;
+    expect(first!.privacy).toMatchObject({ mode: 'central', distributed: true, noiseMultiplier: 1.1, clip: 0.05, delta: 1e-5, rounds: 1 });
+    expect(second!.privacy!.epsilon).toBeGreaterThan(first!.privacy!.epsilon);
+    const status = (await (await fetch(`${run.coordinator.httpUrl}/status`)).json()) as { privacy: { secureAggregation: boolean; dp: { epsilon: number; rounds: number } } };
+    expect(status.privacy.secureAggregation).toBe(true);
+    expect(status.privacy.dp).toMatchObject({ rounds: 2, epsilon: second!.privacy!.epsilon });
+    const metrics = await (await fetch(`${run.coordinator.httpUrl}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('strata_dp_epsilon')).toBeCloseTo(second!.privacy!.epsilon, 6);
+    expect(value('strata_dp_delta')).toBe(1e-5);
+    expect(value('strata_secagg_sessions_total\\{outcome="unmasked"\\}')).toBe(2);
+    // Clipped to 0.05 and noised in shares: the model moved by at most about the clip (plus noise), not by the raw updates.
+    const w = run.coordinator.model!.weights;
+    expect(Math.hypot(...w)).toBeLessThan(0.05 * 2 + 1.1 * 0.05 * 2 * 6);
   });
 });
 

@@ -55,4 +55,35 @@ describe.runIf(e2eSlowEnabled)('dropout with real agent processes', () => {
       store.close();
     }
   });
+
+  it('kill -9 a selected agent mid-round while another waits idle: the idle one replaces it and the round completes with both updates', async () => {
+    const port = await freePort();
+    const db = path.join(dir, 'replacement.db');
+    const deadlineSeconds = 120;
+    // K = 2 of exactly the first two agents; the spare connects once round 1 is under way.
+    const coordinator = group.start('coordinator-r', coordinatorArgs({
+      port, db, out: path.join(dir, 'coordinator-r'), rounds: 1, perRound: 2, deadlineSeconds, extra: ['--min-clients', '2'],
+    }), 'debug');
+    const start = (id: string, shard: string, samples: number) => group.start(id, agentArgs({
+      port, id, shard, db: path.join(dir, `${id}.sqlite`), out: path.join(dir, id), samplesPerRound: samples,
+    }));
+    const stays = start('r-stays', '0/3', 300);
+    const victim = start('r-victim', '1/3', 6000);
+    await victim.waitLog((l) => l.msg === 'assignment received' && l.roundId === 1, 60_000, 'victim assigned');
+    const spare = start('r-spare', '2/3', 300);
+    await coordinator.waitLog((l) => l.msg === 'agent connected' && l.agentId === 'r-spare', 60_000, 'spare connected');
+    expect((await victim.kill('SIGKILL')).signal).toBe('SIGKILL');
+
+    expect((await coordinator.exited).code).toBe(0);
+    expect(coordinator.lines.find((l) => l.msg === 'replacement assigned')).toMatchObject({ roundId: 1, replacements: ['r-spare'] });
+    for (const a of [stays, spare]) expect((await a.kill('SIGTERM')).code).toBe(0);
+    const store = CoordinatorStore.open(db);
+    try {
+      const [round] = store.rounds();
+      expect(round).toMatchObject({ roundId: 1, status: 'completed', accepted: 2, dropped: 1, newVersion: 1 });
+      expect(store.updateLog().map((u) => u.agentId).sort()).toEqual(['r-spare', 'r-stays']);
+    } finally {
+      store.close();
+    }
+  });
 });

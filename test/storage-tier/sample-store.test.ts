@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileSampleStoreOptions, SampleStore } from '../../storage-tier/index.js';
+import { compileSampleStoreOptions, migrate, SampleStore, sampleStoreMigrations, STRATA_APPLICATION_ID } from '../../storage-tier/index.js';
 import { isStrataError } from '../../common/strata-error.js';
 import { pixelSample, samplesOfClasses, seededRng, tempDir, type TempDir } from './helpers.js';
 
@@ -37,7 +37,7 @@ describe('SampleStore ingest and fetch', () => {
   it('round-trips uint8 features with their shape, and float32 features with logits', () => {
     const file = tmp.file('roundtrip.db');
     const store = SampleStore.open(file);
-    expect(store.migration).toMatchObject({ from: 0, to: 2 });
+    expect(store.migration).toMatchObject({ from: 0, to: 3 });
     const pixels = pixelSample(0, 3, 1);
     const floats = new Float32Array([0.5, -1.25, 3e-7, Number.MAX_VALUE / 2, -0]);
     const logits = new Float32Array([1.5, -2.5, 0.125]);
@@ -221,5 +221,46 @@ describe('read-only connection (the swap worker)', () => {
 
   it('refuses to create a store', () => {
     expectCode(() => SampleStore.openReadOnly(tmp.file('missing.db')), 'STRATA_ERR_STORE_OPEN');
+  });
+});
+
+describe('schema 3: samples keyed by (ord, label) in the rowid', () => {
+  it('migrates a schema-2 store: every sample kept, dense per class, fetched by class; the old index gone', () => {
+    const file = tmp.file('schema2.db');
+    const db = new Database(file);
+    db.pragma(`application_id = ${STRATA_APPLICATION_ID}`);
+    expect(migrate(db, sampleStoreMigrations.filter((m) => m.version <= 2)).to).toBe(2);
+    const insert = db.prepare('INSERT INTO samples (id, batch, task, label, ord, dtype, shape, features, logits) VALUES (?, 1, 0, ?, ?, 0, NULL, ?, NULL)');
+    const perClass = [5, 3, 4];
+    let id = 1;
+    db.transaction(() => {
+      perClass.forEach((n, label) => {
+        for (let ord = 0; ord < n; ord++) insert.run(id++, label, ord, Buffer.from([label, ord, 7]));
+        db.prepare('INSERT INTO sample_classes (label, count, bytes) VALUES (?, ?, ?)').run(label, n, 3 * n);
+      });
+      db.prepare("UPDATE store_meta SET value = ? WHERE key = 'next_id'").run(id);
+      db.prepare("UPDATE store_meta SET value = 2 WHERE key = 'next_batch'").run();
+    })();
+    db.close();
+
+    const store = SampleStore.open(file);
+    expect(store.migration).toMatchObject({ from: 2, to: 3 });
+    expect([...store.countsByClass()]).toEqual([[0, 5], [1, 3], [2, 4]]);
+    for (let k = 0; k < 30; k++) {
+      const label = k % 3;
+      const s = store.fetchRandomOfClass(label)!;
+      expect(s.label).toBe(label);
+      expect([...s.features].slice(0, 1)).toEqual([label]);
+      expect(s.features[1]!).toBeLessThan(perClass[label]!);
+    }
+    // New samples continue the sequence and the ordinals.
+    store.ingest([{ task: 1, label: 1, features: new Uint8Array([1, 3, 7]) }]);
+    expect(store.countsByClass().get(1)).toBe(4);
+    store.close();
+    const after = new Database(file, { readonly: true });
+    expect(after.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'samples_by_class'").pluck().get()).toBe(0);
+    expect(after.prepare('SELECT count(*) FROM samples WHERE slot <> ord * 16777216 + label').pluck().get()).toBe(0);
+    expect(after.prepare('SELECT max(id) FROM samples').pluck().get()).toBe(id);
+    after.close();
   });
 });
