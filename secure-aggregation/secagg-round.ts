@@ -79,7 +79,6 @@ export class SecAggRound {
   /** Parties whose masked upload is in the sum (U3). */
   readonly #uploaded = new Set<string>();
   readonly #sum: Uint32Array;
-  #scratch: Uint32Array | undefined;
   #awaiting = new Set<string>();
   readonly #shares = new Map<string, Share[]>();
   #result: Float32Array | undefined;
@@ -171,17 +170,21 @@ export class SecAggRound {
     if (payload.length !== this.#sum.length) {
       throw new ProtocolError('STRATA_ERR_BAD_UPDATE_LENGTH', `masked update has ${payload.length} elements, expected ${this.#sum.length}`, { expected: this.#sum.length, received: payload.length });
     }
-    // One pass: check each element is in the field while adding it (the sum is only kept if all are).
-    const scratch = this.#scratch ??= new Uint32Array(this.#sum.length);
+    // One pass: each element checked as it is added; an element outside the field takes back what was added.
     const sum = this.#sum;
     const p = FIELD_PRIME;
     for (let i = 0, n = payload.length; i < n; i++) {
       const v = payload[i]!;
-      if (v >= p) throw new ProtocolError('STRATA_ERR_BAD_FRAME', `masked element ${i} is not in the field`, { reason: 'field', index: i });
+      if (v >= p) {
+        for (let j = 0; j < i; j++) {
+          const s = sum[j]! - payload[j]!;
+          sum[j] = s < 0 ? s + p : s;
+        }
+        throw new ProtocolError('STRATA_ERR_BAD_FRAME', `masked element ${i} is not in the field`, { reason: 'field', index: i });
+      }
       const s = sum[i]! + v;
-      scratch[i] = s >= p ? s - p : s;
+      sum[i] = s >= p ? s - p : s;
     }
-    sum.set(scratch);
     this.#uploaded.add(clientId);
   }
 
