@@ -38,4 +38,15 @@ describe('simulate with secure aggregation and DP (the round engine the daemon r
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('local DP: every client clips and noises its own update; accounted without amplification (q = 1)', async () => {
+    const dir = tmpDir();
+    try {
+      const r = await simulate(smallConfig({ clients: 6, perRound: 3, rounds: 2, dropouts: false, dp: 'local', dpNoiseMultiplier: 0.5, dpClip: 1 }), dir);
+      expect(r.privacy.dp).toMatchObject({ mode: 'local', distributed: false, q: 1, rounds: 2 });
+      expect(r.rounds[1]!.privacy!.epsilon).toBeGreaterThan(r.rounds[0]!.privacy!.epsilon);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
