@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrataError, badValue } from '../common/strata-error.js';
+import { HelperPool } from './data-parallel/helper-pool.js';
+import type { HeapMemory } from './wasm-simd/simd-kernels.js';
 import { autoTrainingThreads, parseThreadsRequest, type ThreadsRequest } from './threads.js';
 import { installWasmKernels, type WasmKernelSet } from './wasm-kernels/index.js';
 import { registerThreadedWasm, wasmThreadsInUse } from './wasm-threads/threaded-wasm.js';
@@ -7,6 +9,14 @@ import { registerThreadedWasm, wasmThreadsInUse } from './wasm-threads/threaded-
 import { BACKEND_NAMES, parseBackendRequest, type BackendName, type BackendRequest } from './backend-request.js';
 
 export { BACKEND_NAMES, parseBackendRequest, type BackendName, type BackendRequest };
+
+/**
+ * How several training threads share a step: `data`, by rows of the batch
+ * (each thread its own single-threaded wasm engine, gradients summed: see
+ * `DataParallelStep`); `intra-op`, inside each kernel (XNNPACK's pool on
+ * tfjs's threaded wasm build, TensorFlow's on tfjs-node); `none` on one thread.
+ */
+export type Parallelism = 'none' | 'data' | 'intra-op';
 
 export interface BackendInfo {
   /** Which backend runs: `tfjs-node` (native TensorFlow), `wasm` or `cpu`. */
@@ -28,6 +38,12 @@ export interface BackendInfo {
   threadsRequested: ThreadsRequest;
   /** Why fewer threads run than were asked for (or, for `auto`, than there are cores), if so. */
   threadsNote?: string;
+  /**
+   * How the threads share a step. On wasm with `data`, models the fast step
+   * runs (Dense/Conv2D/MaxPooling2D chains) train on every thread and
+   * others on the main thread alone.
+   */
+  parallelism: Parallelism;
 }
 
 export interface BackendOptions {
@@ -48,9 +64,27 @@ export interface BackendOptions {
    * trains (a CarM swap worker decoding samples), left their cores. Default 0.
    */
   busyThreads?: number;
+  /**
+   * On wasm with more than one thread: `data` (default; `STRATA_PARALLELISM`)
+   * or `intra-op` (XNNPACK's pool on the threaded build). On the 2-core
+   * bench machine, two data-parallel threads trained the built-in MLP
+   * 1.05-1.5x and the CNN 1.4-1.8x as fast as one, XNNPACK's pool 1.0x and
+   * 1.3x (see `DataParallelStep`). Both need the cores free: a thread
+   * another process delays stalls every step, which is why `threads: 'auto'`
+   * leaves out the cores the machine is busy with.
+   */
+  parallelism?: 'data' | 'intra-op' | string;
 }
 
 let active: BackendInfo | undefined;
+let helpers: HelperPool | undefined;
+
+function parseParallelism(value: string | undefined, source: string): 'data' | 'intra-op' {
+  const v = (value ?? 'data').trim().toLowerCase();
+  if (v === 'data' || v === '') return 'data';
+  if (v === 'intra-op') return 'intra-op';
+  throw badValue(source, `unknown parallelism '${value}' (expected data or intra-op)`, { value });
+}
 
 
 async function tryTfjsNode(threads: number): Promise<string | undefined> {
@@ -66,14 +100,19 @@ async function tryTfjsNode(threads: number): Promise<string | undefined> {
   }
 }
 
-async function tryWasm(kernels: WasmKernelSet, threads: number, notes: string[]): Promise<string | undefined> {
+/**
+ * `threads`: XNNPACK's pool of `threads` on the threaded build (the plain
+ * build for 1); `shared`: the threaded build on one XNNPACK thread, for its
+ * shared heap (data-parallel helpers work on it).
+ */
+async function tryWasm(kernels: WasmKernelSet, threads: number, build: 'threads' | 'shared', notes: string[]): Promise<string | undefined> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     if (kernels === 'strata') installWasmKernels();
     let restore: (() => void) | undefined;
     if (threads > 1) {
       try {
-        restore = registerThreadedWasm(threads);
+        restore = registerThreadedWasm(build === 'shared' ? 1 : threads);
       } catch (err) {
         notes.push(`threaded wasm build not started: ${(err as Error).message}`);
       }
@@ -100,6 +139,8 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   const threadsRequested = parseThreadsRequest(options.threads ?? process.env['STRATA_THREADS'],
     options.threads !== undefined ? 'threads' : 'STRATA_THREADS');
   const kernels = options.wasmKernels ?? 'strata';
+  const parallelism = parseParallelism(options.parallelism ?? process.env['STRATA_PARALLELISM'],
+    options.parallelism !== undefined ? 'parallelism' : 'STRATA_PARALLELISM');
   if (active !== undefined) {
     if (requested !== 'auto' && requested !== active.name) {
       throw new StrataError('STRATA_ERR_BACKEND', `backend ${active.name} already initialised; cannot switch to ${requested}`);
@@ -117,17 +158,30 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     let reason: string | undefined;
     const notes: string[] = [];
     if (name === 'tfjs-node') reason = await tryTfjsNode(threads);
-    else if (name === 'wasm') reason = await tryWasm(kernels, threads, notes);
+    else if (name === 'wasm') reason = await tryWasm(kernels, threads, parallelism === 'data' && threads > 1 ? 'shared' : 'threads', notes);
     else reason = (await tf.setBackend('cpu')) ? undefined : 'cpu backend failed to initialise';
     if (reason === undefined) {
       await tf.ready();
-      const running = name === 'wasm' ? wasmThreadsInUse() : name === 'cpu' ? 1 : threads;
+      let running = name === 'wasm' ? wasmThreadsInUse() : name === 'cpu' ? 1 : threads;
+      let mode: Parallelism = name === 'cpu' || threads === 1 ? 'none' : 'intra-op';
+      const memory = name === 'wasm' ? wasmHeapMemory() : undefined;
+      if (name === 'wasm' && parallelism === 'data' && threads > 1 && notes.length === 0) {
+        try {
+          if (memory === undefined || !(memory.buffer instanceof SharedArrayBuffer)) throw new Error('the wasm heap is not shared');
+          helpers = await HelperPool.start(threads - 1, memory);
+          running = threads;
+          mode = 'data';
+        } catch (err) {
+          notes.push((err as Error).message);
+          mode = 'none';
+        }
+      }
       if (running < threads && notes.length === 0) notes.push(name === 'cpu' ? 'the cpu backend runs on one thread' : `${running} of ${threads} threads started`);
       if (auto?.note !== undefined && running === auto.threads) notes.unshift(auto.note);
       active = {
         name, requested, fallbacks, tfjsVersion: tf.version.tfjs,
         kernels: name === 'wasm' ? kernels : name === 'cpu' ? 'stock' : 'native',
-        threads: running, threadsRequested, ...(notes.length > 0 ? { threadsNote: notes.join('; ') } : {}),
+        threads: running, threadsRequested, ...(notes.length > 0 ? { threadsNote: notes.join('; ') } : {}), parallelism: running > 1 ? mode : 'none',
       };
       return active;
     }
@@ -141,4 +195,14 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
 
 export function activeBackend(): BackendInfo | undefined {
   return active;
+}
+
+function wasmHeapMemory(): HeapMemory | undefined {
+  const wasm = (tf.backend() as unknown as { wasm?: { wasmMemory?: HeapMemory; asm?: { memory?: HeapMemory } } }).wasm;
+  return wasm?.wasmMemory ?? wasm?.asm?.memory;
+}
+
+/** The helper threads of data-parallel training, when the backend runs them. */
+export function dataParallelHelpers(): HelperPool | undefined {
+  return helpers?.state === 'running' ? helpers : undefined;
 }

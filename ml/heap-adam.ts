@@ -11,8 +11,37 @@ interface HeapBackend {
 /** Applies one step's gradients (index-aligned with the variables; undefined: none) to the variables. */
 export interface HeapOptimizer {
   apply(grads: readonly (tf.TensorInfo | undefined)[]): void;
+  /** The same update as pieces several threads can run (`AdamSplit`), where this optimizer has them; else undefined. */
+  split?(grads: readonly (tf.TensorInfo | undefined)[]): AdamSplit | undefined;
   /** Frees state kept on the heap. */
   dispose(): void;
+}
+
+/** One variable's Adam update: byte offsets on the heap, and its length in floats. */
+export interface AdamPiece {
+  w: number;
+  g: number;
+  m: number;
+  v: number;
+  out: number;
+  n: number;
+  /** Index of the variable. */
+  index: number;
+}
+
+/**
+ * One step of Adam laid out so any thread holding the SIMD kernels on this
+ * heap can run any element range of it (`adam` is element-wise): a
+ * data-parallel step splits the update across its threads.
+ */
+export interface AdamSplit {
+  pieces: AdamPiece[];
+  /** `adam(w, g, m, v, out, n, k1, k2, b1, b2, eps)` takes these. */
+  constants: { k1: number; k2: number; b1: number; b2: number; eps: number };
+  /** Assigns the new weights and advances the bias corrections: once every range ran. */
+  commit(): void;
+  /** Frees the new weights unassigned (the step failed before every range ran). */
+  abort(): void;
 }
 
 
@@ -82,6 +111,44 @@ export class HeapAdam implements HeapOptimizer {
     }
   }
 
+  /** Undefined without Strata's SIMD kernels (the JS loop keeps its moments in JS arrays). */
+  split(grads: readonly (tf.TensorInfo | undefined)[]): AdamSplit | undefined {
+    if (this.#simd === undefined) return undefined;
+    const backend = tf.backend() as unknown as HeapBackend;
+    const at = (info: tf.TensorInfo, shape: number[]): number => backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
+    const moments = this.#ensureMoments(backend);
+    const outs: { k: number; next: tf.Tensor }[] = [];
+    this.#vars.forEach((variable, k) => {
+      if (grads[k] !== undefined) outs.push({ k, next: tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32')) });
+    });
+    // Offsets after every allocation (growing the heap moves nothing, but read them once it is done).
+    const pieces = outs.map(({ k, next }): AdamPiece => {
+      const variable = this.#vars[k]!;
+      const { m, v } = moments[k]!;
+      return { index: k, w: at(variable, variable.shape), g: at(grads[k]!, variable.shape), m: at(m, m.shape), v: at(v, v.shape), out: at(next, next.shape), n: variable.size };
+    });
+    let open = true;
+    return {
+      pieces,
+      constants: { k1: this.#lr / (1 - this.#accB1), k2: 1 / (1 - this.#accB2), b1: this.#b1, b2: this.#b2, eps: this.#eps },
+      commit: () => {
+        if (!open) return;
+        open = false;
+        for (const { k, next } of outs) {
+          this.#vars[k]!.assign(next);
+          next.dispose();
+        }
+        this.#accB1 *= this.#b1;
+        this.#accB2 *= this.#b2;
+      },
+      abort: () => {
+        if (!open) return;
+        open = false;
+        for (const { next } of outs) next.dispose();
+      },
+    };
+  }
+
   apply(grads: readonly (tf.TensorInfo | undefined)[]): void {
     // Bias corrections folded into two constants: w -= k1 m / (sqrt(k2 v) + eps).
     const k1 = this.#lr / (1 - this.#accB1);
@@ -95,6 +162,20 @@ export class HeapAdam implements HeapOptimizer {
   #applySimd(simd: SimdKernels, grads: readonly (tf.TensorInfo | undefined)[], k1: number, k2: number): void {
     const backend = tf.backend() as unknown as HeapBackend;
     const at = (info: tf.TensorInfo, shape: number[]): number => backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
+    const moments = this.#ensureMoments(backend);
+    this.#vars.forEach((variable, k) => {
+      const grad = grads[k];
+      if (grad === undefined) return;
+      const next = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32'));
+      const { m, v } = moments[k]!;
+      simd.adam(at(variable, variable.shape), at(grad, variable.shape), at(m, m.shape), at(v, v.shape), at(next, next.shape), variable.size,
+        k1, k2, this.#b1, this.#b2, this.#eps);
+      variable.assign(next);
+      next.dispose();
+    });
+  }
+
+  #ensureMoments(backend: HeapBackend): { m: tf.TensorInfo; v: tf.TensorInfo }[] {
     if (this.#moments === undefined) {
       this.#moments = this.#vars.map((v) => {
         const m = backend.makeOutput([v.size], 'float32');
@@ -104,16 +185,7 @@ export class HeapAdam implements HeapOptimizer {
         return { m, v: vv };
       });
     }
-    this.#vars.forEach((variable, k) => {
-      const grad = grads[k];
-      if (grad === undefined) return;
-      const next = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32'));
-      const { m, v } = this.#moments![k]!;
-      simd.adam(at(variable, variable.shape), at(grad, variable.shape), at(m, m.shape), at(v, v.shape), at(next, next.shape), variable.size,
-        k1, k2, this.#b1, this.#b2, this.#eps);
-      variable.assign(next);
-      next.dispose();
-    });
+    return this.#moments;
   }
 
   #applyJs(grads: readonly (tf.TensorInfo | undefined)[], k1: number, k2: number): void {

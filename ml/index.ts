@@ -1,4 +1,4 @@
-export { initBackend, activeBackend, parseBackendRequest, BACKEND_NAMES, type BackendInfo, type BackendName, type BackendOptions, type BackendRequest } from './backend.js';
+export { initBackend, activeBackend, parseBackendRequest, BACKEND_NAMES, type BackendInfo, type BackendName, type BackendOptions, type BackendRequest, type Parallelism } from './backend.js';
 export { trainingThreads, autoTrainingThreads, defaultTrainingThreads, availableCores, cgroupCpuLimit, parseThreadsRequest, MAX_TRAINING_THREADS, type ThreadsRequest, type TrainingThreadsOptions, type AutoThreads } from './threads.js';
 export * from './models.js';
 export { badSpec, type SpecOrigin } from './spec-origin.js';

@@ -112,7 +112,9 @@ export interface AutoThreads {
  * 0.6-0.9 ms with two threads on a loaded machine, 0.05-0.1 ms with one;
  * PyTorch's OpenMP pool does the same). `busyThreads` are threads of this
  * process that compute beside the training loop (a CarM swap worker); they
- * keep their cores too. Results do not depend on the thread count.
+ * keep their cores too. Data-parallel steps (wasm's default with more than
+ * one thread) sum the threads' gradients, so results depend on the thread
+ * count within float rounding; the same count gives the same bits.
  */
 export function autoTrainingThreads(options: { busyThreads?: number } = {}): AutoThreads {
   const cores = availableCores();

@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrataError } from '../common/strata-error.js';
+import { dataParallelHelpers } from './backend.js';
 import { BatchBuilder } from './batches.js';
+import { DataParallelStep } from './data-parallel/data-parallel-step.js';
+import { planSpec } from './data-parallel/plan-spec.js';
 import type { DataSplit } from './datasets/dataset.js';
 import { FastStep } from './fast-step/fast-step.js';
 import { planLayers } from './fast-step/layer-plan.js';
@@ -60,8 +63,12 @@ export interface EvalResult {
   count: number;
 }
 
-/** How the trainer computes a step: by hand (`fast`) or with tfjs's autograd, and why. */
-export type StepPath = { kind: 'fast' } | { kind: 'autograd'; reason: string };
+/**
+ * How the trainer computes a step: by hand (`fast`, on `threads` threads:
+ * more than one when the backend runs data-parallel helpers) or with
+ * tfjs's autograd, and why.
+ */
+export type StepPath = { kind: 'fast'; threads: number } | { kind: 'autograd'; reason: string };
 
 /** Extra loss terms added to the cross-entropy (DER++, FedProx, ...). */
 export type LossTerm = (logits: tf.Tensor2D, batch: { x: tf.Tensor2D; y: tf.Tensor2D }) => tf.Scalar;
@@ -75,7 +82,7 @@ export class Trainer {
   readonly model: tf.LayersModel;
   readonly #optimizer: tf.Optimizer;
   readonly #heapAdam: HeapAdam | undefined;
-  readonly #fast: { step: FastStep; optimizer: HeapOptimizer } | undefined;
+  readonly #fast: { step: FastStep; parallel: DataParallelStep | undefined; optimizer: HeapOptimizer } | undefined;
   readonly #batches: BatchBuilder;
   /** Which way steps run on this model and backend. */
   readonly stepPath: StepPath;
@@ -100,7 +107,7 @@ export class Trainer {
     this.stepPath = path;
   }
 
-  #planFastStep(): { fast: { step: FastStep; optimizer: HeapOptimizer } | undefined; path: StepPath } {
+  #planFastStep(): { fast: { step: FastStep; parallel: DataParallelStep | undefined; optimizer: HeapOptimizer } | undefined; path: StepPath } {
     const o = this.#options;
     if (!o.fastStep) return { fast: undefined, path: { kind: 'autograd', reason: 'fastStep: false' } };
     if (!heapBackendActive()) return { fast: undefined, path: { kind: 'autograd', reason: `backend ${tf.getBackend()} (the fast step runs on wasm)` } };
@@ -111,7 +118,12 @@ export class Trainer {
       return { fast: undefined, path: { kind: 'autograd', reason: 'model shape differs from the data set' } };
     }
     const optimizer = this.#heapAdam ?? new HeapSgd(this.#vars, o.learningRate);
-    return { fast: { step: new FastStep(new WasmHeap(tf.backend()), plan.ops, this.#vars, o.numClasses), optimizer }, path: { kind: 'fast' } };
+    const heap = new WasmHeap(tf.backend());
+    const step = new FastStep(heap, plan.ops, this.#vars, o.numClasses);
+    const helpers = dataParallelHelpers();
+    const spec = helpers === undefined ? undefined : planSpec(plan.ops, this.#vars, plan.inputSize, o.numClasses);
+    const parallel = helpers !== undefined && spec?.ok === true ? new DataParallelStep(helpers, heap, step, spec.spec, spec.refs) : undefined;
+    return { fast: { step, parallel, optimizer }, path: { kind: 'fast', threads: parallel?.threads ?? 1 } };
   }
 
   get batchBuilder(): BatchBuilder {
@@ -131,7 +143,11 @@ export class Trainer {
    */
   stepWithLogits(x: tf.Tensor2D, y: tf.Tensor2D, extra: LossTerm | undefined, captureLogits: boolean): { loss: number; logits: Float32Array | null } {
     const fast = this.#fast;
-    if (fast !== undefined) return fast.step.run(x, y, extra, captureLogits, (grads) => fast.optimizer.apply(grads));
+    if (fast !== undefined) {
+      // Extra loss terms read the whole batch's logits: those steps run on the main thread alone.
+      if (fast.parallel !== undefined && extra === undefined) return fast.parallel.run(x, y, captureLogits, fast.optimizer);
+      return fast.step.run(x, y, extra, captureLogits, (grads) => fast.optimizer.apply(grads));
+    }
     let kept: tf.Tensor | null = null;
     const lossFn = (): tf.Scalar => {
       const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
@@ -211,6 +227,7 @@ export class Trainer {
 
   /** Frees the optimizer's state (on wasm, Adam's moments live on the heap). */
   dispose(): void {
+    this.#fast?.parallel?.dispose();
     this.#optimizer.dispose();
     this.#heapAdam?.dispose();
   }

@@ -60,15 +60,29 @@ export class FastStep {
   }
 
   run(x: tf.Tensor2D, y: tf.Tensor2D, extra: ExtraLoss | undefined, captureLogits: boolean, apply: GradientSink): FastStepResult {
+    return this.#run(x, y, x.shape[0], extra === undefined ? undefined : { term: extra, x, y }, captureLogits, apply);
+  }
+
+  /**
+   * The step on one part of a batch (a data-parallel thread's rows): `x`
+   * [rows, features] and `y` [rows, classes] on this heap, the loss and its
+   * gradient divided by `batchRows`, the whole batch's rows, so the parts'
+   * losses and gradients add up to the batch's. No extra loss terms.
+   */
+  part(x: TensorInfo, y: TensorInfo, batchRows: number, captureLogits: boolean, apply: GradientSink): FastStepResult {
+    return this.#run(x, y, batchRows, undefined, captureLogits, apply);
+  }
+
+  #run(x: TensorInfo, y: TensorInfo, batchRows: number, extra: { term: ExtraLoss; x: tf.Tensor2D; y: tf.Tensor2D } | undefined, captureLogits: boolean, apply: GradientSink): FastStepResult {
     const heap = this.#heap;
-    const batch = x.shape[0];
+    const batch = x.shape[0]!;
     const owned: TensorInfo[] = [];
     const grads: (TensorInfo | undefined)[] = new Array(this.#vars.length).fill(undefined);
     /** inputs[i]: what op i read (in its layout); outputs[i]: what it wrote. */
     const inputs: Act[] = [];
     const outputs: Act[] = [];
     try {
-      let cur: Act = { info: view(x, x.shape), featureMajor: false, features: x.shape[1] };
+      let cur: Act = { info: view(x, x.shape), featureMajor: false, features: x.shape[1]! };
       for (const op of this.#ops) {
         if (cur.featureMajor !== (op.kind === 'dense')) {
           cur = this.#relayout(cur, batch);
@@ -87,10 +101,10 @@ export class FastStep {
       let loss: number;
       let captured: Float32Array | null = null;
       try {
-        loss = softmaxCrossEntropy(heap.f32(), heap.at(logits.info), heap.at(y), batch, k, heap.at(dLogits), logits.featureMajor);
+        loss = softmaxCrossEntropy(heap.f32(), heap.at(logits.info), heap.at(y), batch, k, heap.at(dLogits), logits.featureMajor, batchRows);
         if (captureLogits || extra !== undefined) captured = this.#readBatchMajor(logits, batch);
         if (extra !== undefined) {
-          extraGrads = this.#extraLoss(extra, captured!, batch, logits.featureMajor, x, y, dLogits);
+          extraGrads = this.#extraLoss(extra.term, captured!, batch, logits.featureMajor, extra.x, extra.y, dLogits);
           loss += extraGrads.value;
         }
       } catch (err) {
@@ -118,14 +132,8 @@ export class FastStep {
       case 'reshape':
         return { info: view(input.info, [batch, ...op.out]), featureMajor: false, features: input.features };
       case 'dense': {
-        // out^T [units, batch] = W^T [units, in] x input^T [in, batch]
-        const wT = heap.transpose(op.kernel.variable, op.inputs, op.units);
-        let out: TensorInfo;
-        try {
-          out = view(heap.matMul(wT, input.info, op.units, op.inputs, batch), [op.units, batch]);
-        } finally {
-          heap.free(wT);
-        }
+        // out^T [units, batch] = W^T [units, in] x input^T [in, batch], W read in place as [in, units]
+        const out = heap.product(op.kernel.variable, input.info, op.units, op.inputs, batch, true);
         if (op.bias !== undefined || op.relu) {
           if (heap.simd !== undefined) heap.simd.biasRelu(heap.at(out) * 4, op.bias === undefined ? 0 : heap.at(op.bias.variable) * 4, op.units, batch, op.relu ? 1 : 0);
           else biasRelu(heap.f32(), heap.at(out), op.bias === undefined ? -1 : heap.at(op.bias.variable), op.units, batch, op.relu);
@@ -229,14 +237,14 @@ export class FastStep {
       // dW [in, units] = input^T [in, batch] x g [batch, units]
       const gT = heap.transpose(g, op.units, batch);
       try {
-        grads[op.kernel.index] = view(heap.matMul(input, gT, op.inputs, batch, op.units), [op.inputs, op.units]);
+        grads[op.kernel.index] = heap.product(input, gT, op.inputs, batch, op.units);
       } finally {
         heap.free(gT);
       }
     }
     if (!needInput) return undefined;
     // d(input)^T [in, batch] = W [in, units] x g^T [units, batch]
-    return view(heap.matMul(op.kernel.variable, g, op.inputs, op.units, batch), [op.inputs, batch]);
+    return heap.product(op.kernel.variable, g, op.inputs, op.units, batch);
   }
 
   /** Batch-major (NHWC); returns d(input) if `needInput`. */

@@ -10,8 +10,10 @@
  * returns the loss and writes d(loss)/d(logits) = (softmax - labels) / rows.
  * Labels are [rows, classes]; logits and their gradient are [rows, classes],
  * or [classes, rows] when `classesMajor` (the dense layers' layout).
+ * `divisor` (default `rows`) is the whole batch's rows when these rows are
+ * one part of it: the parts' losses and gradients then add up to the batch's.
  */
-export function softmaxCrossEntropy(h: Float32Array, logits: number, labels: number, rows: number, classes: number, grad: number, classesMajor = false): number {
+export function softmaxCrossEntropy(h: Float32Array, logits: number, labels: number, rows: number, classes: number, grad: number, classesMajor = false, divisor = rows): number {
   const rowStep = classesMajor ? 1 : classes;
   const k1 = classesMajor ? rows : 1;
   let total = 0;
@@ -28,10 +30,10 @@ export function softmaxCrossEntropy(h: Float32Array, logits: number, labels: num
       const yk = h[y + k]!;
       const logP = h[l + k * k1]! - logSum;
       if (yk !== 0) total -= yk * logP;
-      h[g + k * k1] = (Math.exp(logP) - yk) / rows;
+      h[g + k * k1] = (Math.exp(logP) - yk) / divisor;
     }
   }
-  return total / rows;
+  return total / divisor;
 }
 
 /** x[r, c] += bias[r] (bias -1: none), then the ReLU if asked, over a [rows, cols] matrix in place. */

@@ -29,6 +29,7 @@ export class WasmHeap {
   readonly simd: SimdKernels | undefined;
   #buffer: ArrayBufferLike | undefined;
   #f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  #i32: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   constructor(backend: tf.KernelBackend) {
     this.backend = backend as unknown as WasmBackendSlice;
@@ -46,6 +47,13 @@ export class WasmHeap {
       this.#f32 = new Float32Array(buffer);
     }
     return this.#f32;
+  }
+
+  /** The whole heap as Int32 words (offsets as in `f32()`); read again after anything that may allocate. */
+  i32(): Int32Array<ArrayBufferLike> {
+    const f = this.f32();
+    if (this.#i32.buffer !== f.buffer || this.#i32.length !== f.length) this.#i32 = new Int32Array(f.buffer);
+    return this.#i32;
   }
 
   /** Offset of a tensor's first float in `f32()`. */
@@ -79,6 +87,29 @@ export class WasmHeap {
   /** [m, k] x [k, n] on XNNPACK's untransposed path. `b` acts as the cached weights: never pass one tensor as `b` with two shapes. */
   matMul(a: TensorInfo, b: TensorInfo, m: number, k: number, n: number): TensorInfo {
     return this.run('BatchMatMul', { a: view(a, [1, m, k]), b: view(b, [1, k, n]) }, { transposeA: false, transposeB: false });
+  }
+
+  /**
+   * A new [m, k] x [k, n] product. With Strata's SIMD kernels, their GEMM,
+   * which reads both operands as they lie (XNNPACK packs its b at every
+   * call, 4-7 ns a float, as b is new at every step); `aTransposed`: `a` is
+   * given as [k, m] (a dense layer's weights as the a of W^T x input^T).
+   * Without them, XNNPACK's (after an explicit transpose for `aTransposed`).
+   */
+  product(a: TensorInfo, b: TensorInfo, m: number, k: number, n: number, aTransposed = false): TensorInfo {
+    const simd = this.simd;
+    if (simd === undefined) {
+      if (!aTransposed) return view(this.matMul(a, b, m, k, n), [m, n]);
+      const aT = this.transpose(a, k, m);
+      try {
+        return view(this.matMul(aT, b, m, k, n), [m, n]);
+      } finally {
+        this.free(aT);
+      }
+    }
+    const out = this.alloc([m, n]);
+    simd.gemm(this.at(a) * 4, this.at(b) * 4, this.at(out) * 4, m, k, n, aTransposed ? m : k, n, n, aTransposed ? 1 : 0);
+    return out;
   }
 
   free(...infos: (TensorInfo | undefined)[]): void {

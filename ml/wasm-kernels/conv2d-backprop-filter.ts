@@ -154,13 +154,17 @@ export function conv2DBackpropFilterDirect(args: KernelArgs): TensorInfo {
   }
 }
 
+/** Columns of patches^T (rows of dy) per GEMM call: a block of dy (256 x Co floats) stays in L2 across the rows of patches^T. */
+const FILTER_GEMM_BLOCK = 256;
+
 /**
  * The same gradient as one GEMM, dW [R, Co] = patches^T [R, P] x dy [P, Co],
  * with patches^T built in wasm: the input transposed to channel planes
  * with the padding around them (kernels.wat `padTranspose`), then each
- * row's runs copied whole (`im2rowsT`). XNNPACK reads patches^T in place
- * and packs only dy. Stride 1 only (other strides take the dilated
- * convolution).
+ * row's runs copied whole (`im2rowsT`). Strata's SIMD GEMM reads both in
+ * place, in blocks of P (XNNPACK's packed dy, 4-7 ns a float, cost 6 ms of
+ * conv2's ~21 ms in the MNIST CNN). Stride 1 only (other strides take the
+ * dilated convolution).
  */
 export function conv2DBackpropFilterRows(args: KernelArgs): TensorInfo {
   const simd = backendSimdKernels();
@@ -181,8 +185,9 @@ export function conv2DBackpropFilterRows(args: KernelArgs): TensorInfo {
   const wp = Math.max(OW + KW - 1, left + W);
   const P = N * OH * OW;
   const R = KH * KW * C;
-  const xt = backend.makeOutput([C * N * hp * wp], 'float32');
-  const patches = backend.makeOutput([R, P], 'float32');
+  // 4 floats of slack after both: im2rowsT copies runs 4 floats at a time.
+  const xt = backend.makeOutput([C * N * hp * wp + 4], 'float32');
+  const patches = backend.makeOutput([R * P + 4], 'float32');
   const geo = backend.makeOutput([18], 'float32');
   try {
     // Views after the allocations (heap growth detaches views).
@@ -192,8 +197,14 @@ export function conv2DBackpropFilterRows(args: KernelArgs): TensorInfo {
     new Int32Array(gv.buffer, gv.byteOffset, 18).set([N, H, W, C, top, left, hp, wp, N, C, hp, wp, OH, OW, KH, KW, 0, N]);
     simd.padTranspose(backend.typedArrayFromHeap(x).byteOffset, xv.byteOffset, gv.byteOffset);
     simd.im2rowsT(xv.byteOffset, backend.typedArrayFromHeap(patches).byteOffset, gv.byteOffset + 32);
-    const prod = callKernel('BatchMatMul', args.backend, { a: { ...patches, shape: [1, R, P] }, b: { dataId: dy.dataId, shape: [1, P, CO], dtype: 'float32' } }, { transposeA: false, transposeB: false });
-    return { ...prod, shape: [KH, KW, C, CO] };
+    const out = backend.makeOutput([KH, KW, C, CO], 'float32');
+    const pa = backend.typedArrayFromHeap(patches).byteOffset;
+    const pd = backend.typedArrayFromHeap(dy).byteOffset;
+    const po = backend.typedArrayFromHeap(out).byteOffset;
+    for (let k0 = 0; k0 < P; k0 += FILTER_GEMM_BLOCK) {
+      simd.gemm(pa + 4 * k0, pd + 4 * k0 * CO, po, R, Math.min(FILTER_GEMM_BLOCK, P - k0), CO, P, CO, CO, k0 > 0 ? 2 : 0);
+    }
+    return out;
   } finally {
     dispose(args.backend, xt, patches, geo);
   }

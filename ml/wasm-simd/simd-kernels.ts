@@ -13,6 +13,14 @@ export interface HeapMemory {
 export interface SimdKernels {
   adam(w: number, g: number, m: number, v: number, out: number, n: number, k1: number, k2: number, b1: number, b2: number, eps: number): void;
   reluGrad(g: number, y: number, n: number): void;
+  /**
+   * C [m, n] = A [m, k] x B [k, n], row-major with row strides lda, ldb,
+   * ldc in floats (`flags` 1: A given as [k, m]; 2: C += A x B). Reads B
+   * as it lies (no packing).
+   */
+  gemm(a: number, b: number, c: number, m: number, k: number, n: number, lda: number, ldb: number, ldc: number, flags: number): void;
+  /** dst += src over n floats. */
+  addTo(dst: number, src: number, n: number): void;
   /** `db` 0 for none; `relu` 1 or 0. */
   maxPool2x2Grad(x: number, dy: number, dx: number, db: number, n: number, h: number, w: number, c: number, relu: number): void;
   /** `bias` 0 for none; `relu` 1 or 0. */

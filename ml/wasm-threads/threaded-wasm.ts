@@ -53,7 +53,8 @@ function patchedFactory(threads: number): ModuleFactory {
   const file = path.join(wasmOutDir(), 'tfjs-backend-wasm-threaded-simd.js');
   let src = readFileSync(file, 'utf8');
   const patches: [string, string][] = [
-    ['var pthreadPoolSize=8;', `var pthreadPoolSize=${threads - 1};`],
+    // At least one pre-started worker: with none, the module never finishes starting on Node.
+    ['var pthreadPoolSize=8;', `var pthreadPoolSize=${Math.max(1, threads - 1)};`],
     ['function _emscripten_num_logical_cores(){if(ENVIRONMENT_IS_NODE)return require("os").cpus().length;',
       `function _emscripten_num_logical_cores(){if(ENVIRONMENT_IS_NODE)return ${2 * threads};`],
   ];
@@ -73,12 +74,14 @@ function patchedFactory(threads: number): ModuleFactory {
 /**
  * Replaces the registered `wasm` backend factory with one that starts
  * tfjs's threaded SIMD build with `threads` XNNPACK threads (emscripten
- * pthreads on Node worker threads). Call before `tf.setBackend('wasm')`.
+ * pthreads on Node worker threads). With `threads` 1 kernels run on the
+ * calling thread alone, on a shared heap that data-parallel helper
+ * threads read and write. Call before `tf.setBackend('wasm')`.
  * Returns a function that restores tfjs's own factory (for a fallback).
  */
 export function registerThreadedWasm(threads: number): () => void {
-  if (!Number.isInteger(threads) || threads < 2 || threads > MAX_WASM_THREADS) {
-    throw new StrataError('STRATA_ERR_BAD_OPTION', `threaded wasm: threads must be an integer in 2..${MAX_WASM_THREADS}, got ${threads}`, { option: 'threads' });
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    throw new StrataError('STRATA_ERR_BAD_OPTION', `threaded wasm: threads must be an integer in 1..${MAX_WASM_THREADS}, got ${threads}`, { option: 'threads' });
   }
   const pkg = require('@tensorflow/tfjs-backend-wasm') as WasmPackage;
   const original = tf.findBackendFactory('wasm');

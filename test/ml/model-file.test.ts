@@ -138,7 +138,7 @@ describe('models from tfjs Layers model.json files', () => {
     plain.dispose();
     const model = await buildModel(file, MNIST, 1);
     const trainer = new Trainer(model, { featureSize: 784, numClasses: 10, scale: mnist.scale });
-    expect(trainer.stepPath).toEqual({ kind: 'fast' });
+    expect(trainer.stepPath).toEqual({ kind: 'fast', threads: 1 });
     expect(Number.isFinite(trainer.stepOn(mnist.train, Int32Array.from({ length: 16 }, (_, i) => i)))).toBe(true);
     trainer.dispose();
     model.dispose();

@@ -3,19 +3,20 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { initBackend } from '../../ml/backend.js';
 import { autoTrainingThreads, MAX_TRAINING_THREADS, parseThreadsRequest, trainingThreads } from '../../ml/threads.js';
 
 const dist = path.resolve(import.meta.dirname, '../../dist/ml');
 const url = (file: string): string => pathToFileURL(path.join(dist, file)).href;
 
 /** Trains a few MLP steps on the synthetic set with `threads` and reports the backend's threads, the losses and a weight checksum. */
-const trainScript = (threads: number | 'auto'): string => `
+const trainScript = (threads: number | 'auto', parallelism = 'data'): string => `
   const { initBackend } = await import(${JSON.stringify(url('backend.js'))});
   const { syntheticDataset } = await import(${JSON.stringify(url('datasets/synthetic.js'))});
   const { createModel } = await import(${JSON.stringify(url('models.js'))});
   const { Trainer } = await import(${JSON.stringify(url('trainer.js'))});
   const { getFlatWeights } = await import(${JSON.stringify(url('weights.js'))});
-  const info = await initBackend({ backend: 'wasm', threads: ${JSON.stringify(threads)} });
+  const info = await initBackend({ backend: 'wasm', threads: ${JSON.stringify(threads)}, parallelism: ${JSON.stringify(parallelism)} });
   const ds = syntheticDataset({ trainCount: 256, testCount: 10 });
   const model = createModel({ kind: 'mlp', inputShape: ds.inputShape, numClasses: ds.numClasses, seed: 2 });
   const trainer = new Trainer(model, { featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale });
@@ -24,13 +25,20 @@ const trainScript = (threads: number | 'auto'): string => `
   const w = getFlatWeights(model);
   let sum = 0;
   for (let i = 0; i < w.length; i++) sum += w[i] * ((i % 7) + 1);
-  const result = { threads: info.threads, note: info.threadsNote ?? null, losses, sum };
+  const result = { threads: info.threads, parallelism: info.parallelism, stepThreads: trainer.stepPath.threads ?? null, note: info.threadsNote ?? null, losses, sum };
 `;
 
-interface TrainResult { threads: number; note: string | null; losses: number[]; sum: number }
+interface TrainResult { threads: number; parallelism: string; stepThreads: number | null; note: string | null; losses: number[]; sum: number }
 
-function inWorker(threads: number | 'auto'): Promise<{ result: TrainResult; exitCode: number }> {
-  const code = `(async () => { ${trainScript(threads)} require('node:worker_threads').parentPort.postMessage(result); })()`;
+/** Data-parallel steps sum the threads' gradients in another order than one thread does: equal within float rounding. */
+function expectClose(a: TrainResult, b: TrainResult): void {
+  expect(a.losses.length).toBe(b.losses.length);
+  a.losses.forEach((l, i) => expect(Math.abs(l - b.losses[i]!)).toBeLessThan(1e-5));
+  expect(Math.abs(a.sum - b.sum)).toBeLessThan(1e-4 * Math.max(1, Math.abs(b.sum)));
+}
+
+function inWorker(threads: number | 'auto', parallelism = 'data'): Promise<{ result: TrainResult; exitCode: number }> {
+  const code = `(async () => { ${trainScript(threads, parallelism)} require('node:worker_threads').parentPort.postMessage(result); })()`;
   return new Promise((resolve, reject) => {
     const worker = new Worker(code, { eval: true });
     let result: TrainResult | undefined;
@@ -41,8 +49,8 @@ function inWorker(threads: number | 'auto'): Promise<{ result: TrainResult; exit
   });
 }
 
-function inProcess(threads: number | 'auto'): { result: TrainResult; status: number | null } {
-  const code = `${trainScript(threads)} console.log(JSON.stringify(result));`;
+function inProcess(threads: number | 'auto', parallelism = 'data'): { result: TrainResult; status: number | null } {
+  const code = `${trainScript(threads, parallelism)} console.log(JSON.stringify(result));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
   return { result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? 'null') as TrainResult, status: r.status };
 }
@@ -80,25 +88,33 @@ describe('training threads', () => {
     if (a.threads < Math.min(a.cores, MAX_TRAINING_THREADS)) expect(a.note).toContain('busy thread(s) of its own');
   });
 
-  it('a worker thread trains with 1 thread (the default there) and with 2, to the same bits, and exits by itself', async () => {
+  it('a worker thread trains with 1 thread (the default there) and with 2 data-parallel threads, the same bits on every run and one thread\'s within float rounding, and exits by itself', async () => {
     const auto = await inWorker('auto');
     const one = await inWorker(1);
     const two = await inWorker(2);
+    const again = await inWorker(2);
     expect(auto.result.threads).toBe(1);
-    expect(one.result.threads).toBe(1);
-    expect(two.result).toMatchObject({ threads: 2, note: null });
-    for (const r of [auto, one, two]) expect(r.exitCode).toBe(0);
-    expect(two.result.losses).toEqual(one.result.losses);
-    expect(two.result.sum).toBe(one.result.sum);
+    expect(one.result).toMatchObject({ threads: 1, parallelism: 'none', stepThreads: 1 });
+    expect(two.result).toMatchObject({ threads: 2, parallelism: 'data', stepThreads: 2, note: null });
+    for (const r of [auto, one, two, again]) expect(r.exitCode).toBe(0);
+    expect(again.result.losses).toEqual(two.result.losses);
+    expect(again.result.sum).toBe(two.result.sum);
+    expectClose(two.result, one.result);
   });
 
-  it('a process on the threaded build exits by itself with the same results', () => {
+  it('a process exits by itself with its helper threads; XNNPACK\'s intra-op pool gives one thread\'s bits', () => {
     const one = inProcess(1);
     const two = inProcess(2);
-    expect(one.status).toBe(0);
-    expect(two.status).toBe(0);
-    expect(two.result.threads).toBe(2);
-    expect(two.result.losses).toEqual(one.result.losses);
-    expect(two.result.sum).toBe(one.result.sum);
+    const intra = inProcess(2, 'intra-op');
+    for (const r of [one, two, intra]) expect(r.status).toBe(0);
+    expect(two.result).toMatchObject({ threads: 2, parallelism: 'data', stepThreads: 2, note: null });
+    expectClose(two.result, one.result);
+    expect(intra.result).toMatchObject({ threads: 2, parallelism: 'intra-op', stepThreads: 1 });
+    expect(intra.result.losses).toEqual(one.result.losses);
+    expect(intra.result.sum).toBe(one.result.sum);
+  });
+
+  it('an unknown parallelism is a coded error', async () => {
+    await expect(initBackend({ backend: 'wasm', threads: 2, parallelism: 'rows' })).rejects.toMatchObject({ code: 'STRATA_ERR_BAD_OPTION' });
   });
 });

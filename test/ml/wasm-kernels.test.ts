@@ -238,4 +238,63 @@ describe("Strata's SIMD loops (kernels.wat) match the cpu backend and the JS loo
     expect(relativeError(h.slice(heap.at(sa), heap.at(sa) + rows), h.slice(heap.at(sb), heap.at(sb) + rows))).toBeLessThan(1e-6);
     heap.free(a, b, bias, sa, sb);
   });
+
+  it.each([
+    { m: 1, k: 1, n: 1 }, { m: 3, k: 5, n: 7 }, { m: 4, k: 8, n: 8 }, { m: 5, k: 9, n: 13 }, { m: 10, k: 128, n: 33 },
+    { m: 7, k: 3, n: 31 }, { m: 13, k: 17, n: 4 }, { m: 6, k: 2, n: 12 }, { m: 64, k: 96, n: 40 },
+  ])('gemm $m x $k x $n (A as it lies or transposed, C = or C +=, rows strided) against BatchMatMul on cpu', async ({ m, k, n }) => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(m * 1000 + k * 10 + n);
+    const a = random([m, k], rng);
+    const b = random([k, n], rng);
+    const c0 = random([m, n], rng);
+    const product = await runOn('cpu', 'BatchMatMul', { a: { data: a.data, shape: [1, m, k] }, b: { data: b.data, shape: [1, k, n] } }, { transposeA: false, transposeB: false });
+    // Row strides past the rows (the filter gradient multiplies blocks of wider matrices), garbage in between.
+    const [pa, pb, pc] = [3, 5, 2];
+    const heap = new WasmHeap(tf.backend());
+    for (const flags of [0, 1, 2, 3]) {
+      const transposed = (flags & 1) !== 0;
+      const lda = (transposed ? m : k) + pa;
+      const ldb = n + pb;
+      const ldc = n + pc;
+      const [ta, tb, tc] = [heap.alloc([(transposed ? k : m) * lda]), heap.alloc([k * ldb]), heap.alloc([m * ldc])];
+      const h = heap.f32();
+      h.fill(Number.NaN, heap.at(ta), heap.at(ta) + (transposed ? k : m) * lda);
+      h.fill(Number.NaN, heap.at(tb), heap.at(tb) + k * ldb);
+      h.fill(7, heap.at(tc), heap.at(tc) + m * ldc);
+      for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) h[heap.at(ta) + (transposed ? j * lda + i : i * lda + j)] = a.data[i * k + j]!;
+      for (let j = 0; j < k; j++) for (let q = 0; q < n; q++) h[heap.at(tb) + j * ldb + q] = b.data[j * n + q]!;
+      for (let i = 0; i < m; i++) for (let q = 0; q < n; q++) h[heap.at(tc) + i * ldc + q] = c0.data[i * n + q]!;
+      simd.gemm(heap.at(ta) * 4, heap.at(tb) * 4, heap.at(tc) * 4, m, k, n, lda, ldb, ldc, flags);
+      const got = new Float32Array(m * n);
+      const want = new Float32Array(m * n);
+      for (let i = 0; i < m; i++) {
+        for (let q = 0; q < n; q++) {
+          got[i * n + q] = h[heap.at(tc) + i * ldc + q]!;
+          want[i * n + q] = product[i * n + q]! + ((flags & 2) !== 0 ? c0.data[i * n + q]! : 0);
+        }
+        // The padding between C's rows is never written.
+        for (let q = n; q < ldc && i < m - 1; q++) expect(h[heap.at(tc) + i * ldc + q]).toBe(7);
+      }
+      expect(relativeError(got, want)).toBeLessThan(1e-5);
+      heap.free(ta, tb, tc);
+    }
+  });
+
+  it('addTo adds over any length (the scalar tail too)', () => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(11);
+    const heap = new WasmHeap(tf.backend());
+    for (const n of [1, 4, 7, 1003]) {
+      const x = random([n], rng).data;
+      const y = random([n], rng).data;
+      const [dst, src] = [heap.alloc([n]), heap.alloc([n])];
+      heap.f32().set(x, heap.at(dst));
+      heap.f32().set(y, heap.at(src));
+      simd.addTo(heap.at(dst) * 4, heap.at(src) * 4, n);
+      const h = heap.f32();
+      expect(h.slice(heap.at(dst), heap.at(dst) + n)).toEqual(Float32Array.from(x, (v, i) => v + y[i]!));
+      heap.free(dst, src);
+    }
+  });
 });

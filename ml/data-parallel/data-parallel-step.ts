@@ -1,0 +1,276 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { FastStep, FastStepResult } from '../fast-step/fast-step.js';
+import { view, type TensorInfo, type WasmHeap } from '../fast-step/wasm-heap.js';
+import type { AdamSplit, HeapOptimizer } from '../heap-adam.js';
+import { BATCH_ROWS, GRAD_AREA, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, X, Y } from './control.js';
+import type { HelperPool } from './helper-pool.js';
+import type { PlanSpec } from './plan-spec.js';
+import { planWords, runUpdateRange, StepPlan, updateFloats, updateRanges, type UpdatePiece } from './step-plan.js';
+
+/** Fewer rows per thread than this and a step runs on the main thread alone (the handshakes would cost more than they save). */
+export const MIN_ROWS_PER_THREAD = 8;
+
+let nextKey = 1;
+
+/**
+ * Each thread's rows of a batch: as even as can be, helpers taking the
+ * remainder (the main thread also builds batches). Undefined below
+ * `minRows` per thread, where a step runs on the main thread alone. The
+ * same batch size and thread count always split the same way.
+ */
+export function splitRows(batch: number, threads: number, minRows: number): number[] | undefined {
+  if (threads < 2 || batch < threads * minRows) return undefined;
+  const base = Math.floor(batch / threads);
+  const extra = batch - base * threads;
+  return Array.from({ length: threads }, (_, i) => base + (i > 0 && i <= extra ? 1 : 0));
+}
+
+interface Buffers {
+  /** The step plan (weights' offsets and versions, the update's pieces), on the main heap. */
+  plan: TensorInfo;
+  planAt: StepPlan;
+  /** Each helper's gradient area (the plan's gradient layout). */
+  grads: TensorInfo[];
+  /** Each helper's logits ([rows, classes] floats), while steps capture them. */
+  logits: TensorInfo[];
+  logitsRows: number;
+}
+
+/**
+ * One training step split across threads by rows (data parallelism). The
+ * main thread and each helper thread compute the gradient of their rows of
+ * the batch from the same weights, each with the fast step on its own
+ * single-threaded wasm engine. The main thread's heap is shared (tfjs's
+ * threaded build on one XNNPACK thread), so helpers read their rows and the
+ * weights there and write their gradients there: the main thread copies
+ * nothing. Then every thread runs its range of the Adam update on the main
+ * heap (each range adds the helpers' gradients to the main thread's in
+ * helper order, then applies Adam), and the main thread assigns the new
+ * weights. Each part's loss is divided by the whole batch's rows, so the
+ * parts add up to the batch's gradient and loss: losses match one thread's
+ * within float rounding, and the same batch size and thread count give the
+ * same bits on every run (the split and the summation order are fixed).
+ *
+ * Why rows and not XNNPACK's own pool (`parallelism: 'intra-op'`): that
+ * pool splits every kernel and waits for all its threads at the end of
+ * each, so with batch 64 the MLP's ~20 kernels per step (0.01-1 ms) each
+ * pay a barrier, and one thread the machine delays stalls them all. Rows
+ * meet three times per step. Measured on the 2-core bench machine: see
+ * bench/train.ts (`mlpThreadSpeedup`, `cnnThreadSpeedup`). Where an MLP
+ * step's time goes there (batch 64, two threads, a quiet spell): each
+ * thread's 32 rows 1.2-1.4 ms (1.1 ms with the other core idle: two busy
+ * cores run slower, and two independent one-thread processes reach only
+ * ~1.65x one's throughput), the helper 0.15-0.3 ms behind (it copies the
+ * weights in and its gradient out), each half of the update ~0.15 ms.
+ */
+export class DataParallelStep {
+  readonly #pool: HelperPool;
+  readonly #heap: WasmHeap;
+  readonly #fast: FastStep;
+  readonly #spec: PlanSpec;
+  readonly #refs: readonly tf.Variable[];
+  readonly #key = nextKey++;
+  readonly #gradOffset: number[];
+  #buffers: Buffers | undefined;
+  /** The tensor each slot's values were last published from. */
+  readonly #published: (object | undefined)[];
+  #broken: string | undefined;
+
+  constructor(pool: HelperPool, heap: WasmHeap, fast: FastStep, spec: PlanSpec, refs: readonly tf.Variable[]) {
+    this.#pool = pool;
+    this.#heap = heap;
+    this.#fast = fast;
+    this.#spec = spec;
+    this.#refs = refs;
+    this.#published = new Array<object | undefined>(refs.length).fill(undefined);
+    this.#gradOffset = new Array<number>(spec.trainableCount).fill(0);
+    for (const p of spec.params) if (p.trainable >= 0) this.#gradOffset[p.trainable] = p.gradOffset;
+  }
+
+  /** Threads that compute a step (1 once a helper has failed: see `brokenReason`). */
+  get threads(): number {
+    return this.#broken === undefined ? this.#pool.size + 1 : 1;
+  }
+
+  /** Why steps went back to the main thread alone, if they did. */
+  get brokenReason(): string | undefined {
+    return this.#broken;
+  }
+
+  run(x: tf.Tensor2D, y: tf.Tensor2D, captureLogits: boolean, optimizer: HeapOptimizer): FastStepResult {
+    const parts = this.#broken === undefined && this.#pool.state === 'running' ? splitRows(x.shape[0], this.#pool.size + 1, MIN_ROWS_PER_THREAD) : undefined;
+    if (parts === undefined) return this.#fast.run(x, y, undefined, captureLogits, (grads) => optimizer.apply(grads));
+    let committed = false;
+    try {
+      return this.#run(x, y, parts, captureLogits, optimizer, () => {
+        committed = true;
+      });
+    } catch (err) {
+      if (committed || (err as { code?: string }).code !== 'STRATA_ERR_WORKER') throw err;
+      // A helper failed before any weight or moment changed: the step runs again on this thread, and so do the next ones.
+      this.#broken = (err as Error).message;
+      return this.#fast.run(x, y, undefined, captureLogits, (grads) => optimizer.apply(grads));
+    }
+  }
+
+  #run(x: tf.Tensor2D, y: tf.Tensor2D, parts: number[], captureLogits: boolean, optimizer: HeapOptimizer, onCommit: () => void): FastStepResult {
+    const heap = this.#heap;
+    const pool = this.#pool;
+    const helpers = pool.size;
+    const batch = x.shape[0];
+    const { inputSize, classes } = this.#spec;
+    const bufs = this.#ensureBuffers(captureLogits ? Math.max(...parts.slice(1)) : 0);
+    const i32 = heap.i32();
+    this.#spec.params.forEach((_, i) => {
+      const v = this.#refs[i]!;
+      const changed = this.#published[i] !== v.dataId;
+      bufs.planAt.writeSlot(i32, i, heap.at(v) * 4, changed);
+      this.#published[i] = v.dataId;
+    });
+    let row = parts[0]!;
+    for (let h = 0; h < helpers; h++) {
+      const rows = parts[h + 1]!;
+      const { ints } = pool.control(h);
+      Atomics.store(ints, X, (heap.at(x) + row * inputSize) * 4);
+      Atomics.store(ints, Y, (heap.at(y) + row * classes) * 4);
+      Atomics.store(ints, ROWS, rows);
+      Atomics.store(ints, BATCH_ROWS, batch);
+      Atomics.store(ints, LOGITS, captureLogits ? heap.at(bufs.logits[h]!) * 4 : 0);
+      Atomics.store(ints, GRAD_AREA, heap.at(bufs.grads[h]!) * 4);
+      Atomics.store(ints, PLAN, heap.at(bufs.plan) * 4);
+      pool.step(h);
+      row += rows;
+    }
+    let released = false;
+    const release = (run: boolean): void => {
+      if (released) return;
+      released = true;
+      for (let h = 0; h < helpers; h++) pool.go(h, run);
+    };
+    let mine: FastStepResult;
+    try {
+      mine = this.#fast.part(view(x, [parts[0]!, inputSize]), view(y, [parts[0]!, classes]), batch, captureLogits, (grads) => {
+        const split = pool.sharedUpdate && heap.simd !== undefined ? optimizer.split?.(grads) : undefined;
+        const update = split === undefined ? undefined : this.#writeUpdate(bufs, split);
+        try {
+          for (let h = 0; h < helpers; h++) pool.waitGradients(h);
+        } catch (err) {
+          split?.abort();
+          throw err;
+        }
+        if (split !== undefined) {
+          // From here the moments change in place: a failure is no longer one to run again.
+          onCommit();
+          release(true);
+          runUpdateRange(heap.simd!, update!.update, update!.gradAreas, update!.ranges[0]![0], update!.ranges[0]![1]);
+          for (let h = 0; h < helpers; h++) pool.waitDone(h);
+          split.commit();
+        } else {
+          release(false);
+          this.#addHelperGrads(grads, bufs);
+          onCommit();
+          optimizer.apply(grads);
+        }
+      });
+    } finally {
+      release(false);
+      let failure: unknown;
+      for (let h = 0; h < helpers; h++) {
+        try {
+          pool.waitDone(h);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+      // Surfaces a helper's failure that the step itself did not run into (it threw first, or ended before the helper did).
+      if (failure !== undefined) throw failure;
+    }
+    let loss = mine.loss;
+    for (let h = 0; h < helpers; h++) loss += pool.control(h).loss[0]!;
+    let logits: Float32Array | null = null;
+    if (captureLogits) {
+      logits = new Float32Array(batch * classes);
+      logits.set(mine.logits!, 0);
+      const f32 = heap.f32();
+      let at = parts[0]! * classes;
+      for (let h = 0; h < helpers; h++) {
+        const n = parts[h + 1]! * classes;
+        const from = heap.at(bufs.logits[h]!);
+        logits.set(f32.subarray(from, from + n), at);
+        at += n;
+      }
+    }
+    return { loss, logits };
+  }
+
+  /** The shared update in the plan, with each helper's range in its control block; returns what the main thread runs. */
+  #writeUpdate(bufs: Buffers, split: AdamSplit): { update: { pieces: UpdatePiece[]; k1: number; k2: number; b1: number; b2: number; eps: number }; gradAreas: number[]; ranges: [number, number][] } {
+    const heap = this.#heap;
+    const gradOffsetOf = (index: number): number => this.#gradOffset[index]!;
+    // Views after the split's allocations.
+    bufs.planAt.writeUpdate(heap.i32(), heap.f32(), split, gradOffsetOf);
+    const ranges = updateRanges(updateFloats(split.pieces), this.#pool.size + 1);
+    for (let h = 0; h < this.#pool.size; h++) {
+      const { ints } = this.#pool.control(h);
+      Atomics.store(ints, RANGE_LO, ranges[h + 1]![0]);
+      Atomics.store(ints, RANGE_HI, ranges[h + 1]![1]);
+    }
+    const pieces = split.pieces.map((p): UpdatePiece => ({ w: p.w, g: p.g, m: p.m, v: p.v, out: p.out, n: p.n, gradOffset: gradOffsetOf(p.index) }));
+    return { update: { pieces, ...split.constants }, gradAreas: bufs.grads.map((g) => heap.at(g) * 4), ranges };
+  }
+
+  /** grads[k] += helper 1's, then helper 2's, ... (the order every range of a shared update uses too). */
+  #addHelperGrads(grads: (TensorInfo | undefined)[], bufs: Buffers): void {
+    const heap = this.#heap;
+    const simd = heap.simd;
+    for (const area of bufs.grads) {
+      const s = heap.at(area);
+      for (const p of this.#spec.params) {
+        const g = p.trainable >= 0 ? grads[p.trainable] : undefined;
+        if (g === undefined) continue;
+        const o = heap.at(g);
+        if (simd !== undefined) {
+          simd.addTo(o * 4, (s + p.gradOffset) * 4, p.size);
+        } else {
+          const hf = heap.f32();
+          for (let k = 0; k < p.size; k++) hf[o + k] = hf[o + k]! + hf[s + p.gradOffset + k]!;
+        }
+      }
+    }
+  }
+
+  /** The plan and gradient areas on the main heap (logits areas for `logitsRows`), and this plan attached on every helper. */
+  #ensureBuffers(logitsRows: number): Buffers {
+    const heap = this.#heap;
+    const spec = this.#spec;
+    const helpers = this.#pool.size;
+    let bufs = this.#buffers;
+    if (bufs === undefined) {
+      const plan = heap.alloc([planWords(spec.params.length, helpers, spec.trainableCount)]);
+      const grads = Array.from({ length: helpers }, () => heap.alloc([spec.gradFloats]));
+      const planAt = new StepPlan(heap.at(plan) * 4, spec.params.length, helpers);
+      planAt.writeHeader(heap.i32(), grads.map((g) => heap.at(g) * 4));
+      bufs = { plan, planAt, grads, logits: [], logitsRows: 0 };
+      this.#buffers = bufs;
+      this.#published.fill(undefined);
+    }
+    if (logitsRows > bufs.logitsRows) {
+      heap.free(...bufs.logits);
+      bufs.logits = Array.from({ length: helpers }, () => heap.alloc([logitsRows, spec.classes]));
+      bufs.logitsRows = logitsRows;
+    }
+    for (let h = 0; h < helpers; h++) {
+      if (this.#pool.attachedKey(h) !== this.#key) this.#pool.post(h, { type: 'attach', key: this.#key, spec });
+    }
+    return bufs;
+  }
+
+  /** Frees this trainer's buffers on the main heap and its plan on the helpers (at their next wake). */
+  dispose(): void {
+    const bufs = this.#buffers;
+    if (bufs !== undefined) this.#heap.free(bufs.plan, ...bufs.grads, ...bufs.logits);
+    this.#buffers = undefined;
+    if (this.#pool.state !== 'running') return;
+    for (let h = 0; h < this.#pool.size; h++) if (this.#pool.attachedKey(h) === this.#key) this.#pool.post(h, { type: 'detach', key: this.#key });
+  }
+}
