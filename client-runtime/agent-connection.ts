@@ -94,6 +94,8 @@ export class AgentConnection extends EventEmitter {
   readonly acks: UpdateAckMessage[] = [];
   /** This device's part in the secure-aggregation round it was last assigned, and who waits for its shares. */
   #secagg: { client: SecAggClient; ready: Promise<boolean>; settle: (ok: boolean) => void } | undefined;
+  /** The assignment being trained. */
+  #trainingFor: { roundId: number; modelVersion: number } | undefined;
 
   constructor(options: AgentConnectionOptions) {
     super();
@@ -221,10 +223,13 @@ export class AgentConnection extends EventEmitter {
       kind: 'model', roundId: a.roundId, layoutHash: a.layoutHash, elementCount: a.numParams, checkFinite: true, copy: true,
     });
     if (this.#training !== undefined) {
-      this.#log.warn({ roundId: a.roundId }, 'assignment while still training; ignored');
+      const t = this.#trainingFor;
+      // The same round again on a new connection (secure aggregation: with a new session) is the one in training: it answers that.
+      if (t?.roundId !== a.roundId || t.modelVersion !== a.modelVersion) this.#log.warn({ roundId: a.roundId }, 'assignment while still training; ignored');
       return;
     }
     const ws = this.#ws;
+    this.#trainingFor = { roundId: a.roundId, modelVersion: a.modelVersion };
     this.#training = this.#run(a, weights, ws).catch((err: unknown) => {
       this.#log.error({ err: (err as Error).message, code: (err as StrataError).code, roundId: a.roundId }, 'training failed');
     }).finally(() => {
@@ -245,7 +250,8 @@ export class AgentConnection extends EventEmitter {
 
   /** A secure-aggregation round: fresh keys go to the coordinator at once, while the device trains. */
   #startSecAgg(a: RoundAssignmentMessage): void {
-    if (this.#training !== undefined) return;
+    const t = this.#trainingFor;
+    if (this.#training !== undefined && (t?.roundId !== a.roundId || t.modelVersion !== a.modelVersion)) return;
     this.#secagg?.settle(false);
     this.#secagg = undefined;
     if (a.secureAggregation === undefined || this.#o.secureAggregation === false) return;
@@ -288,16 +294,9 @@ export class AgentConnection extends EventEmitter {
       outcome = this.#privatized(a, await this.#o.train(a, global, this.#abort.signal), global);
       this.#cached = { roundId: a.roundId, modelVersion: a.modelVersion, outcome, global };
     }
-    const secagg = a.secureAggregation === undefined ? undefined : this.#secagg;
-    if (secagg !== undefined) {
-      // The masked upload needs the neighbours' shares: wait for them until the round's deadline.
-      const timer = setTimeout(() => secagg.settle(false), Math.max(0, a.deadlineAt - Date.now()));
-      const ok = await secagg.ready;
-      clearTimeout(timer);
-      if (!ok || secagg !== this.#secagg) {
-        this.#log.warn({ roundId: a.roundId }, 'secure aggregation session ended before this device could upload');
-        return;
-      }
+    if (a.secureAggregation !== undefined && !(await this.#sessionReady(a))) {
+      this.#log.warn({ roundId: a.roundId }, 'secure aggregation session ended before this device could upload');
+      return;
     }
     // The socket may have been replaced while training: send on the current one once it is welcomed
     // (else the outcome stays cached for the re-assignment that follows the reconnect).
@@ -310,6 +309,24 @@ export class AgentConnection extends EventEmitter {
     }));
     if (this.#grants) this.#offer = { ws: current, assignment: a, outcome, global };
     else this.#sendUpdate(current, a, outcome, global);
+  }
+
+  /**
+   * Waits (until the round's deadline) for the shares of the round's
+   * secure-aggregation session; a session replaced meanwhile (the round
+   * re-assigned on a new connection) is waited for in its place.
+   */
+  async #sessionReady(a: RoundAssignmentMessage): Promise<boolean> {
+    const deadline = Date.now() + Math.max(0, a.deadlineAt - Date.now());
+    for (;;) {
+      const s = this.#secagg;
+      if (s === undefined || s.client.roundId !== a.roundId) return false;
+      const timer = setTimeout(() => s.settle(false), Math.max(0, deadline - Date.now()));
+      const ok = await s.ready;
+      clearTimeout(timer);
+      if (s === this.#secagg && ok) return true;
+      if (s === this.#secagg || Date.now() >= deadline || this.#state === 'stopped') return false;
+    }
   }
 
   #onGrant(roundId: number): void {
@@ -373,6 +390,8 @@ export class AgentConnection extends EventEmitter {
     this.#assignment = undefined;
     // The outcome stays cached; a re-assignment after the reconnect offers it again.
     this.#offer = undefined;
+    // A secure-aggregation session lives on one connection: a device waiting for its shares stops waiting.
+    this.#secagg?.settle(false);
     this.#grants = false;
     if (this.#state === 'stopped') return;
     const err = protocolErrorFromClose(code, reason);

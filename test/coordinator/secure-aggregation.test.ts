@@ -173,6 +173,27 @@ describe('secure aggregation with real agents on loopback', () => {
     expect(excess(run.coordinator.model!.weights, plainFedAvg([0, 1, 2, 3, 4, 5]), s.secureAggregation!.quantizationBound)).toBeLessThanOrEqual(0);
   });
 
+  it('a coordinator stopped mid-round resumes the round with a new session on restart; agents resend what they trained', async () => {
+    const run = await start({ perRound: 3, rounds: 1, secureAggregation: true });
+    const agents = [0, 1, 2].map((i) => agent(run, i, { delayMs: 1500 }));
+    await waitFor(() => run.coordinator.status().engine === 'open' && run.coordinator.status().assigned === 3, 10_000, 'the round assigned');
+    await run.coordinator.stop(0);
+    const dbFile = run.store.file;
+    run.store.close();
+    const store = CoordinatorStore.open(dbFile);
+    const summaries: RoundSummary[] = [];
+    const restarted = new Coordinator({ port: run.coordinator.port, roundDeadlineMs: 20_000, overCommit: 1, perRound: 3, rounds: 1, secureAggregation: true }, {
+      strategy: new FedAvg(), store, model: { layout: [{ name: 'w', shape: [P] }], initialWeights: () => new Float32Array(P) }, logger: silentLogger,
+      onRoundCompleted: (x) => summaries.push(x),
+    });
+    runs.push({ ...run, coordinator: restarted, store, agents });
+    run.agents.length = 0;
+    await restarted.start();
+    await restarted.finished;
+    expect(summaries.map((x) => [x.roundId, x.secureAggregation?.uploads])).toEqual([[1, 3]]);
+    expect(excess(restarted.model!.weights, plainFedAvg([0, 1, 2]), summaries[0]!.secureAggregation!.quantizationBound)).toBeLessThanOrEqual(0);
+  });
+
   it('refuses an agent without the feature with STRATA_ERR_SECAGG_UNSUPPORTED', async () => {
     const run = await start({ perRound: 3, secureAggregation: true });
     const a = agent(run, 0, { secureAggregation: false });
