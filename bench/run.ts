@@ -16,6 +16,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   simulate: () => import('./simulate.js'),
   miro: () => import('./miro.js'),
   data: () => import('./data.js'),
+  distributed: () => import('./distributed.js'),
   secagg: () => import('./secagg.js'),
 };
 

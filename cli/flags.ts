@@ -61,3 +61,9 @@ export function backendFlag(value: string): string {
   parseBackendRequest(value, '--backend');
   return value;
 }
+
+/** A BullMQ queue name (`--queue`). */
+export function queueFlag(value: string, flag = '--queue'): string {
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(value)) throw badFlag(flag, value, 'a queue name of letters, digits, _ . - (no ":")');
+  return value;
+}

@@ -32,6 +32,7 @@ const commands: Record<string, () => Promise<Command>> = {
   cl: async () => (await import('./commands/cl.js')).clCommand(getLogger),
   profiles: async () => (await import('./commands/profiles.js')).profilesCommand(),
   simulate: async () => (await import('./commands/simulate.js')).simulateCommand(getLogger),
+  worker: async () => (await import('./commands/worker.js')).workerCommand(getLogger),
 };
 const wanted = process.argv.slice(2).find((a) => !a.startsWith('-'));
 for (const name of wanted !== undefined && Object.hasOwn(commands, wanted) ? [wanted] : Object.keys(commands)) program.addCommand(await commands[name]!());

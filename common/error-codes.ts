@@ -94,6 +94,7 @@ export const ERROR_CODES = {
   STRATA_ERR_SIM_STALLED: 'a simulation can make no progress',
   STRATA_ERR_BUDGET_UNAVAILABLE: 'the requested CPU budget enforcer is not available here',
   STRATA_ERR_BUDGET_CGROUP: 'a cgroup write failed',
+  STRATA_ERR_REDIS: 'Redis cannot be reached at the given URL, or a command on it failed (details.url, password removed)',
 } as const;
 
 export type StrataErrorCode = keyof typeof ERROR_CODES;

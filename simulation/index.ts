@@ -19,5 +19,7 @@ export { detectEnforcer, CpuGroup, periodFor, removeCgroupTree, type EnforcerInf
 export { placeJobs, JobEstimator, type SchedJob, type WorkerCapacity } from './scheduler.js';
 export { VirtualClock } from './virtual-clock.js';
 export { VirtualChannel, VirtualClientLink, type JobSource, type VirtualClientSpec } from './virtual-channel.js';
-export { WorkerPool, type PoolStats, type PoolState } from './worker-pool.js';
+export { WorkerPool, type PoolStats, type PoolState, type UtilisationPoint } from './worker-pool.js';
+export { RedisDispatcher, type RedisDispatchOptions, type RedisDispatchStats, type HostStats } from './redis/redis-dispatcher.js';
+export { WorkerHost, compileWorkerHostOptions, type WorkerHostOptions, type CompiledWorkerHostOptions, type WorkerHostState, type WorkerHostStats } from './redis/worker-host.js';
 export { DutyCycleThrottle, threadCpuSeconds, threadId } from './thread-cpu.js';

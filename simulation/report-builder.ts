@@ -112,6 +112,7 @@ export class SimulationReportBuilder {
         entry.cpuSeconds = result.cpuSeconds;
         entry.wallSeconds = result.wallSeconds;
         entry.share = result.share;
+        if (result.host !== undefined) entry.host = result.host;
         entry.joules = result.result.joules.total;
         entry.loss = Number.isFinite(m.loss) ? m.loss : null;
         if (result.memory !== undefined) entry.cl = result.memory;

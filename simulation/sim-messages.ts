@@ -19,6 +19,12 @@ export interface ClientJob {
   assignment: RoundAssignmentMessage;
   /** The client's device: its data, stream, memory hierarchy and profiler. */
   device: DeviceRuntimeSpec;
+  /**
+   * The number its model was sent to the worker under, when not the
+   * assignment's model version (a worker host serving several runs numbers
+   * their versions apart).
+   */
+  model?: number;
 }
 
 /** What the client sends back, plus what the worker measured of running it here. */
@@ -36,6 +42,8 @@ export interface ClientResult {
   /** cpuSeconds / wallSeconds: the CPU share the client really got. */
   share: number;
   enforcer: EnforcerKind;
+  /** The worker host that ran it (simulations dispatched over Redis). */
+  host?: string;
   /** Memory-hierarchy facts after the round, when it has one. */
   memory?: { emSize: number; storedSamples: number; swapsApplied: number; replaySamples: number };
 }

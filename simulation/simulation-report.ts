@@ -3,6 +3,7 @@ import type { BackendInfo } from '../ml/backend.js';
 import type { DeviceReport, MemoryConfig } from '../protocol/index.js';
 import type { EnforcerInfo } from './budget.js';
 import type { SimulationConfig } from './simulation-config.js';
+import type { RedisDispatchStats } from './redis/redis-dispatcher.js';
 import type { PoolStats } from './worker-pool.js';
 
 /**
@@ -33,7 +34,9 @@ export interface ClientRoundEntry {
   deviceSeconds: number;
   computeSeconds: number;
   commSeconds: number;
-  /** Measured on this host. */
+  /** The worker host that ran it (over Redis). */
+  host?: string;
+  /** Measured on the host that ran it. */
   cpuSeconds: number;
   wallSeconds: number;
   share: number;
@@ -137,7 +140,8 @@ export interface SimulationReport {
   rounds: RoundReport[];
   clients: ClientTotals[];
   profiles: ProfileSummary[];
-  scheduler: (PoolStats & { mode: 'scheduled'; cpuSecondsPerSample: number }) | { mode: 'naive'; processes: number; loadSeconds: number };
+  /** Local worker processes (`scheduled`), a process per client (`naive`), or worker hosts over Redis (`redis`: per-host jobs and utilisation). */
+  scheduler: (PoolStats & { mode: 'scheduled'; cpuSecondsPerSample: number }) | { mode: 'naive'; processes: number; loadSeconds: number } | (RedisDispatchStats & { mode: 'redis' });
   /** Peak resident memory of the host plus every worker/client process, sampled every 250 ms. */
   memory: { peakRssBytes: number; peakHostRssBytes: number };
   cl?: { tasks: { task: number; classes: number[]; afterRound: number; accuracySeen: number; accuracy: number }[]; classOrder: number[] };

@@ -25,10 +25,12 @@ import type { DeviceProfile } from '../profiles/device-profile.js';
 import { listProfiles, loadProfile } from '../profiles/profile-loader.js';
 import { computeLayoutHash, roundTraffic } from '../protocol/index.js';
 import { CoordinatorStore } from '../storage-tier/coordinator-store.js';
-import { detectEnforcer, removeCgroupTree, type EnforcerInfo } from './budget.js';
+import { JobResultStore } from '../storage-tier/job-result-store.js';
+import { detectEnforcer, removeCgroupTree, type EnforcerInfo, type EnforcerKind } from './budget.js';
 import { BUILTIN_CLIENT_APP, clientAppDataset, clientAppModel, clientAppUrl, loadClientApp } from './client-app.js';
 import type { DeviceRuntimeSpec } from './client-job.js';
 import { NaiveRunner } from './naive-runner.js';
+import { RedisDispatcher, type RedisDispatchOptions } from './redis/redis-dispatcher.js';
 import { SimulationReportBuilder, type ClientInfo } from './report-builder.js';
 import { ModelEvaluator } from './evaluator.js';
 import { RssSampler } from './rss-sampler.js';
@@ -61,6 +63,14 @@ export interface SimulationSetup {
    * `dataset` setting).
    */
   clientApp?: string | URL;
+  /**
+   * Run the clients on worker hosts (`strata worker`) over Redis instead of
+   * local worker processes (`workers`, `slotsPerWorker` and `budget` are then
+   * the hosts' own). The run directory then keeps a checkpoint of every
+   * result: a run killed mid-way and started again on the same directory
+   * with the same settings resumes (replays what was done, then goes on).
+   */
+  redis?: RedisDispatchOptions;
 }
 
 export interface SimulationHooks {
@@ -110,12 +120,16 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
   const profiles = resolveProfiles(config.profiles);
   if (profiles.length === 0) throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "profiles": no device profiles found', { key: 'profiles' });
   // The worker processes and the evaluator thread start while this process loads its own copy of the data and model.
-  const enforcer = detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`,
-    config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
+  if (setup.redis !== undefined && config.mode !== 'scheduled') {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', 'option "mode": worker hosts over Redis run the scheduled mode (drop --mode naive or --redis)', { key: 'mode' });
+  }
+  const enforcer = setup.redis !== undefined
+    ? hostsEnforcer(config.budget === 'off' ? 'off' : 'duty', config)
+    : detectEnforcer(config.budget, `strata-sim-${process.pid}-${randomBytes(3).toString('hex')}`, config.mode === 'scheduled' ? config.workers * config.slotsPerWorker : 1);
   const appSpec: AppSpec = { clientApp: clientAppUrl(setup.clientApp ?? BUILTIN_CLIENT_APP), dataset: baseDataset, model: config.model, seed: config.seed };
   const enforcerSpec = { kind: enforcer.kind, root: enforcer.root };
   let naiveChild: number | null = null;
-  const pool = config.mode === 'scheduled'
+  const pool = config.mode === 'scheduled' && setup.redis === undefined
     ? new WorkerPool({ workers: config.workers, slotsPerWorker: config.slotsPerWorker, spec: appSpec, enforcer: enforcerSpec, logger: log, t0 })
     : undefined;
   const naive = config.mode === 'naive' ? new NaiveRunner(appSpec, enforcerSpec, (pid) => { naiveChild = pid; }) : undefined;
@@ -126,17 +140,38 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
   // Everything from here on holds resources (cgroups, processes, threads, files): they are released however the run ends.
   const cleanup: (() => void | Promise<void>)[] = [];
   let evaluator: ModelEvaluator | undefined;
+  let dispatcher: RedisDispatcher | undefined;
+  let checkpoint: JobResultStore | undefined;
+  let finished = false;
   let killTimer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
+    // Over Redis, the run directory's checkpoint lets a run killed mid-way resume: it is kept when it belongs to an unfinished
+    // run with these settings (then so are the clients' stores: no recorded job runs again), else started afresh.
+    mkdirSync(outDir, { recursive: true });
+    checkpoint = setup.redis !== undefined ? JobResultStore.open(path.join(outDir, 'checkpoint.sqlite')) : undefined;
+    if (checkpoint !== undefined) cleanup.push(() => checkpoint?.close());
+    const fingerprint = JSON.stringify({ config: { ...config, workers: 0, slotsPerWorker: 0, budget: '' }, clientApp: appSpec.clientApp, strategy: setup.strategy.name, settings: setup.strategy.settings?.() ?? {} });
+    const resuming = checkpoint !== undefined && checkpoint.getMeta('fingerprint') === fingerprint && checkpoint.getMeta('finished') !== 'true';
+    if (checkpoint !== undefined && !resuming) {
+      checkpoint.clear();
+      checkpoint.setMeta('fingerprint', fingerprint);
+      checkpoint.setMeta('runId', randomBytes(6).toString('hex'));
+    }
+    // Worker hosts load the run's data and model (on its announcement) while this process loads its own.
+    if (setup.redis !== undefined) {
+      dispatcher = new RedisDispatcher({ ...setup.redis, runId: checkpoint!.getMeta('runId')!, spec: appSpec, logger: log, t0, checkpoint: checkpoint! });
+      if (resuming) log.warn({ results: dispatcher.recordedResults, runId: dispatcher.runId }, 'resuming the run in this directory: replaying its recorded client results, then going on');
+      await dispatcher.start();
+    }
     // The host only builds the model (the evaluator thread scores it); the clients' threads have the cores.
     const backend = await initBackend({ threads: 1 });
     const app = await loadClientApp(appSpec.clientApp);
     const ds = await clientAppDataset(app, appSpec);
     const scenario: ClassIncrementalScenario | undefined = config.cl ? splitClassIncremental(ds, { tasks: config.tasks, seed: config.seed }) : undefined;
-    // A run directory starts empty: an earlier run's client stores would replay its samples, its coordinator store resume its rounds.
-    mkdirSync(outDir, { recursive: true });
-    for (const f of ['clients', 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
+    // A run directory starts empty (an earlier run's client stores would replay its samples, its coordinator store resume its
+    // rounds), but for a resumed run's client stores; its coordinator store is rebuilt by replaying the recorded results.
+    for (const f of [...(resuming ? [] : ['clients']), 'coordinator.sqlite', 'coordinator.sqlite-wal', 'coordinator.sqlite-shm']) rmSync(path.join(outDir, f), { recursive: true, force: true });
 
     const model = await clientAppModel(app, { inputShape: ds.inputShape, numClasses: ds.numClasses }, appSpec, true);
     const initial = getFlatWeights(model);
@@ -227,7 +262,7 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
         const floor = config.profiler === 'off' ? trainingFlops(trainingCost, samples * config.epochs, 0) / (p.profile.compute.gflops * 1e9) : 0;
         return { job, minSeconds: clients.get(client.clientId)!.commSeconds + floor };
       },
-      run: (job, weights) => (pool !== undefined ? pool.run(job, weights) : naive!.run(job, weights)),
+      run: (job, weights) => (dispatcher !== undefined ? dispatcher.run(job, weights) : pool !== undefined ? pool.run(job, weights) : naive!.run(job, weights)),
     };
     const channel = new VirtualChannel({ clock, source, logger: log, seed: config.seed, dropouts: config.dropouts, observer: report.channelObserver });
 
@@ -262,6 +297,8 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
     await draining;
     const memory = rss.stop();
     const built = report.finish();
+    finished = built.rounds.length >= config.rounds;
+    if (finished) checkpoint?.setMeta('finished', 'true');
     const last = built.rounds.at(-1);
     const cpus = os.cpus();
     return {
@@ -272,7 +309,7 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
       finalLoss: last?.loss ?? 0,
       backend: backend.name,
       backendInfo: backend,
-      enforcer,
+      enforcer: dispatcher !== undefined ? hostsEnforcer(dominant(built.jobEnforcers) ?? enforcer.kind, config) : enforcer,
       jobEnforcers: built.jobEnforcers,
       wallSeconds: (performance.now() - t0) / 1000,
       virtualSeconds,
@@ -280,9 +317,11 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
       rounds: built.rounds,
       clients: built.clients,
       profiles: built.profiles,
-      scheduler: pool !== undefined
-        ? { mode: 'scheduled', ...pool.stats(), cpuSecondsPerSample: pool.estimator.cpuSecondsPerSample }
-        : { mode: 'naive', ...naive!.stats() },
+      scheduler: dispatcher !== undefined
+        ? { mode: 'redis', ...dispatcher.stats() }
+        : pool !== undefined
+          ? { mode: 'scheduled', ...pool.stats(), cpuSecondsPerSample: pool.estimator.cpuSecondsPerSample }
+          : { mode: 'naive', ...naive!.stats() },
       memory,
       ...(scenario !== undefined ? { cl: { tasks: clTasks(built.rounds, scenario, roundsPerTask), classOrder: scenario.classOrder } } : {}),
       staleness: built.staleness,
@@ -300,10 +339,21 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
     clearInterval(killTimer);
     if (onAbort !== undefined) hooks.signal?.removeEventListener('abort', onAbort);
     await pool?.stop();
+    // An unfinished run keeps its jobs and models in Redis: started again on this directory, it picks them up.
+    await dispatcher?.stop({ keep: !finished });
     await (evaluator ?? await evaluatorReady.catch(() => undefined))?.close();
     for (const c of cleanup.reverse()) await c();
     if (enforcer.root !== null) removeCgroupTree(enforcer.root);
   }
+}
+
+/** Over Redis the worker hosts enforce budgets (each under its own `--budget`); `kind` is what most jobs ran under. */
+function hostsEnforcer(kind: EnforcerKind, config: SimulationConfig): EnforcerInfo {
+  return { kind, requested: config.budget, root: null, notes: ['budgets are enforced on the worker hosts (strata worker --budget); jobEnforcers counts what the jobs ran under'] };
+}
+
+function dominant(counts: Record<string, number>): EnforcerKind | undefined {
+  return Object.entries(counts).sort((a, b) => b[1] - a[1])[0]?.[0] as EnforcerKind | undefined;
 }
 
 /** The clipping bound a strategy reports in its settings (`Clipping`), or null. */

@@ -142,11 +142,11 @@ function pump(): void {
     }
     slot.state = 'busy';
     slot.job = job;
-    const model = models.get(job.assignment.modelVersion);
+    const model = models.get(modelOf(job));
     if (model === undefined) {
       slot.state = 'idle';
       slot.job = null;
-      send({ type: 'failed', jobId: job.jobId, message: `worker ${workerId} holds no model version ${job.assignment.modelVersion}` });
+      send({ type: 'failed', jobId: job.jobId, message: `worker ${workerId} holds no model version ${modelOf(job)}` });
       continue;
     }
     send({ type: 'started', jobId: job.jobId, slot: slot.index });
@@ -154,9 +154,14 @@ function pump(): void {
   }
 }
 
+/** The model a job trains from, as the host numbered it when it sent it. */
+function modelOf(job: ClientJob): number {
+  return job.model ?? job.assignment.modelVersion;
+}
+
 /** Drops model versions no queued or running job needs, below the host's `keepFrom`. */
 function evictModels(): void {
-  const inUse = new Set<number>([...queue, ...slots.flatMap((s) => (s.job === null ? [] : [s.job]))].map((j) => j.assignment.modelVersion));
+  const inUse = new Set<number>([...queue, ...slots.flatMap((s) => (s.job === null ? [] : [s.job]))].map(modelOf));
   for (const v of [...models.keys()]) if (v < keepFrom && !inUse.has(v)) models.delete(v);
 }
 

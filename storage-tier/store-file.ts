@@ -22,7 +22,8 @@ export interface StoreKind {
 
 export const SAMPLE_STORE_KIND: StoreKind = Object.freeze({ name: 'sample store', table: 'samples' });
 export const COORDINATOR_STORE_KIND: StoreKind = Object.freeze({ name: 'coordinator database', table: 'coordinator_meta' });
-const KINDS: readonly StoreKind[] = [SAMPLE_STORE_KIND, COORDINATOR_STORE_KIND];
+export const JOB_RESULT_STORE_KIND: StoreKind = Object.freeze({ name: 'simulation checkpoint', table: 'job_results' });
+const KINDS: readonly StoreKind[] = [SAMPLE_STORE_KIND, COORDINATOR_STORE_KIND, JOB_RESULT_STORE_KIND];
 
 export interface StoreFileOptions {
   /** The kind the file must be (checked before its version: each kind numbers its own). */

@@ -11,12 +11,13 @@ import { parsePartition } from '../../ml/datasets/partition.js';
 import { BUILTIN_CL_METHODS, findClMethod } from '../../client-runtime/cl-methods/index.js';
 import { BUILTIN_CLIENT_APP, clientAppUrl, loadClientApp } from '../../simulation/client-app.js';
 import { modelSpecName, parseModelSpec } from '../../ml/models/model-spec.js';
-import { badFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
+import { badFlag, choiceFlag, flagged, intFlag, numberFlag, queueFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { addPrivacyFlags, differentialPrivacyOf, secureAggregationOf } from '../privacy-flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
+import { checkRedisUrl } from '../../simulation/redis/redis-connection.js';
 
 interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro'>>, MiroFlags {
   config?: string;
@@ -33,6 +34,8 @@ interface SimulateFlags extends Partial<Omit<SimulationConfig, 'storage' | 'miro
   storage?: SimulationConfig['storage'];
   /** `--overcommit`: the old spelling of `--over-commit`. */
   overcommit?: number;
+  redis?: string;
+  queue?: string;
 }
 
 function modelFlag(value: string): string {
@@ -98,6 +101,8 @@ export function simulateCommand(getLogger: () => Logger): Command {
     .option('--no-dropouts', 'clients never drop out (default: at their profiles\' dropout rates)')
     .option('--eval-samples <n>', 'test samples the global model is scored on after each round (default: all)', intFlag('--eval-samples', 1))
     .option('--seed <n>', `seed (default ${d.seed})`, intFlag('--seed', 0))
+    .option('--redis <url>', 'run the clients on worker hosts (strata worker) over this Redis (redis://HOST:PORT) instead of local workers; the run directory then resumes a run killed mid-way')
+    .option('--queue <name>', 'with --redis: the BullMQ queue the worker hosts take jobs from (default clients)')
     .option('--out <dir>', 'run directory (default runs/simulate-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');
   return addMiroFlags(cmd)
@@ -111,6 +116,10 @@ export function simulateCommand(getLogger: () => Logger): Command {
 /** What `strata simulate` prints when it is done. */
 function summaryLines(r: SimulationReport): string {
   const lines = [`final accuracy ${r.finalAccuracy.toFixed(4)} | ${r.rounds.length} rounds | wall ${r.wallSeconds.toFixed(1)} s | virtual ${r.virtualSeconds.toFixed(1)} s | budgets: ${r.enforcer.kind}`];
+  if (r.scheduler.mode === 'redis') {
+    const s = r.scheduler;
+    lines.push(`worker hosts: ${s.hosts.map((h) => `${h.host} ${h.jobs} jobs, utilisation ${(h.utilisation * 100).toFixed(0)}%`).join('; ')}${s.reruns > 0 ? ` | ${s.reruns} re-run after a host died` : ''}${s.replayed > 0 ? ` | ${s.replayed} replayed from the checkpoint` : ''}`);
+  }
   if (r.staleness.max > 0) lines.push(`update staleness: ${Object.entries(r.staleness.histogram).map(([k, v]) => `${k}: ${v}`).join(', ')} (mean ${r.staleness.mean.toFixed(2)})`);
   const v = r.validation;
   if (v.clipNorm !== null || v.maxUpdateNorm !== null || Object.keys(v.rejected).length > 0) {
@@ -153,6 +162,9 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
   const app = await flagged('--client-app', () => loadClientApp(clientApp));
   flagged('--method', () => findClMethod(app.methods ?? BUILTIN_CL_METHODS, config.clMethod));
   const strategy = simulationStrategy(config);
+  if (flags.queue !== undefined && flags.redis === undefined) throw badFlag('--queue', flags.queue, 'a queue name together with --redis URL');
+  const redis = flags.redis !== undefined ? { url: checkRedisUrl(flags.redis, '--redis'), ...(flags.queue !== undefined ? { queue: queueFlag(flags.queue) } : {}) } : undefined;
+  if (redis !== undefined && config.mode !== 'scheduled') throw badFlag('--mode', config.mode, 'scheduled with --redis (worker hosts run the clients)');
   const outDir = prepareRunDir('simulate', flags.out);
   const log = logger.child({ component: 'simulate' });
   const progress = createProgress({ label: 'simulate', total: config.rounds, logger: log, format: 'round {round} | acc {acc} | virtual {vtime}', logEveryMs: 0 });
@@ -167,7 +179,7 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
   process.on('SIGTERM', onSignal);
   let report: SimulationReport;
   try {
-    report = await runSimulation({ config, strategy, clientApp, outDir, logger, hooks: {
+    report = await runSimulation({ config, strategy, clientApp, outDir, logger, ...(redis !== undefined ? { redis } : {}), hooks: {
       signal: drain.signal,
       onStart: ({ enforcer, backend }) => log.info({ enforcer: enforcer.kind, backend, mode: config.mode, clients: config.clients, perRound: config.perRound }, 'simulation starting'),
       onRound: (r) => progress.update(r.round, {

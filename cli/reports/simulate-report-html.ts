@@ -28,7 +28,7 @@ export function simulateReportHtml(r: SimulationReport): string {
     card('budget enforcer', r.enforcer.kind),
     card('participants / stragglers / dropouts', `${participants} / ${stragglers} / ${dropouts}`),
     card('energy (model)', `${(r.totalEnergyJoules / 1000).toFixed(2)} kJ`),
-    card(sched.mode === 'scheduled' ? 'worker utilisation' : 'client processes', sched.mode === 'scheduled' ? pct(sched.meanUtilisation) : String(sched.processes)),
+    sched.mode === 'naive' ? card('client processes', String(sched.processes)) : card(sched.mode === 'redis' ? `utilisation of ${sched.workers} worker host(s)` : 'worker utilisation', pct(sched.meanUtilisation)),
     card('peak RSS (all processes)', `${(r.memory.peakRssBytes / 2 ** 20).toFixed(0)} MiB`),
   ].join('');
   // Round-time distribution per profile: min, p25, median, p75, max of virtual client round times.
@@ -56,8 +56,9 @@ Refused by validation: ${escapeHtml(JSON.stringify(v.rejected))}.</p></section>`
 <p class="note">Bars span the 25th-75th percentile, whiskers (thin bars) min-max, the dot is the median, over every job of the profile.</p></section>
 <section><h2>Energy per client (modelled joules, all rounds)</h2><canvas id="chart-energy-client"></canvas></section>
 </div>
-<section><h2>${sched.mode === 'scheduled' ? 'Worker utilisation over time (budget in use, cores)' : 'Naive mode: one process per client'}</h2><canvas id="chart-utilisation"></canvas>
-<p class="note">${sched.mode === 'scheduled' ? `Each line is one worker process: the sum of the CPU budgets of the clients it is running (at most 1 core). ${sched.restarts} worker restart(s).` : `${sched.processes} client processes, ${sched.loadSeconds.toFixed(1)} s spent loading tfjs, data and model.`}</p></section>
+<section><h2>${sched.mode === 'scheduled' ? 'Worker utilisation over time (budget in use, cores)' : sched.mode === 'redis' ? 'Worker hosts over Redis: budget in use over time (cores)' : 'Naive mode: one process per client'}</h2><canvas id="chart-utilisation"></canvas>
+<p class="note">${utilisationNote(sched)}</p></section>
+${sched.mode === 'redis' ? hostsTable(sched) : ''}
 ${clRows}
 ${miro}
 ${validation}
@@ -85,12 +86,12 @@ chart('chart-energy-client', { type: 'bar', data: { labels: REPORT.clients.map((
   data: REPORT.clients.map((c) => c.energyJoules), backgroundColor: REPORT.clients.map((c) => palette[profNames.indexOf(c.profile) % palette.length]) }] },
   options: { animation: false, plugins: { legend: { display: false }, tooltip: { callbacks: { title: (items) => 'client ' + items[0].label + ' (' + REPORT.clients[items[0].dataIndex].profile + ')' } } },
     scales: { x: { title: { display: true, text: 'client (colour = profile)' } }, y: { title: { display: true, text: 'joules' } } } } });
-if (REPORT.scheduler.mode === 'scheduled') {
+if (REPORT.scheduler.mode !== 'naive') {
   const tl = REPORT.scheduler.timeline;
   const nw = REPORT.scheduler.workers;
   const ds = [];
-  for (let w = 0; w < nw; w++) ds.push({ label: 'worker ' + w, data: tl.map((p) => ({ x: p.t, y: p.load[w] ?? 0 })), stepped: true, borderColor: palette[w % palette.length], backgroundColor: palette[w % palette.length], pointRadius: 0 });
-  chart('chart-utilisation', { type: 'line', data: { datasets: ds }, options: { animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'wall seconds' } }, y: { min: 0, max: 1.05, title: { display: true, text: 'cores (budget in use)' } } } } });
+  for (let w = 0; w < nw; w++) ds.push({ label: REPORT.scheduler.mode === 'redis' ? REPORT.scheduler.hosts[w].host : 'worker ' + w, data: tl.map((p) => ({ x: p.t, y: p.load[w] ?? 0 })), stepped: true, borderColor: palette[w % palette.length], backgroundColor: palette[w % palette.length], pointRadius: 0 });
+  chart('chart-utilisation', { type: 'line', data: { datasets: ds }, options: { animation: false, scales: { x: { type: 'linear', title: { display: true, text: 'wall seconds' } }, y: { min: 0, title: { display: true, text: 'cores (budget in use)' } } } } });
 } else {
   chart('chart-utilisation', { type: 'bar', data: { labels: rounds.map((r) => r.round), datasets: [{ label: 'wall seconds per round', data: rounds.map((r) => r.wallSeconds), backgroundColor: palette[3] }] },
     options: { animation: false } });
@@ -102,6 +103,20 @@ for (const c of window.STRATA_CHARTS) c.canvas.dataset.rendered = String(c.data.
     subtitle: `${c.model} on ${c.dataset}${c.cl ? ` (continual: ${c.tasks} tasks, ${c.clMethod})` : ''}, ${c.partition}, ${c.perRound}/round x ${c.rounds} rounds, profiles ${c.profiles}, budgets ${r.enforcer.kind}, seed ${c.seed}, backend ${r.backend}`,
     body, data: r, script,
   });
+}
+
+function utilisationNote(sched: SimulationReport['scheduler']): string {
+  if (sched.mode === 'scheduled') return `Each line is one worker process: the sum of the CPU budgets of the clients it is running (at most 1 core). ${sched.restarts} worker restart(s).`;
+  if (sched.mode === 'redis') {
+    return `Each line is one worker host: the sum of the CPU budgets of the clients it is running (at most its cores). Queue ${escapeHtml(sched.queue)} on ${escapeHtml(sched.redis)}; ${sched.jobsStarted} jobs queued, ${sched.reruns} re-run after their host died, ${sched.duplicates} duplicate result(s) dropped, ${sched.replayed} replayed from the checkpoint, ${sched.modelPublishes} model versions published.`;
+  }
+  return `${sched.processes} client processes, ${sched.loadSeconds.toFixed(1)} s spent loading tfjs, data and model.`;
+}
+
+/** Over Redis: what each worker host ran. */
+function hostsTable(sched: Extract<SimulationReport['scheduler'], { mode: 'redis' }>): string {
+  const rows = sched.hosts.map((h) => `<tr><td>${escapeHtml(h.host)}</td><td>${h.cores}</td><td>${h.jobs}</td><td>${h.clients}</td><td>${h.reruns}</td><td>${h.cpuSeconds.toFixed(1)}</td><td>${h.measuredShare === null ? '-' : h.measuredShare.toFixed(3)}</td><td>${pct(h.utilisation)}</td></tr>`).join('');
+  return `<section><h2>Worker hosts</h2><table id="hosts"><tr><th>host</th><th>cores</th><th>jobs</th><th>clients</th><th>re-runs</th><th>CPU s</th><th>measured share</th><th>utilisation</th></tr>${rows}</table></section>`;
 }
 
 /** Miro in every client: the choices by device profile, and each profiled boundary with its candidates. */
