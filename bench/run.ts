@@ -17,6 +17,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   miro: () => import('./miro.js'),
   data: () => import('./data.js'),
   distributed: () => import('./distributed.js'),
+  secagg: () => import('./secagg.js'),
 };
 
 async function main(): Promise<void> {

@@ -1,4 +1,6 @@
 import { StrataError } from '../common/strata-error.js';
+import { GaussianNoise } from '../privacy/gaussian-noise.js';
+import { DifferentialPrivacy, type DifferentialPrivacyOptions } from '../privacy/differential-privacy.js';
 import type { SimulationConfig } from '../simulation/simulation-config.js';
 import {
   Clipping, FedAdam, FedAvg, FedBuff, FedProx, FedYogi, MedianStrategy, ServerEvaluation, TrimmedMeanStrategy,
@@ -20,6 +22,8 @@ export interface StrategySettings {
   trimmedMeanBeta?: number | undefined;
   /** Wraps the strategy in `Clipping` (> 0). */
   clipNorm?: number | undefined;
+  /** Wraps the strategy in `DifferentialPrivacy`. */
+  dp?: DifferentialPrivacyOptions | undefined;
   /** Wraps the strategy in `ServerEvaluation`. */
   evaluate?: Evaluator | undefined;
 }
@@ -45,6 +49,7 @@ export function strategyFromName(name: string, s: StrategySettings = {}): Federa
       throw new StrataError('STRATA_ERR_BAD_FLAG', `--strategy: unknown '${name}' (expected ${STRATEGY_NAMES.join(', ')})`, { flag: '--strategy', value: name });
   }
   if (s.clipNorm !== undefined && s.clipNorm > 0) strategy = new Clipping(strategy, s.clipNorm);
+  if (s.dp !== undefined) strategy = new DifferentialPrivacy(strategy, s.dp);
   if (s.evaluate !== undefined) strategy = new ServerEvaluation(strategy, s.evaluate);
   return strategy;
 }
@@ -58,8 +63,17 @@ export function simulationStrategy(config: SimulationConfig): FederatedStrategy 
   if (!isStrategyName(config.strategy)) {
     throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "strategy": unknown '${config.strategy}' (expected ${STRATEGY_NAMES.join(', ')})`, { key: 'strategy' });
   }
+  if (config.dp !== 'off' && !(config.dpClip > 0)) {
+    throw new StrataError('STRATA_ERR_BAD_CONFIG', `option "dpClip": dp ${config.dp} needs a clipping norm > 0`, { key: 'dpClip' });
+  }
   return strategyFromName(config.strategy, {
     serverLearningRate: config.serverLearningRate, fedproxMu: config.fedproxMu, maxStaleness: config.maxStaleness,
     trimmedMeanBeta: config.trimmedMeanBeta, clipNorm: config.clipNorm,
+    dp: config.dp === 'off' ? undefined : {
+      mode: config.dp, noiseMultiplier: config.dpNoiseMultiplier, clip: config.dpClip, delta: config.dpDelta,
+      ...(config.dpEpsilon > 0 ? { budget: { epsilon: config.dpEpsilon, delta: config.dpDelta } } : {}),
+      // A simulation reproduces: its server-side noise is seeded from the run's seed.
+      noise: GaussianNoise.seeded((config.seed ^ 0xd9_5eed) >>> 0),
+    },
   });
 }

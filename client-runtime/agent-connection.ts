@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { StrataError } from '../common/strata-error.js';
 import {
-  PROTOCOL_VERSION, ProtocolError, UPLOAD_GRANT_FEATURE, decodeWeightFrame, encodeMessage, encodeWeightFrame, parseMessage, protocolErrorFromClose,
+  PROTOCOL_VERSION, ProtocolError, SECURE_AGGREGATION_FEATURE, UPLOAD_GRANT_FEATURE, closeFrameFor, decodeWeightFrame, encodeMessage, encodeWeightFrame, parseMessage, protocolErrorFromClose,
   protocolErrorFromMessage, type Capabilities, type DeviceReport, type Joules, type Message, type ResultMetrics, type RoundAssignmentMessage, type UpdateAckMessage,
 } from '../protocol/index.js';
+import { privatizeUpdate } from '../privacy/device-privacy.js';
+import { checkPrivacyFloor, effectiveDeviceDp, type PrivacyFloor } from '../privacy/privacy-floor.js';
+import { SecAggClient } from '../secure-aggregation/secagg-client.js';
 
 /** What the continual-learning runtime returns for one assignment: new weights or a delta, and metrics. */
 export interface TrainOutcome {
@@ -44,10 +47,20 @@ export interface AgentConnectionOptions {
   handshakeTimeoutMs?: number;
   /** Offer the `upload-grant` feature (hold each update until the coordinator asks for it). Default true. */
   uploadGrants?: boolean;
+  /** Offer secure aggregation (feature `secure-aggregation`). Default true. */
+  secureAggregation?: boolean;
+  /**
+   * The least privacy this device takes part under: it leaves a coordinator
+   * that runs less (STRATA_ERR_PRIVACY_FLOOR), and applies its own local DP
+   * when the floor says `dp.mode: 'local'`. Default: none.
+   */
+  privacyFloor?: PrivacyFloor;
+  /** Makes this device's part in each secure-aggregation round. Default `new SecAggClient(agentId, roundId)`. */
+  secaggClient?: (agentId: string, roundId: number) => SecAggClient;
 }
 
 /** Close codes after which reconnecting cannot help. */
-const FATAL_CODES: ReadonlySet<string> = new Set(['STRATA_ERR_AUTH', 'STRATA_ERR_PROTOCOL_VERSION', 'STRATA_ERR_SESSION_REPLACED']);
+const FATAL_CODES: ReadonlySet<string> = new Set(['STRATA_ERR_AUTH', 'STRATA_ERR_PROTOCOL_VERSION', 'STRATA_ERR_SESSION_REPLACED', 'STRATA_ERR_SECAGG_UNSUPPORTED', 'STRATA_ERR_PRIVACY_FLOOR']);
 
 /**
  * The agent's link to the coordinator: connect, hello/auth, reconnect with
@@ -79,6 +92,10 @@ export class AgentConnection extends EventEmitter {
   /** A result sent on `ws` whose update frame waits for an `upload-grant`. */
   #offer: { ws: WebSocket; assignment: RoundAssignmentMessage; outcome: TrainOutcome; global: Float32Array } | undefined;
   readonly acks: UpdateAckMessage[] = [];
+  /** This device's part in the secure-aggregation round it was last assigned, and who waits for its shares. */
+  #secagg: { client: SecAggClient; ready: Promise<boolean>; settle: (ok: boolean) => void } | undefined;
+  /** The assignment being trained. */
+  #trainingFor: { roundId: number; modelVersion: number } | undefined;
 
   constructor(options: AgentConnectionOptions) {
     super();
@@ -127,7 +144,10 @@ export class AgentConnection extends EventEmitter {
       ws.send(encodeMessage({
         type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: this.#o.agentId, token: this.#o.token, profile: this.#o.profile,
         capabilities: this.#o.capabilities ?? { models: ['mlp', 'cnn'], datasets: [], clMethods: [] },
-        ...(this.#o.uploadGrants === false ? {} : { features: [UPLOAD_GRANT_FEATURE] }),
+        features: [
+          ...(this.#o.uploadGrants === false ? [] : [UPLOAD_GRANT_FEATURE]),
+          ...(this.#o.secureAggregation === false ? [] : [SECURE_AGGREGATION_FEATURE]),
+        ],
       }));
     });
     ws.on('message', (data, isBinary) => {
@@ -146,7 +166,12 @@ export class AgentConnection extends EventEmitter {
 
   #onMessage(m: Message): void {
     switch (m.type) {
-      case 'welcome':
+      case 'welcome': {
+        const weaker = this.#o.privacyFloor === undefined ? null : checkPrivacyFloor(this.#o.privacyFloor, m.privacy);
+        if (weaker !== null) {
+          this.#leave(weaker);
+          return;
+        }
         this.#attempt = 0;
         this.#heartbeatMs = m.heartbeatMs;
         this.#grants = this.#o.uploadGrants !== false && (m.features ?? []).includes(UPLOAD_GRANT_FEATURE);
@@ -154,9 +179,16 @@ export class AgentConnection extends EventEmitter {
         this.#setState('ready');
         this.emit('welcome', m);
         return;
+      }
       case 'round-assignment':
         this.#assignment = m;
+        this.#startSecAgg(m);
         this.emit('assignment', m);
+        return;
+      case 'secagg-setup':
+      case 'secagg-relay':
+      case 'secagg-unmask':
+        this.#onSecAgg(m);
         return;
       case 'upload-grant':
         this.#onGrant(m.roundId);
@@ -191,10 +223,13 @@ export class AgentConnection extends EventEmitter {
       kind: 'model', roundId: a.roundId, layoutHash: a.layoutHash, elementCount: a.numParams, checkFinite: true, copy: true,
     });
     if (this.#training !== undefined) {
-      this.#log.warn({ roundId: a.roundId }, 'assignment while still training; ignored');
+      const t = this.#trainingFor;
+      // The same round again on a new connection (secure aggregation: with a new session) is the one in training: it answers that.
+      if (t?.roundId !== a.roundId || t.modelVersion !== a.modelVersion) this.#log.warn({ roundId: a.roundId }, 'assignment while still training; ignored');
       return;
     }
     const ws = this.#ws;
+    this.#trainingFor = { roundId: a.roundId, modelVersion: a.modelVersion };
     this.#training = this.#run(a, weights, ws).catch((err: unknown) => {
       this.#log.error({ err: (err as Error).message, code: (err as StrataError).code, roundId: a.roundId }, 'training failed');
     }).finally(() => {
@@ -202,15 +237,66 @@ export class AgentConnection extends EventEmitter {
     });
   }
 
+  /** Leaves a coordinator that runs weaker privacy than this device's floor: coded, logged, no reconnect. */
+  #leave(err: ProtocolError): void {
+    this.#log.error({ code: err.code, ...err.details }, err.message);
+    const ws = this.#ws;
+    this.#setState('stopped');
+    clearInterval(this.#heartbeat);
+    this.emit('fatal', err);
+    const close = closeFrameFor(err);
+    if (ws !== undefined && ws.readyState === WebSocket.OPEN && close !== null) ws.close(close.code, close.reason);
+  }
+
+  /** A secure-aggregation round: fresh keys go to the coordinator at once, while the device trains. */
+  #startSecAgg(a: RoundAssignmentMessage): void {
+    const t = this.#trainingFor;
+    if (this.#training !== undefined && (t?.roundId !== a.roundId || t.modelVersion !== a.modelVersion)) return;
+    this.#secagg?.settle(false);
+    this.#secagg = undefined;
+    if (a.secureAggregation === undefined || this.#o.secureAggregation === false) return;
+    const client = this.#o.secaggClient?.(this.#o.agentId, a.roundId) ?? new SecAggClient(this.#o.agentId, a.roundId);
+    let settle!: (ok: boolean) => void;
+    const ready = new Promise<boolean>((resolve) => { settle = resolve; });
+    this.#secagg = { client, ready, settle };
+    this.#ws?.send(encodeMessage(client.keys()));
+  }
+
+  #onSecAgg(m: Extract<Message, { type: 'secagg-setup' | 'secagg-relay' | 'secagg-unmask' }>): void {
+    const s = this.#secagg;
+    if (s === undefined || s.client.roundId !== m.roundId) {
+      this.#log.debug({ roundId: m.roundId, type: m.type }, 'secure aggregation message for another round; ignored');
+      return;
+    }
+    try {
+      if (m.type === 'secagg-setup') this.#ws?.send(encodeMessage(s.client.setup(m)));
+      else if (m.type === 'secagg-unmask') this.#ws?.send(encodeMessage(s.client.unmask(m)));
+      else {
+        s.client.relay(m);
+        s.settle(true);
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message, code: (err as StrataError).code, roundId: m.roundId }, 'secure aggregation step failed');
+    }
+  }
+
   async #run(a: RoundAssignmentMessage, global: Float32Array, ws: WebSocket | undefined): Promise<void> {
+    if (this.#o.privacyFloor?.secureAggregation === true && a.secureAggregation === undefined) {
+      this.#log.error({ code: 'STRATA_ERR_PRIVACY_FLOOR', roundId: a.roundId }, 'assignment without secure aggregation; this device requires it (not trained)');
+      return;
+    }
     const hit = this.#cached;
     let outcome: TrainOutcome;
     if (hit && hit.roundId === a.roundId && hit.modelVersion === a.modelVersion) {
       outcome = hit.outcome;
       this.#log.info({ roundId: a.roundId }, 'resending the outcome trained before the reconnect');
     } else {
-      outcome = await this.#o.train(a, global, this.#abort.signal);
+      outcome = this.#privatized(a, await this.#o.train(a, global, this.#abort.signal), global);
       this.#cached = { roundId: a.roundId, modelVersion: a.modelVersion, outcome, global };
+    }
+    if (a.secureAggregation !== undefined && !(await this.#sessionReady(a))) {
+      this.#log.warn({ roundId: a.roundId }, 'secure aggregation session ended before this device could upload');
+      return;
     }
     // The socket may have been replaced while training: send on the current one once it is welcomed
     // (else the outcome stays cached for the re-assignment that follows the reconnect).
@@ -225,6 +311,24 @@ export class AgentConnection extends EventEmitter {
     else this.#sendUpdate(current, a, outcome, global);
   }
 
+  /**
+   * Waits (until the round's deadline) for the shares of the round's
+   * secure-aggregation session; a session replaced meanwhile (the round
+   * re-assigned on a new connection) is waited for in its place.
+   */
+  async #sessionReady(a: RoundAssignmentMessage): Promise<boolean> {
+    const deadline = Date.now() + Math.max(0, a.deadlineAt - Date.now());
+    for (;;) {
+      const s = this.#secagg;
+      if (s === undefined || s.client.roundId !== a.roundId) return false;
+      const timer = setTimeout(() => s.settle(false), Math.max(0, deadline - Date.now()));
+      const ok = await s.ready;
+      clearTimeout(timer);
+      if (s === this.#secagg && ok) return true;
+      if (s === this.#secagg || Date.now() >= deadline || this.#state === 'stopped') return false;
+    }
+  }
+
   #onGrant(roundId: number): void {
     const offer = this.#offer;
     if (offer === undefined || offer.assignment.roundId !== roundId || offer.ws !== this.#ws) {
@@ -235,8 +339,31 @@ export class AgentConnection extends EventEmitter {
     this.#sendUpdate(offer.ws, offer.assignment, offer.outcome, offer.global);
   }
 
+  /** DP on the trained update, once (a resend is not noised again): the coordinator's ask merged with this device's own floor. */
+  #privatized(a: RoundAssignmentMessage, outcome: TrainOutcome, global: Float32Array): TrainOutcome {
+    const dp = effectiveDeviceDp(a.config.dp, this.#o.privacyFloor);
+    if (dp === undefined) return outcome;
+    const { delta } = privatizeUpdate(toKind('delta', outcome, global), dp);
+    const { weights: _trained, ...rest } = outcome;
+    return { ...rest, delta };
+  }
+
   #sendUpdate(ws: WebSocket, a: RoundAssignmentMessage, outcome: TrainOutcome, global: Float32Array): void {
     if (ws.readyState !== WebSocket.OPEN) return;
+    const sa = a.secureAggregation;
+    const secagg = this.#secagg;
+    if (sa !== undefined) {
+      if (secagg === undefined || secagg.client.roundId !== a.roundId) return;
+      const delta = toKind('delta', outcome, global);
+      const weight = sa.weighting === 'samples' ? Math.max(1, outcome.metrics.numSamples) : 1;
+      const weighted = weight === 1 ? delta : delta.map((v) => v * weight);
+      const { payload, clipped } = secagg.client.mask(weighted, weight);
+      if (clipped > 0) this.#log.warn({ roundId: a.roundId, clipped }, 'update coordinates clipped to the secure aggregation range');
+      ws.send(encodeWeightFrame({
+        kind: 'masked', roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples: outcome.metrics.numSamples,
+      }, new Float32Array(payload.buffer, payload.byteOffset, payload.length)));
+      return;
+    }
     ws.send(encodeWeightFrame({
       kind: a.updateKind, roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples: outcome.metrics.numSamples,
     }, toKind(a.updateKind, outcome, global)));
@@ -263,6 +390,8 @@ export class AgentConnection extends EventEmitter {
     this.#assignment = undefined;
     // The outcome stays cached; a re-assignment after the reconnect offers it again.
     this.#offer = undefined;
+    // A secure-aggregation session lives on one connection: a device waiting for its shares stops waiting.
+    this.#secagg?.settle(false);
     this.#grants = false;
     if (this.#state === 'stopped') return;
     const err = protocolErrorFromClose(code, reason);

@@ -13,6 +13,7 @@ import { SampleStore } from '../storage-tier/sample-store.js';
 import { layoutOf } from '../ml/weights.js';
 import type { DeviceProfile } from '../profiles/device-profile.js';
 import { computeLayoutHash, type DeviceReport, type RoundAssignmentMessage, type UpdateAckMessage } from '../protocol/index.js';
+import type { PrivacyFloor } from '../privacy/privacy-floor.js';
 import { AgentConnection, type TrainOutcome } from './agent-connection.js';
 import type { MemoryHierarchyStats, StorageBudget } from './carm/memory-hierarchy.js';
 import type { SwapMode } from './carm/swap-manager.js';
@@ -86,10 +87,14 @@ export interface DeviceAgentOptions {
   /** Reconnect backoff cap. Default 30 s. */
   reconnectMaxMs?: number;
   ca?: string | Buffer;
+  /** The least privacy this device takes part under (secure aggregation, a DP floor; local DP it applies itself). Default none. */
+  privacyFloor?: PrivacyFloor;
+  /** Offer secure aggregation. Default true. */
+  secureAggregation?: boolean;
   logger: Logger;
 }
 
-type OptionalKeys = 'shard' | 'ca' | 'backend' | 'miro' | 'threads' | 'model' | 'plugins';
+type OptionalKeys = 'shard' | 'ca' | 'backend' | 'miro' | 'threads' | 'model' | 'plugins' | 'privacyFloor';
 type Compiled = Readonly<Required<Omit<DeviceAgentOptions, OptionalKeys>> & Pick<DeviceAgentOptions, OptionalKeys>>;
 
 export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
@@ -120,6 +125,7 @@ export function compileDeviceAgentOptions(o: DeviceAgentOptions): Compiled {
     profiler: o.profiler ?? 'off',
     seed: o.seed ?? 1,
     reconnectMaxMs: o.reconnectMaxMs ?? 30_000,
+    secureAggregation: o.secureAggregation ?? true,
   });
 }
 
@@ -223,6 +229,8 @@ export class DeviceAgent {
       capabilities: { models: o.model === undefined ? ['mlp', 'cnn'] : [typeof o.model === 'string' ? o.model : 'custom'], datasets: [ds.name], clMethods: o.methods.map((m) => m.name) },
       backoff: { maxMs: o.reconnectMaxMs },
       ...(o.ca ? { ca: o.ca } : {}),
+      secureAggregation: o.secureAggregation,
+      ...(o.privacyFloor !== undefined ? { privacyFloor: o.privacyFloor } : {}),
     });
     connection.on('assignment', (a: RoundAssignmentMessage) => this.#log.info({ roundId: a.roundId, modelVersion: a.modelVersion }, 'assignment received'));
     connection.on('ack', (m: UpdateAckMessage) => {

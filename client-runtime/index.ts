@@ -11,6 +11,9 @@ export { DeviceStream, STREAM_START, type RoundArrivals, type SampleStream, type
 export { LiveStream } from './live-stream.js';
 export { DeviceAgent, compileDeviceAgentOptions, type AgentReport, type AgentRoundRecord, type DeviceAgentOptions, type DeviceAgentState } from './agent.js';
 export { AgentConnection, type AgentConnectionOptions, type AgentConnectionState, type TrainFn, type TrainOutcome } from './agent-connection.js';
+export { SecAggClient, type MaskedUpdate } from '../secure-aggregation/secagg-client.js';
+export { privatizeUpdate, deviceNoiseStd, type PrivatizedUpdate } from '../privacy/device-privacy.js';
+export { checkPrivacyFloor, effectiveDeviceDp, type PrivacyFloor } from '../privacy/privacy-floor.js';
 export { Inbox, parseSampleCsv, type InboxOptions, type InboxShape, type InboxStats } from './inbox.js';
 export { localShard, wholeShard, parseShardSpec, type LocalShard, type ShardSpec } from './local-shard.js';
 export {

@@ -38,7 +38,13 @@ export const ERROR_CODES = {
   STRATA_ERR_LISTEN: 'the coordinator cannot listen on its address',
   STRATA_ERR_BAD_TOKENS: 'a tokens file is malformed (details.file, details.line)',
 
+  STRATA_ERR_SECAGG_UNSUPPORTED: 'the coordinator runs secure aggregation and the agent does not offer it',
+  STRATA_ERR_SECAGG_BAD_SHARE: 'a secure-aggregation message is wrong (a share that does not match its dealer\'s commitment, a missing or unreadable share)',
+  STRATA_ERR_PRIVACY_FLOOR: 'the coordinator runs weaker privacy than the agent requires (secure aggregation, DP mode or noise)',
+
   // Rounds and aggregation
+  STRATA_ERR_SECAGG_INCOMPATIBLE: 'secure aggregation is on with a strategy or setting that needs individual updates (median, trimmed mean, FedBuff, norm bounds, server-side clipping)',
+  STRATA_ERR_SECAGG_ABORTED: 'a secure-aggregation round could not be unmasked (too few parties or shares); it is run again',
   STRATA_ERR_EMPTY_ROUND: 'a round closed with nothing to aggregate',
   STRATA_ERR_BAD_STRATEGY: 'a strategy broke its contract (wrong length, non-finite model)',
 

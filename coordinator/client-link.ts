@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ProtocolError, ProtocolErrorCode, RoundAssignmentMessage } from '../protocol/index.js';
+import type { ProtocolError, ProtocolErrorCode, RoundAssignmentMessage, SecAggCoordinatorMessage } from '../protocol/index.js';
 
 /**
  * One client as the round engine sees it, whatever carries its messages:
@@ -13,6 +13,8 @@ export interface ClientLink {
   /** Device profile name the client announced. */
   readonly profile: string;
   readonly log: Logger;
+  /** Optional protocol features the client offers (`secure-aggregation`, ...). */
+  readonly features: readonly string[];
   /** A round to train: the assignment and the encoded global model frame (one Buffer shared by every assignee). */
   assign(assignment: RoundAssignmentMessage, model: Buffer): void;
   /** The engine wants the update frame behind the result it just took (a transport may queue this to bound uploads in flight). */
@@ -22,6 +24,8 @@ export interface ClientLink {
   ack(roundId: number, accepted: boolean, code?: ProtocolErrorCode): void;
   /** Refuses the client's input with a coded error: it counts against the client's error budget, and codes that close a connection close it. */
   refuse(err: ProtocolError, roundId?: number): void;
+  /** A secure-aggregation message of the round the client takes part in. */
+  secagg(message: SecAggCoordinatorMessage): void;
   /** Ends the link (another connection took its client id). */
   close(err: ProtocolError): void;
 }

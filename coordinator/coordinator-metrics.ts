@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PrivacySpent } from './strategies/strategy.js';
 
 /** Gauges read at scrape time (the coordinator's view now). */
 export interface CoordinatorGauges {
@@ -53,9 +54,10 @@ export class CoordinatorMetrics {
   #aggregationBytes = 0;
   #aggregationSeconds = 0;
   #gauges: (() => CoordinatorGauges) | undefined;
+  #privacy: (() => PrivacySpent | null) | undefined;
   readonly #c: {
     rounds: Counter; accepted: Counter; rejected: Counter<'code'>; protocolErrors: Counter<'code'>; dropped: Counter; replacements: Counter;
-    connections: Counter; aggregationBytes: Counter; aggregationSeconds: Counter; persistSeconds: Counter;
+    connections: Counter; aggregationBytes: Counter; aggregationSeconds: Counter; persistSeconds: Counter; secaggSessions: Counter<'outcome'>;
   };
   readonly #h: { round: Histogram; bytes: Histogram; assignment: Histogram; persist: Histogram };
 
@@ -73,6 +75,7 @@ export class CoordinatorMetrics {
       aggregationBytes: counter('strata_aggregation_bytes_total', 'Update payload bytes validated and aggregated.'),
       aggregationSeconds: counter('strata_aggregation_seconds_total', 'Time spent validating and aggregating updates.'),
       persistSeconds: counter('strata_persist_seconds_total', 'Time spent persisting accepted updates.'),
+      secaggSessions: counter('strata_secagg_sessions_total', 'Secure aggregation sessions, by outcome (unmasked: the round closed on their sum; failed: run again).', ['outcome']),
     };
     this.#h = {
       round: new Histogram({ name: 'strata_round_duration_seconds', help: 'Time from a round opening to its close.', buckets: SECONDS_BUCKETS, registers }),
@@ -96,6 +99,29 @@ export class CoordinatorMetrics {
     gauge('round_id', 'Open round id (0: none).');
     gauge('last_accuracy', 'Accuracy of the latest evaluated model (0 before any).');
     gauge('peak_resident_memory_bytes', 'Peak resident set size of the process.');
+    const dp = (name: string, help: string, pick: (p: PrivacySpent) => number): void => {
+      const read = (): PrivacySpent | null | undefined => this.#privacy?.();
+      new Gauge({
+        name, help, registers,
+        collect() {
+          const p = read();
+          this.set(p === null || p === undefined ? 0 : pick(p));
+        },
+      });
+    };
+    dp('strata_dp_epsilon', 'Differential privacy: epsilon spent over all rounds so far at strata_dp_delta (RDP accountant, subsampled Gaussian; 0 without DP).', (p) => p.epsilon);
+    dp('strata_dp_epsilon_last_round', 'Differential privacy: epsilon of the last round alone.', (p) => p.epsilonRound);
+    dp('strata_dp_delta', 'Differential privacy: the delta epsilon is reported at.', (p) => p.delta);
+    dp('strata_dp_rounds', 'Differential privacy: rounds accounted.', (p) => p.rounds);
+  }
+
+  /** Where the DP accounting is read at scrape time (null: no DP). */
+  setPrivacy(read: () => PrivacySpent | null): void {
+    this.#privacy = read;
+  }
+
+  secaggSession(outcome: 'unmasked' | 'failed'): void {
+    this.#c.secaggSessions.inc({ outcome });
   }
 
   /** Where the gauges are read at scrape time. */

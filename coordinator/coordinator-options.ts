@@ -1,4 +1,5 @@
 import { StrataError } from '../common/strata-error.js';
+import type { SecureAggregationOptions } from '../secure-aggregation/compatibility.js';
 import { compileProtocolLimits, type ProtocolLimits, type ProtocolLimitsOptions, type TrainingConfig } from '../protocol/index.js';
 
 export type SelectionPolicy = 'random' | 'profile-aware';
@@ -35,7 +36,7 @@ export interface CoordinatorOptions {
    * replay from the device's memory hierarchy, CarM) with replay 1 (one
    * memory sample per new sample in each batch).
    */
-  training?: Partial<Omit<TrainingConfig, 'seed' | 'fedproxMu'>>;
+  training?: Partial<Omit<TrainingConfig, 'seed' | 'fedproxMu' | 'dp'>>;
   /** Per-connection wire limits (protocol/limits.ts defaults). */
   limits?: ProtocolLimitsOptions;
   /** Update frames received at once; further uploaders are paused (kept in the kernel) until a slot frees. Default 16. */
@@ -52,6 +53,12 @@ export interface CoordinatorOptions {
   dashboardToken?: string;
   /** How long SIGTERM waits for the open round before checkpointing it. Default 5 s. */
   drainTimeoutMs?: number;
+  /**
+   * Secure aggregation (SecAgg+): the coordinator only ever holds the sum of
+   * a round's updates. `true` for the defaults. Refused (STRATA_ERR_SECAGG_INCOMPATIBLE)
+   * with strategies that need individual updates. Default off.
+   */
+  secureAggregation?: boolean | SecureAggregationOptions;
 }
 
 export interface CompiledCoordinatorOptions {
@@ -67,13 +74,14 @@ export interface CompiledCoordinatorOptions {
   readonly selection: SelectionPolicy;
   readonly rounds: number;
   readonly maxUpdateNorm: number;
-  readonly training: Required<Omit<TrainingConfig, 'seed' | 'fedproxMu'>>;
+  readonly training: Required<Omit<TrainingConfig, 'seed' | 'fedproxMu' | 'dp'>>;
   readonly limits: ProtocolLimits;
   readonly maxConcurrentUploads: number;
   readonly maxErrorsPerConnection: number;
   readonly seed: number;
   readonly dashboardToken: string | undefined;
   readonly drainTimeoutMs: number;
+  readonly secureAggregation: { readonly neighbours: number | undefined; readonly range: number | undefined } | undefined;
 }
 
 function bad(option: string, expected: string, value: unknown): StrataError {
@@ -137,5 +145,15 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     seed: int('seed', o.seed ?? 1, 0),
     dashboardToken: dashboardTokenOf(o.dashboardToken),
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs ?? 5000, 0),
+    secureAggregation: secureAggregationOf(o.secureAggregation),
   });
+}
+
+function secureAggregationOf(o: boolean | SecureAggregationOptions | undefined): CompiledCoordinatorOptions['secureAggregation'] {
+  if (o === undefined || o === false) return undefined;
+  const s = o === true ? {} : o;
+  const neighbours = s.neighbours === undefined ? undefined : int('secureAggregation.neighbours', s.neighbours, 2);
+  if (neighbours !== undefined && neighbours % 2 !== 0) throw bad('secureAggregation.neighbours', 'even (each party links to k/2 on either side)', neighbours);
+  const range = s.range === undefined ? undefined : num('secureAggregation.range', s.range, 0, Number.MAX_SAFE_INTEGER, true);
+  return Object.freeze({ neighbours, range });
 }

@@ -3,7 +3,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { GlobalModel } from './global-model.js';
 import type { RoundEngine } from './round-engine.js';
-import type { FederatedStrategy } from './strategies/strategy.js';
+import type { FederatedStrategy, PrivacySpent } from './strategies/strategy.js';
 import { newSpaceBytes } from './young-generation.js';
 
 /** `GET /status`. */
@@ -46,12 +46,15 @@ export interface CoordinatorStatus {
   uptimeSeconds: number;
   /** Every known client: rounds, outcomes, device seconds, joules, and the memory configuration (Miro's choice) it reports. */
   clients: ClientActivityRow[];
+  /** Secure aggregation (on or off) and the DP spent so far: epsilon of the last round and in total, at delta (null without DP). */
+  privacy: { secureAggregation: boolean; dp: PrivacySpent | null };
 }
 
 export function statusOf(
   state: string, startedAt: number, o: CompiledCoordinatorOptions, strategy: FederatedStrategy, m: CoordinatorMetrics, engine: RoundEngine | undefined, model: GlobalModel | undefined,
 ): Omit<CoordinatorStatus, 'clients'> {
   const snap = engine?.snapshot();
+  const dp = strategy.privacySpent?.() ?? null;
   const evaluation = engine?.lastEvaluation ?? null;
   return {
     state,
@@ -79,6 +82,7 @@ export function statusOf(
     ...memoryNow(),
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     uptimeSeconds: (Date.now() - startedAt) / 1000,
+    privacy: { secureAggregation: o.secureAggregation !== undefined, dp },
   };
 }
 

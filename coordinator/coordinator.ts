@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, computeLayoutHash, type WeightsLayout } from '../protocol/index.js';
+import { ProtocolError, computeLayoutHash, type PrivacySettings, type WeightsLayout } from '../protocol/index.js';
 import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
 import { ClientActivity, type ClientActivityRow, type ClientBoundary } from './client-activity.js';
 import { ClientRegistry } from './client-registry.js';
@@ -66,7 +66,7 @@ export class Coordinator {
     const o = this.options;
     this.#server = new CoordinatorServer({
       host: o.host, port: o.port, tls: o.tls, tokens: o.tokens, limits: o.limits, maxErrorsPerConnection: o.maxErrorsPerConnection,
-      maxConcurrentUploads: o.maxConcurrentUploads, dashboardToken: o.dashboardToken,
+      maxConcurrentUploads: o.maxConcurrentUploads, dashboardToken: o.dashboardToken, privacy: privacySettingsOf(o, deps.strategy),
     }, {
       onReady: (s) => {
         this.#engine!.connect(s);
@@ -74,6 +74,7 @@ export class Coordinator {
       },
       onMessage: (s, m) => {
         if (m.type === 'result') this.#engine!.result(s, m);
+        else if (m.type === 'secagg-keys' || m.type === 'secagg-shares' || m.type === 'secagg-unmask-shares') this.#engine!.secaggMessage(s, m);
         else s.refuse(new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', `a coordinator does not accept "${m.type}" messages`));
       },
       onBinary: (s, data) => this.#engine!.update(s, data),
@@ -94,6 +95,7 @@ export class Coordinator {
       last_accuracy: this.#engine?.lastEvaluation?.accuracy ?? Number.NaN,
       peak_resident_memory_bytes: process.resourceUsage().maxRSS * 1024,
     }));
+    this.metrics.setPrivacy(() => deps.strategy.privacySpent?.() ?? null);
   }
 
   get state(): CoordinatorState { return this.#state; }
@@ -190,6 +192,17 @@ export class Coordinator {
     this.#resolveFinished();
     this.#log.info('stopped');
   }
+}
+
+/** What agents are told of the coordinator's privacy (their floor is checked against it). */
+export function privacySettingsOf(o: CompiledCoordinatorOptions, strategy: FederatedStrategy): PrivacySettings | undefined {
+  const dp = strategy.privacySpent?.();
+  if (o.secureAggregation === undefined && dp === undefined) return undefined;
+  return {
+    secureAggregation: o.secureAggregation !== undefined,
+    dp: dp?.mode ?? 'off',
+    ...(dp !== undefined ? { noiseMultiplier: dp.noiseMultiplier, clip: dp.clip } : {}),
+  };
 }
 
 function initialWeightsOf(model: CoordinatorModel, layout: WeightsLayout): Float32Array {

@@ -6,12 +6,13 @@ import type { ClientRegistry } from './client-registry.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import type { GlobalModel } from './global-model.js';
-import type { FederatedStrategy, UpdateAggregator } from './strategies/strategy.js';
+import type { SecAggRound } from '../secure-aggregation/secagg-round.js';
+import type { FederatedStrategy, PrivacySpent, UpdateAggregator } from './strategies/strategy.js';
 
 /** The round engine's states, what it is given, and the shapes of its rounds (the engine itself: round-engine.ts). */
-export type EngineState = 'idle' | 'waiting' | 'open' | 'aggregating' | 'draining' | 'finished' | 'stopped';
+export type EngineState = 'idle' | 'waiting' | 'open' | 'unmasking' | 'aggregating' | 'draining' | 'finished' | 'stopped';
 
-export type { Evaluation, Evaluator } from './strategies/strategy.js';
+export type { Evaluation, Evaluator, PrivacySpent } from './strategies/strategy.js';
 
 export interface RoundSummary {
   roundId: number;
@@ -25,8 +26,27 @@ export interface RoundSummary {
   contributors: string[];
   /** Why it closed: K updates, its deadline (with at least the minimum completion), or a drain. */
   closedBy: 'quorum' | 'deadline' | 'drain';
+  /** Secure aggregation: the session that produced the sum. */
+  secureAggregation?: SecAggSummary;
+  /** Differential privacy spent after this round (the strategy's accountant), when it runs DP. */
+  privacy?: PrivacySpent;
   accuracy: number | null;
   loss: number | null;
+}
+
+/** A secure-aggregation round as its summary reports it. */
+export interface SecAggSummary {
+  /** Parties that advertised keys (the graph's nodes). */
+  parties: number;
+  neighbours: number;
+  /** Shares that reconstruct a seed. */
+  threshold: number;
+  /** Masked updates in the sum. */
+  uploads: number;
+  /** Sessions the round needed (a failed one is run again). */
+  sessions: number;
+  /** Worst-case absolute error of a coordinate of the aggregate from quantization. */
+  quantizationBound: number;
 }
 
 /** One update the engine accepted. */
@@ -102,4 +122,10 @@ export interface OpenRound {
   selections: number;
   /** Assignments of this round whose client dropped out and that no replacement has taken over yet. */
   unreplaced: number;
+  /** Secure aggregation: the round's session (it is also `aggregator`); a failed session is replaced by a new one in the same round. */
+  secagg?: SecAggRound | undefined;
+  /** Sessions run in this round (secure aggregation). */
+  sessions?: number;
+  /** How the round will close once unmasked. */
+  closing?: RoundSummary['closedBy'];
 }

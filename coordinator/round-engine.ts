@@ -1,11 +1,14 @@
 import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type TrainingConfig } from '../protocol/index.js';
+import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage, type TrainingConfig } from '../protocol/index.js';
+import { checkSecureAggregation, type SecAggWeighting } from '../secure-aggregation/compatibility.js';
+import { DEFAULT_SECAGG_RANGE, SecAggRound } from '../secure-aggregation/secagg-round.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
 import { roundSeed, selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
+import { takeMaskedUpdate } from './masked-intake.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
@@ -40,11 +43,15 @@ export class RoundEngine {
   #drainWaiter: (() => void) | undefined;
   /** The configured number of rounds has been closed (their evaluations may still run). */
   #lastClosed = false;
+  /** Secure aggregation is on: how devices weight their update before masking. */
+  readonly #weighting: SecAggWeighting | undefined;
 
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
     this.#o = deps.options;
     this.#scratch = new Float32Array(deps.model.numParams);
+    // Refused here, before any round: strategies that need individual updates cannot run on sums.
+    this.#weighting = deps.options.secureAggregation === undefined ? undefined : checkSecureAggregation(deps.strategy, deps.options);
   }
 
   get state(): EngineState { return this.#state; }
@@ -77,8 +84,21 @@ export class RoundEngine {
     const rounds = this.#d.store.rounds();
     this.#nextRoundId = (rounds.at(-1)?.roundId ?? 0) + 1;
     if (this.#d.model.version >= this.#o.rounds) return this.#finish();
+    const spent = this.#d.strategy.budgetSpent?.({ population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound }) ?? null;
+    if (spent !== null) {
+      this.#d.log.warn({ modelVersion: this.#d.model.version, privacy: this.#d.strategy.privacySpent?.() }, `privacy budget spent: ${spent}; training stops`);
+      return this.#finish();
+    }
     const open = this.#d.store.openRoundRow();
-    if (open !== undefined) {
+    if (open !== undefined && this.#weighting !== undefined) {
+      // A secure-aggregation session cannot outlive its process (its parties' keys are gone): the round starts a new one.
+      this.#d.store.bumpRound(open.roundId, 'resumed');
+      this.#round = this.#newRound(open.roundId, undefined, new Set());
+      this.#nextRoundId = open.roundId + 1;
+      this.#state = 'open';
+      this.#d.log.info({ roundId: open.roundId, modelVersion: this.#d.model.version }, 'resumed the open round with a new secure aggregation session');
+      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
+    } else if (open !== undefined) {
       const aggregator = this.#d.strategy.createAggregator(this.#d.model.numParams);
       let replayed = 0;
       for (const u of this.#d.store.pendingUpdates(open.roundId)) {
@@ -118,6 +138,11 @@ export class RoundEngine {
   /** A client is ready (handshake done). A client already linked under its id is closed: the newer link wins. */
   connect(link: ClientLink): void {
     const id = link.clientId;
+    if (this.#weighting !== undefined && !link.features.includes(SECURE_AGGREGATION_FEATURE)) {
+      link.log.warn({ code: 'STRATA_ERR_SECAGG_UNSUPPORTED' }, 'agent without secure aggregation refused');
+      link.close(new ProtocolError('STRATA_ERR_SECAGG_UNSUPPORTED', 'this coordinator runs secure aggregation; the agent does not offer it (feature secure-aggregation)'));
+      return;
+    }
     const old = this.#links.get(id);
     this.#links.set(id, link);
     // An update on its way over the old connection will not come.
@@ -126,7 +151,7 @@ export class RoundEngine {
     this.#d.registry.connected(id, link.profile, this.#now());
     const a = this.#work.assignment(id);
     const round = this.#round;
-    if (a !== undefined && round !== undefined && a.roundId === round.id && this.#d.model.version === a.modelVersion && this.#state === 'open') {
+    if (a !== undefined && round !== undefined && round.secagg === undefined && a.roundId === round.id && this.#d.model.version === a.modelVersion && this.#state === 'open') {
       // A reconnect mid-round: the same assignment again (an agent resends the outcome it trained, not retrained).
       this.#sendAssignment(link, a);
       return;
@@ -140,6 +165,7 @@ export class RoundEngine {
     if (this.#links.get(link.clientId) !== link) return;
     this.#links.delete(link.clientId);
     this.#drop(link.clientId);
+    this.#round?.secagg?.leave(link.clientId);
     // Back on a new connection it may be picked again in this round (an agent resends what it trained).
     this.#round?.assigned.delete(link.clientId);
     this.#d.registry.disconnected(link.clientId, this.#now());
@@ -159,7 +185,9 @@ export class RoundEngine {
       return;
     }
     const round = this.#round;
-    const live = round !== undefined && this.#state === 'open' && (this.#d.strategy.mode === 'async' || a.roundId === round.id);
+    const live = round !== undefined && this.#state === 'open' && (this.#d.strategy.mode === 'async' || a.roundId === round.id)
+      // Secure aggregation: only a party of the round's session that dealt its shares may upload (not one of a failed session).
+      && (round.secagg === undefined || round.secagg.canUpload(id));
     if (!live) {
       // Its round closed while it trained: not the client's fault. A frame it sends anyway is dropped.
       this.#work.answered(id);
@@ -171,6 +199,22 @@ export class RoundEngine {
     }
     this.#work.pend(id, m, a);
     link.requestUpdate(a.roundId);
+  }
+
+  /** A secure-aggregation message from a client (keys, dealt shares, unmasking shares). */
+  secaggMessage(link: ClientLink, m: SecAggAgentMessage): void {
+    if (this.#links.get(link.clientId) !== link) return;
+    const session = this.#round?.secagg;
+    try {
+      if (session === undefined || session.roundId !== m.roundId) {
+        throw new ProtocolError('STRATA_ERR_STALE_ROUND', `no secure aggregation session for round ${m.roundId}`, { roundId: m.roundId });
+      }
+      session.message(link.clientId, m);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      if (err.code !== 'STRATA_ERR_STALE_ROUND') link.refuse(err, m.roundId);
+      else link.log.debug({ code: err.code, roundId: m.roundId }, 'secure aggregation message for a closed session; dropped');
+    }
   }
 
   /** The update frame that follows a result. */
@@ -203,7 +247,9 @@ export class RoundEngine {
     let u: TakenUpdate;
     try {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
-      u = takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
+      u = round.secagg !== undefined
+        ? takeMaskedUpdate(this.#d, round.secagg, this.#weighting!, link.clientId, data, a, now)
+        : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
     } catch (err) {
       this.#reject(link, err, a.roundId);
       return;
@@ -251,10 +297,80 @@ export class RoundEngine {
     return this.#d.clock.now();
   }
 
-  #newRound(id: number, aggregator: UpdateAggregator, contributors: Set<string>): OpenRound {
-    const round: OpenRound = { id, startedAt: this.#now(), deadlineAt: 0, timer: undefined, aggregator, contributors, assigned: new Set(), selections: 0, unreplaced: 0 };
+  /** A new round (with a new secure aggregation session when it is on; `aggregator` is then unused). */
+  #newRound(id: number, aggregator: UpdateAggregator | undefined, contributors: Set<string>): OpenRound {
+    const round: OpenRound = {
+      id, startedAt: this.#now(), deadlineAt: 0, timer: undefined, aggregator: aggregator!, contributors, assigned: new Set(), selections: 0, unreplaced: 0,
+    };
+    if (this.#weighting !== undefined) this.#newSession(round);
     this.#armDeadline(round);
     return round;
+  }
+
+  /** Starts a secure aggregation session for `round` (its first, or after one failed: its parties start over). */
+  #newSession(round: OpenRound): void {
+    const sa = this.#o.secureAggregation!;
+    const dp = this.#config({ roundId: round.id, modelVersion: this.#d.model.version, assignedAt: 0, expiresAt: 0 }).dp;
+    // Uniformly weighted DP updates are clipped to the DP norm on the device: a coordinate is within it, plus six standard
+    // deviations of its noise share. Otherwise a weighted coordinate (samples x delta) within +-1024.
+    const range = sa.range ?? (dp !== undefined && this.#weighting === 'uniform'
+      ? dp.clip * (1 + 6 * (dp.mode === 'local' ? dp.noiseMultiplier : dp.noiseMultiplier / Math.sqrt(dp.noiseShares ?? 1)))
+      : DEFAULT_SECAGG_RANGE);
+    const session: SecAggRound = new SecAggRound({
+      roundId: round.id, numParams: this.#d.model.numParams, seed: roundSeed(this.#o.seed, round.id) ^ ((round.sessions ?? 0) * 0x9e3779b1), neighbours: sa.neighbours, range,
+      log: this.#d.log,
+      send: (clientId, m) => this.#links.get(clientId)?.secagg(m),
+      refuse: (clientId, err) => {
+        this.#d.metrics.updateRejected(err.code);
+        this.#d.store.recordRejection(round.id, clientId, err.code, this.#now());
+        this.#d.registry.rejected(clientId, this.#now());
+        this.#d.observer?.rejected?.({ roundId: round.id, clientId, code: err.code, at: this.#now() });
+        this.#links.get(clientId)?.refuse(err, round.id);
+      },
+      unmasked: () => {
+        this.#d.metrics.secaggSession('unmasked');
+        if (this.#round === round && round.secagg === session) this.#close(round, round.closing ?? 'quorum');
+      },
+      failed: (err) => {
+        this.#d.metrics.secaggSession('failed');
+        if (this.#round === round && round.secagg === session) this.#restartSession(round, err.code, err.message);
+      },
+    });
+    round.secagg = session;
+    round.aggregator = session as unknown as UpdateAggregator;
+    round.sessions = (round.sessions ?? 0) + 1;
+  }
+
+  /**
+   * A session that cannot finish (too few parties, uploads or shares) is
+   * replaced: the round's parties so far are let go (a result of theirs is
+   * answered as not needed, without blame), the round picks anew.
+   */
+  #restartSession(round: OpenRound, code: string, reason: string): void {
+    this.#d.log.warn({ code, roundId: round.id, reason, session: round.sessions }, 'secure aggregation session failed; the round starts a new one');
+    for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
+    round.contributors.clear();
+    round.assigned.clear();
+    round.closing = undefined;
+    this.#newSession(round);
+    this.#state = this.#draining ? 'draining' : 'open';
+    this.#armDeadline(round);
+    this.#progress();
+  }
+
+  /** A secure-aggregation round's uploads are over: unmask, then close (from the session's callback). */
+  #finishRound(round: OpenRound, closedBy: RoundSummary['closedBy']): void {
+    const session = round.secagg;
+    if (session === undefined) {
+      this.#close(round, closedBy);
+      return;
+    }
+    if (session.stage !== 'masking' || this.#state !== 'open') return;
+    round.closing = closedBy;
+    this.#state = 'unmasking';
+    // Results of this round still to be uploaded are no longer wanted.
+    for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
+    session.startUnmask();
   }
 
   #armDeadline(round: OpenRound): void {
@@ -264,9 +380,21 @@ export class RoundEngine {
   }
 
   #onDeadline(round: OpenRound): void {
-    if (this.#round !== round || this.#state !== 'open') return;
+    if (this.#round !== round) return;
+    const session = round.secagg;
+    if (session !== undefined && this.#state === 'unmasking') {
+      // Parties still silent are dropped; the shares in hand reconstruct, or the session fails and the round starts a new one.
+      session.finishNow();
+      return;
+    }
+    if (this.#state !== 'open') return;
     if (round.contributors.size >= this.#minNeeded()) {
-      this.#close(round, 'deadline');
+      this.#finishRound(round, 'deadline');
+      return;
+    }
+    if (session !== undefined && !session.accepting) {
+      // No party can join a session whose graph is fixed: too few uploads means a new session.
+      this.#restartSession(round, 'STRATA_ERR_SECAGG_ABORTED', `${round.contributors.size} masked updates at the deadline, ${this.#minNeeded()} needed`);
       return;
     }
     // Too few updates: keep what arrived, top up from idle clients (unanswered assignments have expired), extend.
@@ -316,9 +444,17 @@ export class RoundEngine {
     const round = this.#round;
     if (this.#state !== 'open' || round === undefined) return;
     if (round.contributors.size >= this.#o.perRound) {
-      this.#close(round, 'quorum');
+      this.#finishRound(round, 'quorum');
       return;
     }
+    const session = round.secagg;
+    if (session !== undefined && session.stage === 'masking' && session.pendingUploads === 0 && round.contributors.size >= this.#minNeeded()) {
+      // Every party that can upload did: no need to wait for the deadline.
+      this.#finishRound(round, 'quorum');
+      return;
+    }
+    // A session whose graph is fixed takes no more parties.
+    if (session !== undefined && !session.accepting) return;
     if (this.#draining) {
       if (this.#outstanding(round) === 0 && this.#work.pendingCount === 0) this.#drainWaiter?.();
       return;
@@ -350,6 +486,7 @@ export class RoundEngine {
     const a: Assignment = { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: now, expiresAt: now + this.#o.roundDeadlineMs };
     this.#work.assign(link.clientId, a);
     round.assigned.add(link.clientId);
+    round.secagg?.join(link.clientId);
     this.#sendAssignment(link, a);
     this.#d.observer?.assigned?.({ roundId: round.id, clientId: link.clientId, profile: link.profile, modelVersion: a.modelVersion, at: now });
   }
@@ -362,13 +499,21 @@ export class RoundEngine {
       type: 'round-assignment', roundId: a.roundId, modelVersion: a.modelVersion,
       deadlineMs: Math.max(1, Math.round(deadlineAt - now)), deadlineAt, layoutHash: model.layoutHash, numParams: model.numParams, updateKind: 'delta',
       config: this.#config(a),
+      ...(this.#weighting !== undefined ? { secureAggregation: { weighting: this.#weighting } } : {}),
     }, model.frame(a.roundId, encodeWeightFrame));
   }
 
-  /** The training config of an assignment: the coordinator's, what the strategy adds for the round, and the round's seed. */
+  /**
+   * The training config of an assignment: the coordinator's, what the
+   * strategy adds for the round, and the round's seed. Under secure
+   * aggregation, central DP's noise is added by the devices in shares
+   * (distributed DP): K of them make the whole.
+   */
   #config(a: Assignment): TrainingConfig {
     const seed = roundSeed(this.#o.seed, a.roundId);
-    return { ...this.#o.training, ...this.#d.strategy.configureRound({ roundId: a.roundId, modelVersion: a.modelVersion, seed }), seed };
+    const config: TrainingConfig = { ...this.#o.training, ...this.#d.strategy.configureRound({ roundId: a.roundId, modelVersion: a.modelVersion, seed }), seed };
+    if (this.#weighting !== undefined && config.dp?.mode === 'central') config.dp = { ...config.dp, noiseShares: this.#o.perRound };
+    return config;
   }
 
   /**
@@ -378,7 +523,7 @@ export class RoundEngine {
    * round sees the next round's assignments already sent.
    */
   #close(round: OpenRound, closedBy: RoundSummary['closedBy']): void {
-    if (this.#state !== 'open') return;
+    if (this.#state !== 'open' && this.#state !== 'unmasking') return;
     this.#state = 'aggregating';
     round.timer?.cancel();
     const { model, strategy, store } = this.#d;
@@ -394,9 +539,23 @@ export class RoundEngine {
       });
       model.advance(next, newVersion);
       this.#d.registry.roundDone(round.contributors);
+      strategy.roundClosed?.({
+        roundId: round.id, contributors: round.contributors.size, population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound,
+        distributedNoise: round.secagg !== undefined,
+      });
+      const privacy = strategy.privacySpent?.();
+      const graph = round.secagg?.graph;
       summary = {
-        roundId: round.id, modelVersion: newVersion, applied, seconds: (closedAt - round.startedAt) / 1000, openedAt: round.startedAt, closedAt,
-        contributors: [...round.contributors].sort(), closedBy,
+        // Masked uploads are never logged one by one: the round applied its contributors' sum.
+        roundId: round.id, modelVersion: newVersion, applied: round.secagg !== undefined ? round.contributors.size : applied, seconds: (closedAt - round.startedAt) / 1000,
+        openedAt: round.startedAt, closedAt, contributors: [...round.contributors].sort(), closedBy,
+        ...(round.secagg !== undefined && graph !== undefined ? {
+          secureAggregation: {
+            parties: graph.parties, neighbours: graph.neighbours, threshold: graph.threshold, uploads: round.contributors.size, sessions: round.sessions ?? 1,
+            quantizationBound: round.secagg.quantizationBound,
+          },
+        } : {}),
+        ...(privacy !== undefined ? { privacy } : {}),
       };
     } catch (err) {
       this.#d.log.fatal({ err }, 'closing the round failed; stopping');
@@ -411,7 +570,9 @@ export class RoundEngine {
     }
     this.#round = undefined;
     this.#d.metrics.roundCompleted(summary.seconds);
-    const last = summary.modelVersion >= this.#o.rounds;
+    const spent = summary.modelVersion >= this.#o.rounds ? null : strategy.budgetSpent?.({ population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound }) ?? null;
+    if (spent !== null) this.#d.log.warn({ roundId: summary.roundId, modelVersion: summary.modelVersion, ...summary.privacy }, `privacy budget spent: ${spent}; training stops`);
+    const last = summary.modelVersion >= this.#o.rounds || spent !== null;
     this.#lastClosed ||= last;
     this.#evaluate(next, summary, last);
     this.#drainWaiter?.();
@@ -470,7 +631,8 @@ export class RoundEngine {
       this.#drainWaiter = undefined;
     }
     const open = this.#round;
-    if (this.#state === 'open' && open !== undefined && open.contributors.size >= this.#minNeeded()) this.#close(open, 'drain');
+    // A secure aggregation round is not unmasked in a drain: it stays open and the next start runs it with a new session.
+    if (this.#state === 'open' && open !== undefined && open.secagg === undefined && open.contributors.size >= this.#minNeeded()) this.#close(open, 'drain');
     await this.#evaluations;
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';

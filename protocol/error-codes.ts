@@ -48,6 +48,12 @@ export const PROTOCOL_ERROR_CLOSE_CODES = {
   STRATA_ERR_LAYOUT_MISMATCH: null,
   /** A weights layout description is itself invalid (empty name, bad dim). */
   STRATA_ERR_BAD_LAYOUT: null,
+  /** The coordinator runs secure aggregation; this agent does not offer it. */
+  STRATA_ERR_SECAGG_UNSUPPORTED: 4010,
+  /** A secure-aggregation share or box that is wrong: refused, the round goes on without it. */
+  STRATA_ERR_SECAGG_BAD_SHARE: null,
+  /** The agent's privacy floor is above what the coordinator runs: the agent leaves. */
+  STRATA_ERR_PRIVACY_FLOOR: 4011,
   /** The coordinator is shutting down. */
   STRATA_ERR_SHUTTING_DOWN: 1001,
   /** Unexpected failure on the sending side. */

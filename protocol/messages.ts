@@ -12,6 +12,14 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
  * then a binary `update`/`delta` frame; coordinator `update-ack`.
  * Either side: `heartbeat`, `error`, `bye`.
  *
+ * Secure aggregation (feature `secure-aggregation`; secure-aggregation/):
+ * with the assignment the agent sends `secagg-keys`; the coordinator answers
+ * `secagg-setup` (its neighbours' keys); the agent deals its seeds' shares
+ * (`secagg-shares`), the coordinator relays each neighbour's to it
+ * (`secagg-relay`); the agent's `result` is followed by a `masked` weight
+ * frame; after the round's masked uploads the coordinator sends the
+ * survivors `secagg-unmask`, answered with `secagg-unmask-shares`.
+ *
  * Optional features are negotiated within a version: the agent lists what it
  * supports in `hello.features`, the coordinator answers with the ones it will
  * use in `welcome.features`, and a peer that knows nothing of them (both
@@ -40,8 +48,15 @@ const features = z.array(z.string().regex(/^[a-z0-9-]{1,64}$/)).max(32);
 
 /** Pull-based uploads: the agent sends its update frame only when granted (see `upload-grant`). */
 export const UPLOAD_GRANT_FEATURE = 'upload-grant';
+/**
+ * Secure aggregation, SecAgg+ style (secure-aggregation/): the agent takes
+ * part in the key, share, masked-upload and unmasking stages of a round
+ * whose assignment carries `secureAggregation`. A coordinator that runs
+ * secure aggregation refuses an agent without it (STRATA_ERR_SECAGG_UNSUPPORTED).
+ */
+export const SECURE_AGGREGATION_FEATURE = 'secure-aggregation';
 /** Features this implementation knows. */
-export const PROTOCOL_FEATURES: readonly string[] = Object.freeze([UPLOAD_GRANT_FEATURE]);
+export const PROTOCOL_FEATURES: readonly string[] = Object.freeze([UPLOAD_GRANT_FEATURE, SECURE_AGGREGATION_FEATURE]);
 
 export const CapabilitiesSchema = z.object({
   models: z.array(name).max(64),
@@ -71,6 +86,24 @@ export const WireLimitsSchema = z.object({
   messageBurst: positiveInt,
 });
 
+/** Differential privacy asked of a device with its assignment. */
+export const DeviceDpSchema = z.object({
+  /** `local`: the device clips its update to `clip` and adds N(0, (z clip)^2) noise; `central`: it clips (the noise is the coordinator's, or shares of it). */
+  mode: z.enum(['local', 'central']),
+  clip: z.number().positive(),
+  noiseMultiplier: nonNegative,
+  /** Distributed DP (central under secure aggregation): the device adds N(0, (z clip)^2 / noiseShares), so `noiseShares` updates together carry the central noise. */
+  noiseShares: positiveInt.optional(),
+});
+
+/** What a coordinator tells agents about the privacy it runs (in `welcome`). */
+export const PrivacySettingsSchema = z.object({
+  secureAggregation: z.boolean(),
+  dp: z.enum(['off', 'local', 'central']),
+  noiseMultiplier: nonNegative.optional(),
+  clip: z.number().positive().optional(),
+});
+
 export const WelcomeSchema = z.object({
   type: z.literal('welcome'),
   protocolVersion: z.literal(PROTOCOL_VERSION),
@@ -80,6 +113,8 @@ export const WelcomeSchema = z.object({
   limits: WireLimitsSchema,
   /** The agent's features the coordinator will use on this connection; absent = none. */
   features: features.optional(),
+  /** The privacy the coordinator runs (absent: none), so an agent with a floor can refuse a weaker one before it trains. */
+  privacy: PrivacySettingsSchema.optional(),
 });
 
 export const TrainingConfigSchema = z.object({
@@ -95,6 +130,8 @@ export const TrainingConfigSchema = z.object({
   fedproxMu: nonNegative.optional(),
   /** The device's optimizer (a fresh one each round). Absent (a coordinator before this field): sgd. */
   optimizer: z.enum(['adam', 'sgd']).optional(),
+  /** Differential privacy the device applies to its update; absent: none. */
+  dp: DeviceDpSchema.optional(),
   seed: uint32,
 });
 
@@ -110,6 +147,11 @@ export const RoundAssignmentSchema = z.object({
   /** Send back the full weights (`update`) or weights minus the model (`delta`). */
   updateKind: z.enum(['update', 'delta']),
   config: TrainingConfigSchema,
+  /** Present when the round runs secure aggregation: answer with `secagg-keys` at once, and upload a `masked` frame. */
+  secureAggregation: z.object({
+    /** How the device weights its update before masking: by its sample count (FedAvg, FedProx) or 1 each (DP). */
+    weighting: z.enum(['samples', 'uniform']),
+  }).optional(),
 });
 
 export const JoulesSchema = z.object({
@@ -227,6 +269,68 @@ export const ByeSchema = z.object({
   roundsCompleted: uint32.optional(),
 });
 
+const publicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+const box = z.string().regex(/^[A-Za-z0-9_-]{1,4096}$/);
+const digest = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+/** A Shamir share value (base64url of 66 bytes). */
+const shareValue = z.string().regex(/^[A-Za-z0-9_-]{88}$/);
+
+/** Agent -> coordinator, at assignment (secure aggregation): its two X25519 public keys for the round. */
+export const SecAggKeysSchema = z.object({
+  type: z.literal('secagg-keys'),
+  roundId: uint32,
+  /** Encrypts the shares its neighbours deal it. */
+  encryptionKey: publicKey,
+  /** Agrees its pairwise mask seeds. */
+  maskKey: publicKey,
+});
+
+/** Coordinator -> agent: the round's graph as this agent needs it, and how to quantize. */
+export const SecAggSetupSchema = z.object({
+  type: z.literal('secagg-setup'),
+  roundId: uint32,
+  /** This agent's Shamir x. */
+  x: positiveInt,
+  neighbours: z.array(z.object({ agentId, x: positiveInt, encryptionKey: publicKey, maskKey: publicKey })).max(1024),
+  /** Shares that reconstruct a seed. */
+  threshold: positiveInt,
+  /** Weighted update coordinates are clipped to +-range and encoded as round(v x scale) mod p. */
+  range: z.number().positive(),
+  scale: positiveInt,
+});
+
+/** Agent -> coordinator: its seeds' shares, each sealed for one neighbour, and a commitment to each share. */
+export const SecAggSharesSchema = z.object({
+  type: z.literal('secagg-shares'),
+  roundId: uint32,
+  boxes: z.array(z.object({ to: agentId, box })).max(1024),
+  commitments: z.array(z.object({ holder: agentId, self: digest, key: digest })).max(1024),
+});
+
+/** Coordinator -> agent: the sealed shares its neighbours dealt it; it masks against exactly these neighbours. */
+export const SecAggRelaySchema = z.object({
+  type: z.literal('secagg-relay'),
+  roundId: uint32,
+  boxes: z.array(z.object({ from: agentId, box })).max(1024),
+});
+
+/** Coordinator -> agent, after the masked uploads: which neighbours' seeds to reveal shares of. */
+export const SecAggUnmaskSchema = z.object({
+  type: z.literal('secagg-unmask'),
+  roundId: uint32,
+  /** Neighbours whose masked update is in the sum: shares of their self-mask seed. */
+  survivors: z.array(agentId).max(1024),
+  /** Neighbours that dealt shares but sent no masked update: shares of their mask key. */
+  dropped: z.array(agentId).max(1024),
+});
+
+/** Agent -> coordinator: the shares asked for (never both kinds for one neighbour). */
+export const SecAggUnmaskSharesSchema = z.object({
+  type: z.literal('secagg-unmask-shares'),
+  roundId: uint32,
+  shares: z.array(z.object({ of: agentId, kind: z.enum(['self', 'key']), share: shareValue })).max(1024),
+});
+
 export const MessageSchema = z.discriminatedUnion('type', [
   HelloSchema,
   WelcomeSchema,
@@ -237,6 +341,12 @@ export const MessageSchema = z.discriminatedUnion('type', [
   HeartbeatSchema,
   ErrorMessageSchema,
   ByeSchema,
+  SecAggKeysSchema,
+  SecAggSetupSchema,
+  SecAggSharesSchema,
+  SecAggRelaySchema,
+  SecAggUnmaskSchema,
+  SecAggUnmaskSharesSchema,
 ]);
 
 export type Message = z.infer<typeof MessageSchema>;
@@ -259,6 +369,17 @@ export type UploadGrantMessage = MessageOf<'upload-grant'>;
 export type HeartbeatMessage = MessageOf<'heartbeat'>;
 export type ErrorMessage = MessageOf<'error'>;
 export type ByeMessage = MessageOf<'bye'>;
+export type DeviceDp = z.infer<typeof DeviceDpSchema>;
+export type PrivacySettings = z.infer<typeof PrivacySettingsSchema>;
+export type SecAggKeysMessage = MessageOf<'secagg-keys'>;
+export type SecAggSetupMessage = MessageOf<'secagg-setup'>;
+export type SecAggSharesMessage = MessageOf<'secagg-shares'>;
+export type SecAggRelayMessage = MessageOf<'secagg-relay'>;
+export type SecAggUnmaskMessage = MessageOf<'secagg-unmask'>;
+export type SecAggUnmaskSharesMessage = MessageOf<'secagg-unmask-shares'>;
+/** Secure-aggregation messages an agent sends, and those a coordinator sends. */
+export type SecAggAgentMessage = SecAggKeysMessage | SecAggSharesMessage | SecAggUnmaskSharesMessage;
+export type SecAggCoordinatorMessage = SecAggSetupMessage | SecAggRelayMessage | SecAggUnmaskMessage;
 
 export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze(MessageSchema.options.map((o) => o.shape.type.value));
 const KNOWN_TYPES: ReadonlySet<string> = new Set(MESSAGE_TYPES);

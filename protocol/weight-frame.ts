@@ -11,7 +11,7 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
  *   off size field
  *     0  4   magic 'STRW'
  *     4  1   frame version (1)
- *     5  1   kind: 1 model, 2 update, 3 delta
+ *     5  1   kind: 1 model, 2 update, 3 delta, 4 masked (uint32 field elements, secure aggregation)
  *     6  2   flags (0; reserved)
  *     8  4   roundId        uint32
  *    12  4   modelVersion   uint32 (for updates: the model they were trained from)
@@ -30,9 +30,14 @@ const MAX_UINT32 = 0xffff_ffff;
 const MAGIC_U32 = 0x57525453; // 'STRW' read as uint32 LE
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
-export type WeightFrameKind = 'model' | 'update' | 'delta';
-const KIND_TO_BYTE: Readonly<Record<WeightFrameKind, number>> = { model: 1, update: 2, delta: 3 };
-const BYTE_TO_KIND: readonly (WeightFrameKind | undefined)[] = [undefined, 'model', 'update', 'delta'];
+export type WeightFrameKind = 'model' | 'update' | 'delta' | 'masked';
+const KIND_TO_BYTE: Readonly<Record<WeightFrameKind, number>> = { model: 1, update: 2, delta: 3, masked: 4 };
+const BYTE_TO_KIND: readonly (WeightFrameKind | undefined)[] = [undefined, 'model', 'update', 'delta', 'masked'];
+
+/** A `masked` frame's payload as the uint32 field elements it carries (a view of the decoded words). */
+export function maskedPayload(words: Float32Array): Uint32Array {
+  return new Uint32Array(words.buffer, words.byteOffset, words.length);
+}
 
 /** What the sender chooses; the element count comes from the weights. */
 export interface WeightFrameInit {

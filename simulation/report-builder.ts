@@ -179,6 +179,8 @@ export class SimulationReportBuilder {
       dropouts: entries.filter((e) => e.status === 'dropout').map((e) => e.clientId),
       deadlineHit: s.closedBy === 'deadline',
       rejected: { ...acc.rejected },
+      ...(s.secureAggregation !== undefined ? { secureAggregation: s.secureAggregation } : {}),
+      ...(s.privacy !== undefined ? { privacy: s.privacy } : {}),
       energyJoules: entries.reduce((sum, e) => sum + e.joules, 0),
       trainLoss: lossN > 0 ? lossSum / lossN : null,
       clients: entries,

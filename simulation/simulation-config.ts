@@ -68,6 +68,20 @@ const configSchema = z.strictObject({
   maxUpdateNorm: z.number().min(0),
   /** Scale updates down to this L2 norm before aggregating (0 = off). */
   clipNorm: z.number().min(0),
+  /** Secure aggregation (SecAgg+): the engine only holds each round's sum (the coordinator's `--secure-aggregation`). */
+  secureAggregation: z.boolean(),
+  /** Secure aggregation: neighbours per client, even (0: the default, 2 ceil(log2 n)). */
+  secaggNeighbours: z.int().min(0).refine((k) => k % 2 === 0, 'must be even'),
+  /** Secure aggregation: quantization range of a weighted update's coordinates (0: the default). */
+  secaggRange: z.number().min(0),
+  /** Differential privacy: off | central | local (the coordinator's `--dp`). */
+  dp: z.enum(['off', 'central', 'local']),
+  dpNoiseMultiplier: z.number().min(0),
+  /** DP clipping norm (required with dp central | local). */
+  dpClip: z.number().min(0),
+  /** DP budget: training stops before a round that would spend past it (0: no budget). */
+  dpEpsilon: z.number().min(0),
+  dpDelta: z.number().gt(0).lt(1),
   /** Test samples the global model is evaluated on after each round (0 = all). */
   evalSamples: z.int().min(0),
   /** The continual-learning method every client runs, by name: a built-in (`finetune` trains on its new samples only; `er`; `derpp`) or one of the client app's. */
@@ -104,6 +118,7 @@ export function simulationDefaults(): SimulationConfig {
     budget: 'auto', workers: Math.max(1, os.availableParallelism()), slotsPerWorker: 8, mode: 'scheduled', cl: false, tasks: 5,
     epochs: 1, batch: 32, optimizer: 'adam', learningRate: 0.002, serverLearningRate: 1, fedproxMu: 0.01, maxStaleness: 10, trimmedMeanBeta: 0.1,
     overCommit: 1, minClients: 0, minCompletion: 0.5, selection: 'random', deadlineSeconds: 0, maxUpdateNorm: 0, clipNorm: 0, evalSamples: 0,
+    secureAggregation: false, secaggNeighbours: 0, secaggRange: 0, dp: 'off', dpNoiseMultiplier: 0, dpClip: 0, dpEpsilon: 0, dpDelta: 1e-5,
     clMethod: 'finetune', replay: 1, memory: 200, storage: 'all', swap: 'async', swapRatio: 0.5, policy: 'random', samplesPerRound: 0,
     profiler: 'off', miro: {}, dropouts: true, seed: 1,
   };

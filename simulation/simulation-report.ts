@@ -1,3 +1,4 @@
+import type { PrivacySpent, SecAggSummary } from '../coordinator/round-engine-types.js';
 import type { BackendInfo } from '../ml/backend.js';
 import type { DeviceReport, MemoryConfig } from '../protocol/index.js';
 import type { EnforcerInfo } from './budget.js';
@@ -81,6 +82,10 @@ export interface RoundReport {
   deadlineHit: boolean;
   /** Updates refused by validation, by code. */
   rejected?: Record<string, number>;
+  /** Secure aggregation: the session that produced the round's sum. */
+  secureAggregation?: SecAggSummary;
+  /** DP spent after the round: epsilon of the round and in total (RDP accountant). */
+  privacy?: PrivacySpent;
   /** Modelled joules of every client that worked this round. */
   energyJoules: number;
   trainLoss: number | null;
@@ -146,6 +151,8 @@ export interface SimulationReport {
   strategy: { name: string; mode: 'sync' | 'async'; settings: Record<string, unknown> };
   /** Update validation and clipping, as the coordinator's engine applied them. */
   validation: { maxUpdateNorm: number | null; clipNorm: number | null; clipped: number; rejected: Record<string, number> };
+  /** Secure aggregation on or off, and the DP spent over the run (null without DP). */
+  privacy: { secureAggregation: boolean; dp: PrivacySpent | null };
   /** `--profiler miro`: every client's choice at every task boundary it profiled, and the choices by device profile. */
   miro?: { choices: MiroChoice[]; byProfile: Record<string, Record<string, number>>; profilingJoules: number };
   /** Assignments a virtual client ignored because it was still training (an agent does the same); the engine never hands out one. */

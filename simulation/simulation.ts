@@ -212,6 +212,9 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
       perRound: config.perRound, minClients: config.minClients > 0 ? config.minClients : config.perRound, overCommit: config.overCommit,
       roundDeadlineMs: config.deadlineSeconds > 0 ? Math.round(config.deadlineSeconds * 1000) : NO_DEADLINE_MS, minCompletion: config.minCompletion,
       selection: config.selection, rounds: config.rounds, seed: config.seed, ...(config.maxUpdateNorm > 0 ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
+      ...(config.secureAggregation ? {
+        secureAggregation: { ...(config.secaggNeighbours > 0 ? { neighbours: config.secaggNeighbours } : {}), ...(config.secaggRange > 0 ? { range: config.secaggRange } : {}) },
+      } : {}),
       training: {
         model: config.model, epochs: config.epochs, batchSize: config.batch, learningRate: config.learningRate, optimizer: config.optimizer,
         method: config.clMethod, replay: usesMemory ? config.replay : 0,
@@ -324,6 +327,7 @@ export async function runSimulation(setup: SimulationSetup): Promise<SimulationR
       staleness: built.staleness,
       strategy: { name: strategy.name, mode: strategy.mode, settings: strategy.settings?.() ?? {} },
       validation: { ...built.validation, maxUpdateNorm: config.maxUpdateNorm > 0 ? config.maxUpdateNorm : null, clipNorm: clipNormOf(strategy) },
+      privacy: { secureAggregation: config.secureAggregation, dp: strategy.privacySpent?.() ?? null },
       ...(built.miro !== undefined ? { miro: built.miro } : {}),
       ignoredAssignments: channel.ignoredAssignments,
       storeFile,

@@ -3,7 +3,13 @@ import { StrataError } from '../common/strata-error.js';
 import type { ClientLink } from '../coordinator/client-link.js';
 import type { RoundEngine } from '../coordinator/round-engine.js';
 import { Rng } from '../ml/rng.js';
-import type { ProtocolError, ProtocolErrorCode, RoundAssignmentMessage } from '../protocol/index.js';
+import {
+  SECURE_AGGREGATION_FEATURE, UPLOAD_GRANT_FEATURE, decodeWeightFrame, encodeWeightFrame,
+  type ProtocolError, type ProtocolErrorCode, type RoundAssignmentMessage, type SecAggCoordinatorMessage,
+} from '../protocol/index.js';
+import { GaussianNoise } from '../privacy/gaussian-noise.js';
+import { privatizeUpdate } from '../privacy/device-privacy.js';
+import { SecAggClient } from '../secure-aggregation/secagg-client.js';
 import type { ClientJob, ClientResult } from './sim-messages.js';
 import type { VirtualClock } from './virtual-clock.js';
 
@@ -67,6 +73,10 @@ export class VirtualChannel {
   readonly #assignments = new Map<string, number>();
   /** Update frames waiting for the engine's request, by client. */
   readonly #frames = new Map<string, { roundId: number; frame: Buffer }>();
+  /** Each client's part in its round's secure aggregation session, and a result waiting for the session's shares. */
+  readonly #secagg = new Map<string, { client: SecAggClient; waiting?: () => void }>();
+  /** Seeded noise for DP on the virtual devices (a run reproduces). */
+  readonly #noise: GaussianNoise;
   #engine: RoundEngine | undefined;
   #model: { version: number; weights: Float32Array } | undefined;
   #wake: (() => void) | undefined;
@@ -82,6 +92,7 @@ export class VirtualChannel {
     this.#seed = o.seed;
     this.#dropouts = o.dropouts;
     this.#observer = o.observer ?? {};
+    this.#noise = GaussianNoise.seeded((o.seed ^ 0x5eed_d9) >>> 0);
   }
 
   /** Connects every client (before the engine starts, so the first round picks among all of them). */
@@ -155,6 +166,14 @@ export class VirtualChannel {
     const n = (this.#assignments.get(c.clientId) ?? 0) + 1;
     this.#assignments.set(c.clientId, n);
     const now = this.#clock.now();
+    if (a.secureAggregation !== undefined) {
+      // Its keys go at once, as an agent's do (it trains meanwhile).
+      const client = new SecAggClient(c.clientId, a.roundId);
+      this.#secagg.set(c.clientId, { client });
+      this.#clock.at(now, () => this.#engine!.secaggMessage(link, client.keys()), c.index);
+    } else {
+      this.#secagg.delete(c.clientId);
+    }
     const weights = this.#weightsOf(a, model);
     const { job, minSeconds } = this.#source.job(c, a);
     if (this.#dropouts && c.dropoutRate > 0) {
@@ -193,10 +212,64 @@ export class VirtualChannel {
       this.#activity++;
       this.#busy.delete(c.clientId);
       this.#observer.completed?.({ client: c, job: f.job, result: r, assignedAt: f.assignedAt, arrivesAt });
-      this.#frames.set(c.clientId, { roundId: f.job.assignment.roundId, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) });
-      this.#engine!.result(f.link, r.result);
+      const deliver = (): void => {
+        const frame = this.#outgoing(c.clientId, f.job.assignment, Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength), r.result.metrics.numSamples);
+        if (frame !== undefined) this.#frames.set(c.clientId, { roundId: f.job.assignment.roundId, frame });
+        this.#engine!.result(f.link, r.result);
+      };
+      const session = this.#secagg.get(c.clientId);
+      // Under secure aggregation the masked upload waits for the session's shares, as an agent's does.
+      if (f.job.assignment.secureAggregation !== undefined && session !== undefined && !session.client.ready) {
+        session.waiting = deliver;
+        // A session that fails never relays: at the deadline the result goes without an upload (answered as not needed).
+        this.#clock.at(Math.max(this.#clock.now(), f.job.assignment.deadlineAt), () => {
+          if (session.waiting !== deliver) return;
+          session.waiting = undefined;
+          deliver();
+        }, c.index);
+      } else {
+        deliver();
+      }
     }, c.index);
     this.#wake?.();
+  }
+
+  /**
+   * The frame a device sends for its trained delta: with DP, clipped and
+   * noised (seeded); under secure aggregation, weighted and masked.
+   * Undefined when the session it belonged to is gone (its result is then
+   * answered as not needed).
+   */
+  #outgoing(clientId: string, a: RoundAssignmentMessage, frame: Buffer, numSamples: number): Buffer | undefined {
+    const dp = a.config.dp;
+    const sa = a.secureAggregation;
+    if (dp === undefined && sa === undefined) return frame;
+    let delta = decodeWeightFrame(frame, { kind: 'delta', copy: true }).weights;
+    if (dp !== undefined) delta = privatizeUpdate(delta, dp, this.#noise).delta;
+    const header = { roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples };
+    if (sa === undefined) return encodeWeightFrame({ kind: 'delta', ...header }, delta);
+    const session = this.#secagg.get(clientId);
+    if (session === undefined || session.client.roundId !== a.roundId || !session.client.ready) return undefined;
+    const weight = sa.weighting === 'samples' ? Math.max(1, numSamples) : 1;
+    if (weight !== 1) for (let i = 0; i < delta.length; i++) delta[i]! *= weight;
+    const { payload } = session.client.mask(delta, weight);
+    return encodeWeightFrame({ kind: 'masked', ...header }, new Float32Array(payload.buffer, payload.byteOffset, payload.length));
+  }
+
+  /** A secure aggregation message for a virtual client: its answer follows at once (the same virtual time). */
+  secagg(link: VirtualClientLink, m: SecAggCoordinatorMessage): void {
+    const session = this.#secagg.get(link.clientId);
+    if (session === undefined || session.client.roundId !== m.roundId) return;
+    this.#clock.at(this.#clock.now(), () => {
+      if (m.type === 'secagg-setup') this.#engine!.secaggMessage(link, session.client.setup(m));
+      else if (m.type === 'secagg-unmask') this.#engine!.secaggMessage(link, session.client.unmask(m));
+      else {
+        session.client.relay(m);
+        const waiting = session.waiting;
+        session.waiting = undefined;
+        waiting?.();
+      }
+    }, link.spec.index);
   }
 
   /** The engine wants the update frame behind the result it took: it follows at once. */
@@ -226,6 +299,9 @@ export class VirtualChannel {
   }
 }
 
+/** What a virtual client offers: every optional feature the channel implements. */
+const VIRTUAL_FEATURES: readonly string[] = Object.freeze([UPLOAD_GRANT_FEATURE, SECURE_AGGREGATION_FEATURE]);
+
 /** A virtual client as the round engine's link to it. */
 export class VirtualClientLink implements ClientLink {
   readonly spec: VirtualClientSpec;
@@ -241,6 +317,11 @@ export class VirtualClientLink implements ClientLink {
   get clientId(): string { return this.spec.clientId; }
   get profile(): string { return this.spec.profile; }
   get log(): Logger { return this.#log.child({ clientId: this.spec.clientId }); }
+  readonly features: readonly string[] = VIRTUAL_FEATURES;
+
+  secagg(message: SecAggCoordinatorMessage): void {
+    this.#channel.secagg(this, message);
+  }
 
   assign(assignment: RoundAssignmentMessage, model: Buffer): void {
     this.#channel.assign(this, assignment, model);

@@ -14,10 +14,12 @@ import { parseThreadsRequest } from '../../ml/threads.js';
 import { loadProfile } from '../../profiles/profile-loader.js';
 import { AGENT_ID_PATTERN, type ByeMessage } from '../../protocol/index.js';
 import { backendFlag, badFlag, choiceFlag, intFlag, numberFlag } from '../flags.js';
+import { addAgentPrivacyFlags, privacyFloorOf } from '../privacy-flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 
 interface AgentFlags extends MiroFlags {
+  requireSecagg?: boolean; secureAggregation?: boolean; dp?: 'off' | 'central' | 'local'; dpNoiseMultiplier?: number; dpClip?: number;
   url: string; token?: string; tokenFile?: string; profile: string; dataset: string; model?: string; shard?: ShardSpec; partition?: string; skew?: number; db: string;
   agentId?: string; samplesPerRound: number | 'whole'; tasks: number; roundsPerTask: number; memory: number; storage: StorageBudget;
   swap: 'async' | 'sync' | 'off'; swapRatio: number; policy: 'random' | 'hybrid' | 'dynamic'; profiler: 'off' | 'miro';
@@ -86,6 +88,7 @@ export function agentCommand(getLogger: () => Logger): Command {
     .option('--threads <n>', 'training threads: auto | N (default: STRATA_THREADS or auto)', (v: string) => String(parseThreadsRequest(v, '--threads')))
     .option('--out <dir>', 'run directory for report.json (default runs/agent-<timestamp>)')
     .option('--json', 'print the report JSON as the last line of stdout');
+  addAgentPrivacyFlags(cmd);
   return addMiroFlags(cmd)
     .action(async (flags: AgentFlags) => {
       await runAgent(flags, getLogger());
@@ -107,6 +110,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   const partition = parsePartition(f.partition ?? `skew:${f.skew ?? 0.8}`, f.partition !== undefined ? '--partition' : '--skew');
   if (f.inbox !== undefined && spec.split) throw badFlag('--inbox', f.inbox, 'a live device finds its tasks in what arrives: --dataset without split-');
   if (f.inbox !== undefined && f.shard !== undefined) throw badFlag('--inbox', f.inbox, 'not both --inbox and --shard');
+  const privacyFloor = privacyFloorOf(f);
   const data = await loadDataset(spec, { inputShape: model !== undefined ? modelInputShape(model, '--model') : undefined });
   const agent = new DeviceAgent({
     url: f.url, agentId, token, profile, data, ...(model !== undefined ? { model } : {}), classIncremental: spec.split, live: f.inbox !== undefined, db: f.db, partition, tasks: f.tasks, roundsPerTask: f.roundsPerTask,
@@ -115,6 +119,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
     ...(f.shard ? { shard: f.shard } : {}), ...(f.backend ? { backend: f.backend } : {}),
     ...(f.threads !== undefined ? { threads: parseThreadsRequest(f.threads, '--threads') } : {}),
     ...(f.caFile ? { ca: readFlagFile('--ca-file', f.caFile) } : {}),
+    ...(privacyFloor !== undefined ? { privacyFloor } : {}), secureAggregation: f.secureAggregation !== false,
   });
   const inbox = f.inbox === undefined ? undefined : new Inbox({
     dir: f.inbox, shape: { inputShape: data.inputShape, featureType: data.train.features instanceof Uint8Array ? 'uint8' : 'float32', numClasses: data.numClasses },

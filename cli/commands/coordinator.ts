@@ -8,8 +8,9 @@ import { STRATEGY_NAMES, strategyFromName } from '../strategies.js';
 import { pinYoungGeneration } from '../../coordinator/young-generation.js';
 import { backendFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
+import { addPrivacyFlags, differentialPrivacyOf, secureAggregationOf, type PrivacyFlags } from '../privacy-flags.js';
 
-interface CoordinatorFlags {
+interface CoordinatorFlags extends PrivacyFlags {
   host?: string; port?: number; db: string; config?: string; tokens?: string; tlsCert?: string; tlsKey?: string;
   dataset?: string; model?: string; rounds?: number; perRound?: number; minClients?: number; overCommit?: number; deadline?: number;
   minCompletion?: number; selection?: 'random' | 'profile-aware'; strategy?: string; serverLr?: number; mu?: number; maxStaleness?: number;
@@ -39,7 +40,7 @@ function readPem(flag: string, file: string): string {
 }
 
 export function coordinatorCommand(getLogger: () => Logger): Command {
-  return new Command('coordinator')
+  return addPrivacyFlags(new Command('coordinator'))
     .description('run the federated coordinator daemon (WebSocket + HTTP: live dashboard at /, /healthz, /status, /metrics)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--port <n>', 'port; 0 picks one (default 7070)', intFlag('--port', 0, 65535))
@@ -112,6 +113,8 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
     throw new StrataError('STRATA_ERR_BAD_FLAG', `${f.tlsCert === undefined ? '--tls-cert' : '--tls-key'}: TLS needs both --tls-cert and --tls-key`, { flag: '--tls-cert' });
   }
   const tokens = f.tokens === undefined ? undefined : loadTokensFile(f.tokens, '--tokens');
+  const secureAggregation = secureAggregationOf(f);
+  const dp = differentialPrivacyOf(f);
   const tls = f.tlsCert !== undefined && f.tlsKey !== undefined ? { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) } : undefined;
   if (f.dashboardToken !== undefined && f.dashboardTokenFile !== undefined) {
     throw new StrataError('STRATA_ERR_BAD_FLAG', '--dashboard-token-file: not both --dashboard-token and --dashboard-token-file', { flag: '--dashboard-token-file' });
@@ -143,10 +146,11 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
       model: trainingModelName(host.info['model'], f.model), epochs: f.epochs, batchSize: f.batch, learningRate: f.lr, optimizer: f.optimizer, method: f.method, replay: f.replay,
     }),
     ...(f.heartbeat === undefined ? {} : { limits: { heartbeatMs: f.heartbeat } }),
+    ...(secureAggregation !== undefined ? { secureAggregation } : {}),
   };
   let coordinator: InstanceType<typeof Coordinator>;
   const strategy = strategyFromName(f.strategy ?? 'fedavg', {
-    serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim, clipNorm: f.clipNorm, evaluate: host.evaluate,
+    serverLearningRate: f.serverLr, fedproxMu: f.mu, maxStaleness: f.maxStaleness, trimmedMeanBeta: f.trim, clipNorm: f.clipNorm, evaluate: host.evaluate, dp,
   });
   try {
     coordinator = new Coordinator(options, { strategy, model: host, store, logger });

@@ -13,6 +13,7 @@ import { BUILTIN_CLIENT_APP, clientAppUrl, loadClientApp } from '../../simulatio
 import { modelSpecName, parseModelSpec } from '../../ml/models/model-spec.js';
 import { badFlag, choiceFlag, flagged, intFlag, numberFlag, queueFlag } from '../flags.js';
 import { addMiroFlags, miroOptionsOf, type MiroFlags } from '../miro-flags.js';
+import { addPrivacyFlags, differentialPrivacyOf, secureAggregationOf } from '../privacy-flags.js';
 import { createProgress } from '../progress.js';
 import { simulateReportHtml } from '../reports/simulate-report-html.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
@@ -54,7 +55,7 @@ function storageFlag(value: string): SimulationConfig['storage'] {
 
 export function simulateCommand(getLogger: () => Logger): Command {
   const d = simulationDefaults();
-  const cmd = new Command('simulate')
+  const cmd = addPrivacyFlags(new Command('simulate'))
     .description('simulate a federation: the coordinator\'s round engine on a virtual clock over many virtual clients, each running the device runtime under its device\'s CPU budget (FedHC)')
     .option('--config <file>', 'JSON or YAML config file; flags override it')
     .option('--clients <n>', `virtual clients (default ${d.clients})`, intFlag('--clients', 1, 100_000))
@@ -124,6 +125,10 @@ function summaryLines(r: SimulationReport): string {
   if (v.clipNorm !== null || v.maxUpdateNorm !== null || Object.keys(v.rejected).length > 0) {
     lines.push(`validation: ${v.clipped} updates clipped to ${v.clipNorm ?? '-'}, rejected ${JSON.stringify(v.rejected)} (max norm ${v.maxUpdateNorm ?? '-'})`);
   }
+  if (r.privacy.secureAggregation || r.privacy.dp !== null) {
+    const dp = r.privacy.dp;
+    lines.push(`privacy: secure aggregation ${r.privacy.secureAggregation ? 'on' : 'off'}${dp === null ? '' : ` | dp ${dp.mode}${dp.distributed ? ' (distributed)' : ''} z=${dp.noiseMultiplier} clip=${dp.clip}: epsilon ${dp.epsilon.toFixed(3)} at delta ${dp.delta} after ${dp.rounds} rounds`}`);
+  }
   if (r.miro !== undefined) {
     lines.push(`miro: ${r.miro.choices.length} boundaries profiled, ${r.miro.profilingJoules.toFixed(1)} J of profiling; chosen by profile: ${JSON.stringify(r.miro.byProfile)}`);
   }
@@ -133,6 +138,9 @@ function summaryLines(r: SimulationReport): string {
 
 export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise<SimulationReport> {
   const file = flags.config !== undefined ? await readConfigFile(flags.config) : undefined;
+  // The flags' own checks (which need which); the config file's are compileSimulationConfig's.
+  secureAggregationOf(flags);
+  differentialPrivacyOf(flags);
   const fromFlags: Partial<SimulationConfig> = {
     clients: flags.clients, perRound: flags.perRound, rounds: flags.rounds, dataset: flags.dataset, model: flags.model,
     partition: flags.partition, strategy: flags.strategy, profiles: flags.profiles, budget: flags.budget, workers: flags.workers,
@@ -143,6 +151,8 @@ export async function runSimulate(flags: SimulateFlags, logger: Logger): Promise
     minClients: flags.minClients, minCompletion: flags.minCompletion, selection: flags.selection, maxUpdateNorm: flags.maxUpdateNorm,
     clipNorm: flags.clipNorm, storage: flags.storage, swap: flags.swap, swapRatio: flags.swapRatio, policy: flags.policy,
     samplesPerRound: flags.samplesPerRound, profiler: flags.profiler, evalSamples: flags.evalSamples,
+    secureAggregation: flags.secureAggregation, secaggNeighbours: flags.secaggNeighbours, secaggRange: flags.secaggRange, dp: flags.dp,
+    dpNoiseMultiplier: flags.dpNoiseMultiplier, dpClip: flags.dpClip, dpEpsilon: flags.dpEpsilon, dpDelta: flags.dpDelta,
     miro: Object.keys(miroOptionsOf(flags)).length > 0 ? { ...miroOptionsOf(flags) } as Record<string, unknown> : undefined,
     // commander's --no-dropouts sets dropouts false, and true when absent: only the flag given counts.
     dropouts: flags.dropouts === false ? false : undefined,

@@ -14,6 +14,7 @@ import {
   type ProtocolErrorCode,
   type ProtocolLimits,
   type RoundAssignmentMessage,
+  type SecAggCoordinatorMessage,
 } from '../../protocol/index.js';
 import type { ClientLink } from '../client-link.js';
 
@@ -165,6 +166,10 @@ export class AgentSession implements ClientLink {
   assign(assignment: RoundAssignmentMessage, model: Buffer): void {
     this.send(assignment);
     this.sendBinary(model);
+  }
+
+  secagg(message: SecAggCoordinatorMessage): void {
+    this.send(message);
   }
 
   requestUpdate(roundId: number): void {

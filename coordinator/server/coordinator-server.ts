@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { StrataError } from '../../common/strata-error.js';
-import { PROTOCOL_VERSION, ProtocolError, toWireLimits, wsMaxPayload, type Message, type ProtocolLimits } from '../../protocol/index.js';
+import { PROTOCOL_VERSION, ProtocolError, toWireLimits, wsMaxPayload, type Message, type PrivacySettings, type ProtocolLimits } from '../../protocol/index.js';
 import type { CoordinatorMetrics } from '../coordinator-metrics.js';
 import { AgentSession, type SessionHost } from './agent-session.js';
 import { DashboardFeed } from './dashboard-feed.js';
@@ -26,6 +26,8 @@ export interface CoordinatorServerOptions {
   maxConcurrentUploads: number;
   /** Read-only token of the dashboard (`/`, `/events`) and `/status`; undefined: they are open. */
   dashboardToken: string | undefined;
+  /** The privacy the coordinator runs, told to every agent in its welcome (absent: none). */
+  privacy?: PrivacySettings | undefined;
 }
 
 /** What the server hands on: ready sessions and their valid messages (to the round engine), and what its HTTP routes show. */
@@ -124,6 +126,7 @@ export class CoordinatorServer {
         type: 'welcome', protocolVersion: PROTOCOL_VERSION, agentId: s.agentId, serverVersion: SERVER_VERSION,
         heartbeatMs: this.#o.limits.heartbeatMs, limits: toWireLimits(this.#o.limits),
         ...(s.features.length > 0 ? { features: [...s.features] } : {}),
+        ...(this.#o.privacy !== undefined ? { privacy: this.#o.privacy } : {}),
       }),
       onReady: (s) => {
         this.#handshaking.delete(s);

@@ -1,4 +1,5 @@
 export type {
+  ClosedRound, PrivacySpent,
   Evaluation, Evaluator, FederatedStrategy, RoundContext, SelectionCandidate, SelectionContext, UpdateAggregator,
 } from './strategy.js';
 export { StrategyWrapper } from './strategy-wrapper.js';

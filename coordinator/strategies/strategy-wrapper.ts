@@ -1,6 +1,6 @@
 import type { TrainingConfig } from '../../protocol/index.js';
 import type {
-  Evaluation, FederatedStrategy, RoundContext, SelectionCandidate, SelectionContext, UpdateAggregator,
+  ClosedRound, Evaluation, FederatedStrategy, PrivacySpent, RoundContext, SelectionCandidate, SelectionContext, UpdateAggregator,
 } from './strategy.js';
 
 /**
@@ -52,6 +52,18 @@ export class StrategyWrapper implements FederatedStrategy {
 
   settings(): Record<string, unknown> {
     return this.inner.settings?.() ?? {};
+  }
+
+  roundClosed(round: ClosedRound): void {
+    this.inner.roundClosed?.(round);
+  }
+
+  privacySpent(): PrivacySpent | undefined {
+    return this.inner.privacySpent?.();
+  }
+
+  budgetSpent(next: { population: number; perRound: number }): string | null {
+    return this.inner.budgetSpent?.(next) ?? null;
   }
 
   exportState(): Uint8Array | null {

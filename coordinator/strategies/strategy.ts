@@ -74,9 +74,48 @@ export interface FederatedStrategy {
   evaluate?(weights: Float32Array, round: { roundId: number; modelVersion: number }): Evaluation | Promise<Evaluation>;
   /** The strategy's settings, for status and reports. */
   settings?(): Record<string, unknown>;
+  /** A round closed (after `applyAggregate`): a DP strategy accounts it. Optional. */
+  roundClosed?(round: ClosedRound): void;
+  /** Privacy spent so far, for a DP strategy; else undefined. */
+  privacySpent?(): PrivacySpent | undefined;
+  /**
+   * Why the next round must not run (it would spend past the strategy's
+   * privacy budget), or null. The engine logs it and stops. Optional.
+   */
+  budgetSpent?(next: { population: number; perRound: number }): string | null;
   /** Server-side state to persist with each model version (FedAdam's moments), or null. */
   exportState(): Uint8Array | null;
   importState(state: Uint8Array | null): void;
+}
+
+/** What a DP strategy reports after each round. */
+export interface PrivacySpent {
+  mode: 'local' | 'central';
+  /** Central DP whose noise the devices add in shares under secure aggregation. */
+  distributed: boolean;
+  noiseMultiplier: number;
+  clip: number;
+  delta: number;
+  /** Epsilon of this round alone, and of all rounds so far (RDP composition). */
+  epsilonRound: number;
+  epsilon: number;
+  /** Sampling rate used for this round (clients selected / population). */
+  q: number;
+  rounds: number;
+  budget: { epsilon: number; delta: number } | null;
+}
+
+/** A closed round, as a strategy that accounts privacy sees it. */
+export interface ClosedRound {
+  roundId: number;
+  /** Updates in the aggregate. */
+  contributors: number;
+  /** Clients the engine knows (the population a round samples from). */
+  population: number;
+  /** K: updates a round is meant to have. */
+  perRound: number;
+  /** The devices added the central noise in shares (secure aggregation): K shares make the whole. */
+  distributedNoise: boolean;
 }
 
 /** Folds a round's deltas into one aggregate. */

@@ -58,6 +58,12 @@ const samples: Message[] = [
   { type: 'error', code: 'STRATA_ERR_STALE_ROUND', message: 'round 3 is closed', details: { roundId: 3 }, roundId: 3 },
   { type: 'bye', reason: 'shutting down' },
   { type: 'bye' },
+  { type: 'secagg-keys', roundId: 3, encryptionKey: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', maskKey: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAD' },
+  { type: 'secagg-setup', roundId: 3, x: 2, threshold: 2, range: 1024, scale: 20_000, neighbours: [{ agentId: 'a1', x: 1, encryptionKey: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', maskKey: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }] },
+  { type: 'secagg-shares', roundId: 3, boxes: [{ to: 'a1', box: 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' }], commitments: [{ holder: 'a1', self: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', key: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }] },
+  { type: 'secagg-relay', roundId: 3, boxes: [{ from: 'a1', box: 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' }] },
+  { type: 'secagg-unmask', roundId: 3, survivors: ['a1'], dropped: ['a2'] },
+  { type: 'secagg-unmask-shares', roundId: 3, shares: [{ of: 'a1', kind: 'self', share: 'CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC' }] },
 ];
 
 function codeOf(fn: () => unknown): ProtocolErrorCode | undefined {
