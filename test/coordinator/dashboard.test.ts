@@ -93,7 +93,13 @@ describe('the live dashboard', () => {
     const accuracies = await page.evaluate<number[]>(`Chart.getChart('chart-accuracy').data.datasets[0].data`);
     expect(accuracies.length).toBeGreaterThanOrEqual(early + 4);
     expect(accuracies.at(-1)!).toBeGreaterThan(accuracies[0]!);
-    // Per-client rows: every agent, its profile and rounds.
+    // Per-client rows: every agent, its profile and rounds. Selection is 2 of 3 a round, so wait until
+    // dash-c has been picked once (its rejection shows) and dash-b has reported a configuration.
+    await page.waitForFunction(
+      `(() => { const r = [...document.querySelectorAll('#client-rows tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent || ''));`
+        + ` return r.length === 3 && r[2][6].includes('NON_FINITE') && r[1][10].includes('EM 400'); })()`,
+      undefined, { timeout: 30_000 },
+    );
     const rows = await page.$$eval('#client-rows tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     expect(rows.map((r) => r[0])).toEqual(['dash-a', 'dash-b', 'dash-c']);
     expect(rows.map((r) => r[1])).toEqual(['raspberry-pi-4', 'jetson-nano', 'pixel-6']);
