@@ -60,9 +60,10 @@ describe.runIf(e2eSlowEnabled)('dropout with real agent processes', () => {
     const port = await freePort();
     const db = path.join(dir, 'replacement.db');
     const deadlineSeconds = 120;
-    // K = 2 of exactly the first two agents; the spare connects once round 1 is under way.
+    // K = 2 of exactly the first two agents; the spare connects once round 1 is under way. 20 local
+    // epochs keep the victim (6,000 samples a round) training for seconds, long past the spare's start.
     const coordinator = group.start('coordinator-r', coordinatorArgs({
-      port, db, out: path.join(dir, 'coordinator-r'), rounds: 1, perRound: 2, deadlineSeconds, extra: ['--min-clients', '2'],
+      port, db, out: path.join(dir, 'coordinator-r'), rounds: 1, perRound: 2, deadlineSeconds, extra: ['--min-clients', '2', '--epochs', '20'],
     }), 'debug');
     const start = (id: string, shard: string, samples: number) => group.start(id, agentArgs({
       port, id, shard, db: path.join(dir, `${id}.sqlite`), out: path.join(dir, id), samplesPerRound: samples,
@@ -73,6 +74,7 @@ describe.runIf(e2eSlowEnabled)('dropout with real agent processes', () => {
     const spare = start('r-spare', '2/3', 300);
     await coordinator.waitLog((l) => l.msg === 'agent connected' && l.agentId === 'r-spare', 60_000, 'spare connected');
     expect((await victim.kill('SIGKILL')).signal).toBe('SIGKILL');
+    expect(victim.logs('round trained')).toHaveLength(0);
 
     expect((await coordinator.exited).code).toBe(0);
     expect(coordinator.lines.find((l) => l.msg === 'replacement assigned')).toMatchObject({ roundId: 1, replacements: ['r-spare'] });
