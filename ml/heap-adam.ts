@@ -17,14 +17,18 @@ export interface HeapOptimizer {
   dispose(): void;
 }
 
-/** One variable's Adam update: byte offsets on the heap, and its length in floats. */
-export interface AdamPiece {
+/** Where one variable's Adam update reads and writes: byte offsets on the heap, and its length in floats. */
+export interface AdamOperands {
   w: number;
   g: number;
   m: number;
   v: number;
   out: number;
   n: number;
+}
+
+/** One variable's Adam update. */
+export interface AdamPiece extends AdamOperands {
   /** Index of the variable. */
   index: number;
 }
@@ -163,15 +167,9 @@ export class HeapAdam implements HeapOptimizer {
     const backend = tf.backend() as unknown as HeapBackend;
     const at = (info: tf.TensorInfo, shape: number[]): number => backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
     const moments = this.#ensureMoments(backend);
-    this.#vars.forEach((variable, k) => {
-      const grad = grads[k];
-      if (grad === undefined) return;
-      const next = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32'));
+    updateEachOnHeap(this.#vars, grads, (out, w, g, k) => {
       const { m, v } = moments[k]!;
-      simd.adam(at(variable, variable.shape), at(grad, variable.shape), at(m, m.shape), at(v, v.shape), at(next, next.shape), variable.size,
-        k1, k2, this.#b1, this.#b2, this.#eps);
-      variable.assign(next);
-      next.dispose();
+      simd.adam(w.byteOffset, g.byteOffset, at(m, m.shape), at(v, v.shape), out.byteOffset, w.length, k1, k2, this.#b1, this.#b2, this.#eps);
     });
   }
 
@@ -189,20 +187,12 @@ export class HeapAdam implements HeapOptimizer {
   }
 
   #applyJs(grads: readonly (tf.TensorInfo | undefined)[], k1: number, k2: number): void {
-    const backend = tf.backend() as unknown as HeapBackend;
     const b1 = this.#b1;
     const b2 = this.#b2;
     const ob1 = 1 - b1;
     const ob2 = 1 - b2;
     const eps = this.#eps;
-    this.#vars.forEach((variable, k) => {
-      const grad = grads[k];
-      if (grad === undefined) return;
-      const next = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32'));
-      // Views after the allocation: heap growth detaches earlier views.
-      const out = backend.typedArrayFromHeap(next);
-      const w = backend.typedArrayFromHeap(variable);
-      const g = backend.typedArrayFromHeap({ ...grad, shape: variable.shape });
+    updateEachOnHeap(this.#vars, grads, (out, w, g, k) => {
       const m = this.#m[k]!;
       const v = this.#v[k]!;
       for (let i = 0; i < w.length; i++) {
@@ -213,8 +203,6 @@ export class HeapAdam implements HeapOptimizer {
         v[i] = vi;
         out[i] = w[i]! - (k1 * mi) / (Math.sqrt(vi * k2) + eps);
       }
-      variable.assign(next);
-      next.dispose();
     });
   }
 
@@ -239,21 +227,33 @@ export class HeapSgd implements HeapOptimizer {
   }
 
   apply(grads: readonly (tf.TensorInfo | undefined)[]): void {
-    const backend = tf.backend() as unknown as HeapBackend;
     const lr = Math.fround(this.#lr);
-    this.#vars.forEach((variable, k) => {
-      const grad = grads[k];
-      if (grad === undefined) return;
-      const next = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32'));
-      const out = backend.typedArrayFromHeap(next);
-      const w = backend.typedArrayFromHeap(variable);
-      const g = backend.typedArrayFromHeap({ ...grad, shape: variable.shape });
-      // Rounded as tfjs rounds: the product to float32, then the difference.
+    // Rounded as tfjs rounds: the product to float32, then the difference.
+    updateEachOnHeap(this.#vars, grads, (out, w, g) => {
       for (let i = 0; i < w.length; i++) out[i] = w[i]! - Math.fround(lr * g[i]!);
-      variable.assign(next);
-      next.dispose();
     });
   }
 
   dispose(): void {}
+}
+
+/**
+ * For each variable with a gradient: a fresh output tensor, `update(out,
+ * w, g, k)` writing the new values into it (views taken after the
+ * allocation: heap growth detaches earlier views), then the variable
+ * assigned to it (never written in place: XNNPACK caches packed weights by
+ * tensor id).
+ */
+function updateEachOnHeap(
+  vars: readonly tf.Variable[], grads: readonly (tf.TensorInfo | undefined)[], update: (out: Float32Array, w: Float32Array, g: Float32Array, k: number) => void,
+): void {
+  const backend = tf.backend() as unknown as HeapBackend;
+  vars.forEach((variable, k) => {
+    const grad = grads[k];
+    if (grad === undefined) return;
+    const next = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(variable.shape, 'float32'));
+    update(backend.typedArrayFromHeap(next), backend.typedArrayFromHeap(variable), backend.typedArrayFromHeap({ ...grad, shape: variable.shape }), k);
+    variable.assign(next);
+    next.dispose();
+  });
 }

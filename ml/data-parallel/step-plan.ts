@@ -1,4 +1,4 @@
-import type { AdamSplit } from '../heap-adam.js';
+import type { AdamOperands, AdamSplit } from '../heap-adam.js';
 import type { SimdKernels } from '../wasm-simd/simd-kernels.js';
 
 /**
@@ -14,13 +14,7 @@ export function planWords(slots: number, helpers: number, maxPieces: number): nu
   return 1 + 2 * slots + 1 + helpers + 1 + 7 * maxPieces + 5;
 }
 
-export interface UpdatePiece {
-  w: number;
-  g: number;
-  m: number;
-  v: number;
-  out: number;
-  n: number;
+export interface UpdatePiece extends AdamOperands {
   /** First float of this variable's gradient in each helper's gradient area. */
   gradOffset: number;
 }
