@@ -20,6 +20,34 @@ function depthwiseInfo(xShape: number[], filterShape: number[], attrs: Record<st
 }
 
 /**
+ * Every (output position, filter tap) pair that lands inside the input:
+ * `visit(gBase, xBase, wBase)` with the first float of dy at the output
+ * position, of the input at the tap, and of the filter at the tap
+ * (channels, and M multipliers per channel, follow contiguously).
+ */
+function forEachTap(info: tf.backend_util.Conv2DInfo, M: number, visit: (gBase: number, xBase: number, wBase: number) => void): void {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw, filterHeight: KH, filterWidth: KW } = info;
+  const { top, left } = info.padInfo;
+  const CM = C * M;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const gBase = ((n * OH + oy) * OW + ox) * CM;
+        for (let kh = 0; kh < KH; kh++) {
+          const iy = oy * sh + kh - top;
+          if (iy < 0 || iy >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const ix = ox * sw + kw - left;
+            if (ix < 0 || ix >= W) continue;
+            visit(gBase, ((n * H + iy) * W + ix) * C, (kh * KW + kw) * CM);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * `DepthwiseConv2dNativeBackpropFilter` for the wasm backend, which ships
  * none (so DepthwiseConv2D and SeparableConv2D cannot train there):
  *
@@ -37,42 +65,25 @@ function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
   const a = (args.attrs ?? {}) as Record<string, unknown>;
   const filterShape = a['filterShape'] as [number, number, number, number];
   const info = depthwiseInfo(x.shape, filterShape, a, 'DepthwiseConv2dNativeBackpropFilter');
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
-  const [KH, KW, , M] = filterShape;
-  const { top, left } = info.padInfo;
+  const C = info.inChannels;
+  const M = filterShape[3];
   const out = backend.makeOutput(filterShape, 'float32');
   // Views only after every allocation: growing the heap detaches old views.
   const dw = backend.typedArrayFromHeap(out);
   const xv = backend.typedArrayFromHeap(x);
   const g = backend.typedArrayFromHeap(dy);
   dw.fill(0);
-  const CM = C * M;
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        const gBase = ((n * OH + oy) * OW + ox) * CM;
-        for (let kh = 0; kh < KH; kh++) {
-          const iy = oy * sh + kh - top;
-          if (iy < 0 || iy >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const ix = ox * sw + kw - left;
-            if (ix < 0 || ix >= W) continue;
-            const xBase = ((n * H + iy) * W + ix) * C;
-            const wBase = (kh * KW + kw) * CM;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) dw[wBase + c] = dw[wBase + c]! + xv[xBase + c]! * g[gBase + c]!;
-            } else {
-              for (let c = 0; c < C; c++) {
-                const v = xv[xBase + c]!;
-                const o = c * M;
-                for (let m = 0; m < M; m++) dw[wBase + o + m] = dw[wBase + o + m]! + v * g[gBase + o + m]!;
-              }
-            }
-          }
-        }
-      }
+  forEachTap(info, M, (gBase, xBase, wBase) => {
+    if (M === 1) {
+      for (let c = 0; c < C; c++) dw[wBase + c] = dw[wBase + c]! + xv[xBase + c]! * g[gBase + c]!;
+      return;
     }
-  }
+    for (let c = 0; c < C; c++) {
+      const v = xv[xBase + c]!;
+      const o = c * M;
+      for (let m = 0; m < M; m++) dw[wBase + o + m] = dw[wBase + o + m]! + v * g[gBase + o + m]!;
+    }
+  });
   return out;
 }
 
@@ -89,42 +100,25 @@ function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
   const a = (args.attrs ?? {}) as Record<string, unknown>;
   const inputShape = a['inputShape'] as [number, number, number, number];
   const info = depthwiseInfo(inputShape, filter.shape, a, 'DepthwiseConv2dNativeBackpropInput');
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
-  const [KH, KW, , M] = filter.shape as [number, number, number, number];
-  const { top, left } = info.padInfo;
+  const C = info.inChannels;
+  const M = filter.shape[3]!;
   const out = backend.makeOutput(inputShape, 'float32');
   const dx = backend.typedArrayFromHeap(out);
   const wv = backend.typedArrayFromHeap(filter);
   const g = backend.typedArrayFromHeap(dy);
   dx.fill(0);
-  const CM = C * M;
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        const gBase = ((n * OH + oy) * OW + ox) * CM;
-        for (let kh = 0; kh < KH; kh++) {
-          const iy = oy * sh + kh - top;
-          if (iy < 0 || iy >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const ix = ox * sw + kw - left;
-            if (ix < 0 || ix >= W) continue;
-            const xBase = ((n * H + iy) * W + ix) * C;
-            const wBase = (kh * KW + kw) * CM;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) dx[xBase + c] = dx[xBase + c]! + g[gBase + c]! * wv[wBase + c]!;
-            } else {
-              for (let c = 0; c < C; c++) {
-                const o = c * M;
-                let s = 0;
-                for (let m = 0; m < M; m++) s += g[gBase + o + m]! * wv[wBase + o + m]!;
-                dx[xBase + c] = dx[xBase + c]! + s;
-              }
-            }
-          }
-        }
-      }
+  forEachTap(info, M, (gBase, xBase, wBase) => {
+    if (M === 1) {
+      for (let c = 0; c < C; c++) dx[xBase + c] = dx[xBase + c]! + g[gBase + c]! * wv[wBase + c]!;
+      return;
     }
-  }
+    for (let c = 0; c < C; c++) {
+      const o = c * M;
+      let s = 0;
+      for (let m = 0; m < M; m++) s += g[gBase + o + m]! * wv[wBase + o + m]!;
+      dx[xBase + c] = dx[xBase + c]! + s;
+    }
+  });
   return out;
 }
 
