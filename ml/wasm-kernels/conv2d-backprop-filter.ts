@@ -2,6 +2,20 @@ import * as tf from '@tensorflow/tfjs';
 import { backendSimdKernels } from '../wasm-simd/simd-kernels.js';
 import { callKernel, dispose, type KernelArgs, type TensorInfo } from './kernel-call.js';
 
+/** The inputs and the forward pass's geometry, as every formulation below reads them (NHWC, float32). */
+function filterGradArgs(args: KernelArgs): { x: TensorInfo; dy: TensorInfo; filterShape: [number, number, number, number]; info: tf.backend_util.Conv2DInfo } {
+  const x = args.inputs['x'] as TensorInfo;
+  const dy = args.inputs['dy'] as TensorInfo;
+  const a = args.attrs ?? {};
+  const filterShape = a['filterShape'] as [number, number, number, number];
+  if (((a['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('Conv2DBackpropFilter (wasm): float32 only');
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filterShape, a['strides'] as number | [number, number], 1,
+    a['pad'] as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding, a['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined, false, 'channelsLast');
+  return { x, dy, filterShape, info };
+}
+
 /**
  * `Conv2DBackpropFilter` for the wasm backend, which ships none (so CNNs
  * cannot train there). The filter gradient of an NHWC convolution
@@ -15,20 +29,8 @@ import { callKernel, dispose, type KernelArgs, type TensorInfo } from './kernel-
  * [kh,kw,Ci,Co]. XNNPACK's convolution does the arithmetic.
  */
 export function conv2DBackpropFilterConv(args: KernelArgs): TensorInfo {
-  const { inputs, backend, attrs } = args;
-  const x = inputs['x'] as TensorInfo;
-  const dy = inputs['dy'] as TensorInfo;
-  const a = attrs ?? {};
-  const filterShape = a['filterShape'] as [number, number, number, number];
-  const strides = a['strides'] as number | [number, number];
-  const pad = a['pad'] as 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  const dataFormat = (a['dataFormat'] as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
-  const dimRoundingMode = a['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined;
-  if (dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
-  if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('Conv2DBackpropFilter (wasm): float32 only');
-
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const { backend } = args;
+  const { x, dy, filterShape, info } = filterGradArgs(args);
   const { top, bottom, left, right } = info.padInfo;
   const [kh, kw, ci, co] = filterShape;
 
@@ -64,16 +66,8 @@ interface HeapBackend {
  * 14x14 dilated filter poorly); both are checked against the cpu backend.
  */
 export function conv2DBackpropFilterIm2col(args: KernelArgs): TensorInfo {
-  const { inputs, attrs } = args;
   const backend = args.backend as unknown as HeapBackend;
-  const x = inputs['x'] as TensorInfo;
-  const dy = inputs['dy'] as TensorInfo;
-  const a = attrs ?? {};
-  const filterShape = a['filterShape'] as [number, number, number, number];
-  if (((a['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, a['strides'] as number | [number, number], 1,
-    a['pad'] as 'valid' | 'same' | number, a['dimRoundingMode'] as 'floor' | undefined, false, 'channelsLast');
+  const { x, dy, filterShape, info } = filterGradArgs(args);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
   const [KH, KW, , CO] = filterShape;
   const { top, left } = info.padInfo;
@@ -128,15 +122,8 @@ export function conv2DBackpropFilterIm2col(args: KernelArgs): TensorInfo {
 export function conv2DBackpropFilterDirect(args: KernelArgs): TensorInfo {
   const simd = backendSimdKernels();
   const backend = args.backend as unknown as HeapBackend;
-  const x = args.inputs['x'] as TensorInfo;
-  const dy = args.inputs['dy'] as TensorInfo;
-  const a = args.attrs ?? {};
-  const filterShape = a['filterShape'] as [number, number, number, number];
+  const { x, dy, filterShape, info } = filterGradArgs(args);
   if (simd === undefined || filterShape[3] % 4 !== 0) return conv2DBackpropFilterIm2col(args);
-  if (((a['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, a['strides'] as number | [number, number], 1,
-    a['pad'] as 'valid' | 'same' | number, a['dimRoundingMode'] as 'floor' | undefined, false, 'channelsLast');
   const out = backend.makeOutput(filterShape, 'float32');
   const geo = backend.makeOutput([13], 'float32');
   try {
@@ -169,14 +156,7 @@ const FILTER_GEMM_BLOCK = 256;
 export function conv2DBackpropFilterRows(args: KernelArgs): TensorInfo {
   const simd = backendSimdKernels();
   const backend = args.backend as unknown as HeapBackend;
-  const x = args.inputs['x'] as TensorInfo;
-  const dy = args.inputs['dy'] as TensorInfo;
-  const a = args.attrs ?? {};
-  const filterShape = a['filterShape'] as [number, number, number, number];
-  if (((a['dataFormat'] as string | undefined) ?? 'NHWC') !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, a['strides'] as number | [number, number], 1,
-    a['pad'] as 'valid' | 'same' | number, a['dimRoundingMode'] as 'floor' | undefined, false, 'channelsLast');
+  const { x, dy, filterShape, info } = filterGradArgs(args);
   if (simd === undefined || info.strideHeight !== 1 || info.strideWidth !== 1) return conv2DBackpropFilterConv(args);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
   const [KH, KW, , CO] = filterShape;
