@@ -1,6 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -8,7 +7,8 @@ import { simulationStrategy } from '../cli/strategies.js';
 import { compileSimulationConfig, type SimulationConfig } from '../simulation/simulation-config.js';
 import { runSimulation } from '../simulation/simulation.js';
 import type { SimulationReport } from '../simulation/simulation-report.js';
-import { CoordinatorStore } from '../storage-tier/coordinator-store.js';
+import { finalModelDiff } from '../testing/model-diff.js';
+import { hasRedis, startRedis } from '../testing/redis-server.js';
 import type { Benchmark } from './benchmark.js';
 
 /**
@@ -23,8 +23,7 @@ import type { Benchmark } from './benchmark.js';
 const bench: Benchmark = {
   description: 'strata simulate --redis: one vs two worker hosts (one core each) vs local, 200 clients x 10 rounds (20/round), MNIST MLP, budgets on',
   async run({ log }) {
-    const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-    if (which.status !== 0) throw new Error('the distributed bench needs redis-server (apt-get install redis-server)');
+    if (!hasRedis) throw new Error('the distributed bench needs redis-server (apt-get install redis-server)');
     const logger = pino({ level: process.env['STRATA_LOG_LEVEL'] ?? 'warn' });
     const slots = Number(process.env['STRATA_BENCH_DIST_SLOTS'] ?? 1);
     const config: SimulationConfig = compileSimulationConfig({
@@ -34,9 +33,8 @@ const bench: Benchmark = {
       },
     });
     const dir = mkdtempSync(path.join(tmpdir(), 'strata-bench-dist-'));
-    const port = await freePort();
-    const redis = spawn(which.stdout.trim(), ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const url = `redis://127.0.0.1:${port}`;
+    const redis = await startRedis();
+    const url = redis.url;
     const hosts: ChildProcess[] = [];
     const startHost = async (name: string): Promise<void> => {
       const bin = path.resolve(import.meta.dirname, '../cli/strata.js');
@@ -65,7 +63,6 @@ const bench: Benchmark = {
       return r;
     };
     try {
-      await waitForRedis(port);
       await run('local');
       await startHost('host-1');
       await run('one-host', url);
@@ -74,12 +71,12 @@ const bench: Benchmark = {
     } finally {
       for (const h of hosts) h.kill('SIGTERM');
       await Promise.all(hosts.map((h) => new Promise((r) => (h.exitCode !== null ? r(null) : h.once('exit', r)))));
-      redis.kill('SIGTERM');
+      await redis.stop();
     }
     const local = runs['local']!;
     const one = runs['one-host']!;
     const two = runs['two-hosts']!;
-    const diff = Math.max(maxDiff(local.storeFile, one.storeFile), maxDiff(local.storeFile, two.storeFile));
+    const diff = Math.max(finalModelDiff(local.storeFile, one.storeFile), finalModelDiff(local.storeFile, two.storeFile));
     const twoHostSpeedup = one.wallSeconds / two.wallSeconds;
     // Steady state: from the end of round 1 to the end of the last (start-up and the first round's warm-up excluded).
     const roundsOf = (r: SimulationReport): number => r.rounds.at(-1)!.wallTime - r.rounds[0]!.wallTime;
@@ -98,44 +95,5 @@ const bench: Benchmark = {
     };
   },
 };
-
-function maxDiff(a: string, b: string): number {
-  const read = (f: string): Float32Array => {
-    const s = CoordinatorStore.open(f);
-    try {
-      return s.latestModel()!.weights;
-    } finally {
-      s.close();
-    }
-  };
-  const x = read(a);
-  const y = read(b);
-  let m = x.length === y.length ? 0 : Number.POSITIVE_INFINITY;
-  for (let i = 0; i < Math.min(x.length, y.length); i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
-  return m;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function waitForRedis(port: number): Promise<void> {
-  const { connectRedis } = await import('../simulation/redis/redis-connection.js');
-  const end = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const r = await connectRedis(`redis://127.0.0.1:${port}`, 'bench-probe', 1000);
-      await r.quit();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((res) => setTimeout(res, 100));
-    }
-  }
-}
 
 export default bench;

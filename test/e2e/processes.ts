@@ -3,7 +3,6 @@
  * JSON log lines (stderr) are parsed as they arrive so tests can wait on them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 
 export const root = path.resolve(import.meta.dirname, '../..');
@@ -29,13 +28,7 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+export { freePort } from '../../testing/free-port.js';
 
 export class StrataProcess {
   readonly child: ChildProcess;

@@ -15,7 +15,7 @@ import { runSimulation } from '../../simulation/simulation.js';
 import type { SimulationReport } from '../../simulation/simulation-report.js';
 import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
 import { finalModelDiff, silentLogger, simulate, tmpDir } from '../simulation/helpers.js';
-import { NO_REDIS, hasRedis, startRedis, type RedisServer } from '../simulation/redis-server.js';
+import { NO_REDIS, hasRedis, startRedis, type RedisServer } from '../../testing/redis-server.js';
 import { ProcessGroup, e2eSlowEnabled, type StrataProcess } from './processes.js';
 
 if (e2eSlowEnabled && !hasRedis) process.stderr.write(`${NO_REDIS}\n`);

@@ -6,7 +6,6 @@ import { simulationStrategy } from '../../cli/strategies.js';
 import { compileSimulationConfig, type SimulationConfig } from '../../simulation/simulation-config.js';
 import { runSimulation, type SimulationHooks } from '../../simulation/simulation.js';
 import type { SimulationReport } from '../../simulation/simulation-report.js';
-import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
 
 export const silentLogger: Logger = pino({ level: process.env['STRATA_TEST_LOG'] ?? 'silent' });
 
@@ -26,20 +25,4 @@ export function simulate(config: SimulationConfig, outDir: string, hooks: Simula
   return runSimulation({ config, strategy: simulationStrategy(config), outDir, logger: silentLogger, hooks });
 }
 
-/** The largest |difference| between the final models of two runs' stores. */
-export function finalModelDiff(storeA: string, storeB: string): number {
-  const read = (f: string): Float32Array => {
-    const s = CoordinatorStore.open(f);
-    try {
-      return s.latestModel()!.weights;
-    } finally {
-      s.close();
-    }
-  };
-  const a = read(storeA);
-  const b = read(storeB);
-  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
+export { finalModelDiff } from '../../testing/model-diff.js';

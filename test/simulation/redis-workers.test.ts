@@ -5,7 +5,7 @@ import { runSimulation } from '../../simulation/simulation.js';
 import { strata } from '../cli/run-strata.js';
 import { ProcessGroup, freePort } from '../e2e/processes.js';
 import { finalModelDiff, silentLogger, simulate, smallConfig, tmpDir } from './helpers.js';
-import { NO_REDIS, hasRedis, startRedis, type RedisServer } from './redis-server.js';
+import { NO_REDIS, hasRedis, startRedis, type RedisServer } from '../../testing/redis-server.js';
 
 if (!hasRedis) process.stderr.write(`${NO_REDIS}\n`);
 

@@ -1,5 +1,5 @@
 /**
- * A real Redis for the tests: Debian's `redis-server` on a free loopback
+ * A real Redis for tests and benches: Debian's `redis-server` on a free loopback
  * port, in a temp directory, stopped after. Without it installed the suites
  * skip, saying so in one line (`.ci/run` installs it).
  */
@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../e2e/processes.js';
+import { freePort } from './free-port.js';
 
 const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
 export const redisServerPath: string | null = which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
