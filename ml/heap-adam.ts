@@ -11,8 +11,12 @@ interface HeapBackend {
 /** Applies one step's gradients (index-aligned with the variables; undefined: none) to the variables. */
 export interface HeapOptimizer {
   apply(grads: readonly (tf.TensorInfo | undefined)[]): void;
-  /** The same update as pieces several threads can run (`AdamSplit`), where this optimizer has them; else undefined. */
-  split?(grads: readonly (tf.TensorInfo | undefined)[]): AdamSplit | undefined;
+  /**
+   * The same update as pieces several threads can run (`AdamSplit`), where
+   * this optimizer has them; else undefined. A gradient is a tensor or the
+   * byte offset of its floats on the heap.
+   */
+  split?(grads: readonly (tf.TensorInfo | number | undefined)[]): AdamSplit | undefined;
   /** Frees state kept on the heap. */
   dispose(): void;
 }
@@ -116,7 +120,7 @@ export class HeapAdam implements HeapOptimizer {
   }
 
   /** Undefined without Strata's SIMD kernels (the JS loop keeps its moments in JS arrays). */
-  split(grads: readonly (tf.TensorInfo | undefined)[]): AdamSplit | undefined {
+  split(grads: readonly (tf.TensorInfo | number | undefined)[]): AdamSplit | undefined {
     if (this.#simd === undefined) return undefined;
     const backend = tf.backend() as unknown as HeapBackend;
     const at = (info: tf.TensorInfo, shape: number[]): number => backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
@@ -129,7 +133,8 @@ export class HeapAdam implements HeapOptimizer {
     const pieces = outs.map(({ k, next }): AdamPiece => {
       const variable = this.#vars[k]!;
       const { m, v } = moments[k]!;
-      return { index: k, w: at(variable, variable.shape), g: at(grads[k]!, variable.shape), m: at(m, m.shape), v: at(v, v.shape), out: at(next, next.shape), n: variable.size };
+      const g = grads[k]!;
+      return { index: k, w: at(variable, variable.shape), g: typeof g === 'number' ? g : at(g, variable.shape), m: at(m, m.shape), v: at(v, v.shape), out: at(next, next.shape), n: variable.size };
     });
     let open = true;
     return {

@@ -41,6 +41,8 @@ export const PLAN = 12;
 /** This helper's range of the update, in floats of the concatenated variables. */
 export const RANGE_LO = 13;
 export const RANGE_HI = 14;
+/** Byte offset of this helper's scratch for a dense part (`DensePart`) on the main heap; 0: the fast step on its own heap. */
+export const SCRATCH = 15;
 
 export const RUNNING = 0;
 export const FAILED = 1;

@@ -2,7 +2,9 @@ import type * as tf from '@tensorflow/tfjs';
 import type { FastStep, FastStepResult } from '../fast-step/fast-step.js';
 import { view, type TensorInfo, type WasmHeap } from '../fast-step/wasm-heap.js';
 import type { AdamSplit, HeapOptimizer } from '../heap-adam.js';
-import { BATCH_ROWS, GRAD_AREA, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, X, Y } from './control.js';
+import { StrataError } from '../../common/strata-error.js';
+import { BATCH_ROWS, GRAD_AREA, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SCRATCH, X, Y } from './control.js';
+import { DensePart } from './dense-part.js';
 import type { HelperPool } from './helper-pool.js';
 import type { PlanSpec } from './plan-spec.js';
 import { planWords, runUpdateRange, StepPlan, updateFloats, updateRanges, type UpdatePiece } from './step-plan.js';
@@ -34,16 +36,25 @@ interface Buffers {
   /** Each helper's logits ([rows, classes] floats), while steps capture them. */
   logits: TensorInfo[];
   logitsRows: number;
+  /** For dense parts: the main thread's gradient area and logits, and each thread's scratch (main first) for `scratchRows` rows. */
+  mainGrads: TensorInfo | undefined;
+  mainLogits: TensorInfo | undefined;
+  scratch: TensorInfo[];
+  scratchRows: number;
 }
 
 /**
  * One training step split across threads by rows (data parallelism). The
  * main thread and each helper thread compute the gradient of their rows of
- * the batch from the same weights, each with the fast step on its own
- * single-threaded wasm engine. The main thread's heap is shared (tfjs's
+ * the batch from the same weights. The main thread's heap is shared (tfjs's
  * threaded build on one XNNPACK thread), so helpers read their rows and the
  * weights there and write their gradients there: the main thread copies
- * nothing. Then every thread runs its range of the Adam update on the main
+ * nothing. A plan of dense layers only (the MLP) runs as a `DensePart` on
+ * every thread, wholly on that heap: weights read where they lie, each
+ * thread's gradient written straight into its area, no tensor allocated.
+ * Any other plan (the CNN) runs the fast step on each helper's own
+ * single-threaded wasm engine, which copies the weights in when they
+ * change and its gradient out. Then every thread runs its range of the Adam update on the main
  * heap (each range adds the helpers' gradients to the main thread's in
  * helper order, then applies Adam), and the main thread assigns the new
  * weights. Each part's loss is divided by the whole batch's rows, so the
@@ -60,8 +71,9 @@ interface Buffers {
  * step's time goes there (batch 64, two threads, a quiet spell): each
  * thread's 32 rows 1.2-1.4 ms (1.1 ms with the other core idle: two busy
  * cores run slower, and two independent one-thread processes reach only
- * ~1.65x one's throughput), the helper 0.15-0.3 ms behind (it copies the
- * weights in and its gradient out), each half of the update ~0.15 ms.
+ * ~1.65x one's throughput), each half of the update ~0.15 ms. Before the
+ * dense part the helper ran 0.15-0.3 ms behind the main thread (copying the
+ * weights in and its gradient out); as a dense part both finish together.
  */
 export class DataParallelStep {
   readonly #pool: HelperPool;
@@ -71,6 +83,10 @@ export class DataParallelStep {
   readonly #refs: readonly tf.Variable[];
   readonly #key = nextKey++;
   readonly #gradOffset: number[];
+  /** The plan as a dense part on the main heap, where it is one (see `DensePart`). */
+  readonly #dense: DensePart | undefined;
+  /** Each slot's weights' byte offset, this step. */
+  readonly #weights: number[];
   #buffers: Buffers | undefined;
   /** The tensor each slot's values were last published from. */
   readonly #published: (object | undefined)[];
@@ -85,6 +101,9 @@ export class DataParallelStep {
     this.#published = new Array<object | undefined>(refs.length).fill(undefined);
     this.#gradOffset = new Array<number>(spec.trainableCount).fill(0);
     for (const p of spec.params) if (p.trainable >= 0) this.#gradOffset[p.trainable] = p.gradOffset;
+    this.#weights = new Array<number>(spec.params.length).fill(0);
+    const simd = heap.simd;
+    this.#dense = pool.sharedUpdate && simd !== undefined ? DensePart.of(spec, simd, () => heap.f32()) : undefined;
   }
 
   /** Threads that compute a step (1 once a helper has failed: see `brokenReason`). */
@@ -119,12 +138,16 @@ export class DataParallelStep {
     const helpers = pool.size;
     const batch = x.shape[0];
     const { inputSize, classes } = this.#spec;
-    const bufs = this.#ensureBuffers(captureLogits ? Math.max(...parts.slice(1)) : 0);
+    // The dense part needs the update shared (its gradients are areas, not tensors an optimizer could apply).
+    const dense = pool.sharedUpdate && optimizer.split !== undefined ? this.#dense : undefined;
+    const bufs = this.#ensureBuffers(captureLogits ? Math.max(...parts.slice(1)) : 0, dense === undefined ? 0 : Math.max(...parts));
     const i32 = heap.i32();
+    const weights = this.#weights;
     this.#spec.params.forEach((_, i) => {
       const v = this.#refs[i]!;
       const changed = this.#published[i] !== v.dataId;
-      bufs.planAt.writeSlot(i32, i, heap.at(v) * 4, changed);
+      weights[i] = heap.at(v) * 4;
+      bufs.planAt.writeSlot(i32, i, weights[i]!, changed);
       this.#published[i] = v.dataId;
     });
     let row = parts[0]!;
@@ -138,6 +161,7 @@ export class DataParallelStep {
       Atomics.store(ints, LOGITS, captureLogits ? heap.at(bufs.logits[h]!) * 4 : 0);
       Atomics.store(ints, GRAD_AREA, heap.at(bufs.grads[h]!) * 4);
       Atomics.store(ints, PLAN, heap.at(bufs.plan) * 4);
+      Atomics.store(ints, SCRATCH, dense === undefined ? 0 : heap.at(bufs.scratch[h + 1]!) * 4);
       pool.step(h);
       row += rows;
     }
@@ -147,31 +171,44 @@ export class DataParallelStep {
       released = true;
       for (let h = 0; h < helpers; h++) pool.go(h, run);
     };
+    /** Every thread's gradient is in: the update, shared where the optimizer can split it. */
+    const update = (grads: readonly (TensorInfo | number | undefined)[]): void => {
+      const split = pool.sharedUpdate && heap.simd !== undefined ? optimizer.split?.(grads) : undefined;
+      const shared = split === undefined ? undefined : this.#writeUpdate(bufs, split);
+      try {
+        for (let h = 0; h < helpers; h++) pool.waitGradients(h);
+      } catch (err) {
+        split?.abort();
+        throw err;
+      }
+      if (split !== undefined) {
+        // From here the moments change in place: a failure is no longer one to run again.
+        onCommit();
+        release(true);
+        runUpdateRange(heap.simd!, shared!.update, shared!.gradAreas, shared!.ranges[0]![0], shared!.ranges[0]![1]);
+        for (let h = 0; h < helpers; h++) pool.waitDone(h);
+        split.commit();
+      } else {
+        if (dense !== undefined) throw new StrataError('STRATA_ERR_STATE', 'a dense data-parallel step needs an optimizer that splits its update');
+        release(false);
+        this.#addHelperGrads(grads as (TensorInfo | undefined)[], bufs);
+        onCommit();
+        optimizer.apply(grads as (TensorInfo | undefined)[]);
+      }
+    };
     let mine: FastStepResult;
     try {
-      mine = this.#fast.part(view(x, [parts[0]!, inputSize]), view(y, [parts[0]!, classes]), batch, captureLogits, (grads) => {
-        const split = pool.sharedUpdate && heap.simd !== undefined ? optimizer.split?.(grads) : undefined;
-        const update = split === undefined ? undefined : this.#writeUpdate(bufs, split);
-        try {
-          for (let h = 0; h < helpers; h++) pool.waitGradients(h);
-        } catch (err) {
-          split?.abort();
-          throw err;
-        }
-        if (split !== undefined) {
-          // From here the moments change in place: a failure is no longer one to run again.
-          onCommit();
-          release(true);
-          runUpdateRange(heap.simd!, update!.update, update!.gradAreas, update!.ranges[0]![0], update!.ranges[0]![1]);
-          for (let h = 0; h < helpers; h++) pool.waitDone(h);
-          split.commit();
-        } else {
-          release(false);
-          this.#addHelperGrads(grads, bufs);
-          onCommit();
-          optimizer.apply(grads);
-        }
-      });
+      if (dense !== undefined) {
+        const area = heap.at(bufs.mainGrads!) * 4;
+        const loss = dense.run({
+          x: heap.at(x) * 4, y: heap.at(y) * 4, rows: parts[0]!, batchRows: batch, logits: captureLogits ? heap.at(bufs.mainLogits!) * 4 : 0,
+          gradArea: area, scratch: heap.at(bufs.scratch[0]!) * 4, weight: (slot) => weights[slot]!,
+        });
+        update(this.#gradOffset.map((o) => area + 4 * o));
+        mine = { loss, logits: captureLogits ? heap.f32().slice(heap.at(bufs.mainLogits!), heap.at(bufs.mainLogits!) + parts[0]! * classes) : null };
+      } else {
+        mine = this.#fast.part(view(x, [parts[0]!, inputSize]), view(y, [parts[0]!, classes]), batch, captureLogits, update);
+      }
     } finally {
       release(false);
       let failure: unknown;
@@ -240,7 +277,7 @@ export class DataParallelStep {
   }
 
   /** The plan and gradient areas on the main heap (logits areas for `logitsRows`), and this plan attached on every helper. */
-  #ensureBuffers(logitsRows: number): Buffers {
+  #ensureBuffers(logitsRows: number, scratchRows: number): Buffers {
     const heap = this.#heap;
     const spec = this.#spec;
     const helpers = this.#pool.size;
@@ -250,7 +287,7 @@ export class DataParallelStep {
       const grads = Array.from({ length: helpers }, () => heap.alloc([spec.gradFloats]));
       const planAt = new StepPlan(heap.at(plan) * 4, spec.params.length, helpers);
       planAt.writeHeader(heap.i32(), grads.map((g) => heap.at(g) * 4));
-      bufs = { plan, planAt, grads, logits: [], logitsRows: 0 };
+      bufs = { plan, planAt, grads, logits: [], logitsRows: 0, mainGrads: undefined, mainLogits: undefined, scratch: [], scratchRows: 0 };
       this.#buffers = bufs;
       this.#published.fill(undefined);
     }
@@ -258,6 +295,13 @@ export class DataParallelStep {
       heap.free(...bufs.logits);
       bufs.logits = Array.from({ length: helpers }, () => heap.alloc([logitsRows, spec.classes]));
       bufs.logitsRows = logitsRows;
+    }
+    if (scratchRows > bufs.scratchRows) {
+      heap.free(...bufs.scratch, bufs.mainLogits);
+      bufs.mainGrads ??= heap.alloc([spec.gradFloats]);
+      bufs.mainLogits = heap.alloc([scratchRows, spec.classes]);
+      bufs.scratch = Array.from({ length: helpers + 1 }, () => heap.alloc([this.#dense!.scratchFloats(scratchRows)]));
+      bufs.scratchRows = scratchRows;
     }
     for (let h = 0; h < helpers; h++) {
       if (this.#pool.attachedKey(h) !== this.#key) this.#pool.post(h, { type: 'attach', key: this.#key, spec });
@@ -268,7 +312,7 @@ export class DataParallelStep {
   /** Frees this trainer's buffers on the main heap and its plan on the helpers (at their next wake). */
   dispose(): void {
     const bufs = this.#buffers;
-    if (bufs !== undefined) this.#heap.free(bufs.plan, ...bufs.grads, ...bufs.logits);
+    if (bufs !== undefined) this.#heap.free(bufs.plan, ...bufs.grads, ...bufs.logits, bufs.mainGrads, bufs.mainLogits, ...bufs.scratch);
     this.#buffers = undefined;
     if (this.#pool.state !== 'running') return;
     for (let h = 0; h < this.#pool.size; h++) if (this.#pool.attachedKey(h) === this.#key) this.#pool.post(h, { type: 'detach', key: this.#key });

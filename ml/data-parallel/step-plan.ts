@@ -62,6 +62,11 @@ export class StepPlan {
     return { offset: i32[at]!, version: Atomics.load(i32, at + 1) };
   }
 
+  /** Byte offset of slot `i`'s weights. */
+  offset(i32: Int32Array, i: number): number {
+    return i32[this.#base + 1 + 2 * i]!;
+  }
+
   gradAreas(i32: Int32Array): number[] {
     const b = this.#base + 2 + 2 * this.#slots;
     return Array.from({ length: this.#helpers }, (_, h) => i32[b + h]!);
