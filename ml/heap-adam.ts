@@ -174,7 +174,7 @@ export class HeapAdam implements HeapOptimizer {
     const moments = this.#ensureMoments(backend);
     updateEachOnHeap(this.#vars, grads, (out, w, g, k) => {
       const { m, v } = moments[k]!;
-      simd.adam(w.byteOffset, g.byteOffset, at(m, m.shape), at(v, v.shape), out.byteOffset, w.length, k1, k2, this.#b1, this.#b2, this.#eps);
+      simd.adam(w.byteOffset, g.byteOffset, at(m, m.shape), at(v, v.shape), out.byteOffset, w.length, k1, k2, this.#b1, this.#b2, this.#eps, 0);
     });
   }
 

@@ -104,8 +104,7 @@ export class DensePart {
       at += 4 * l.units * R;
     }
     const gT = at;
-    let h = this.#f32();
-    transpose(h, a.x >>> 2, R, this.#inputSize, xT >>> 2);
+    k.transpose(a.x, xT, R, this.#inputSize);
     let input = xT;
     layers.forEach((l, i) => {
       // out^T [units, R] = W^T [units, in] x input^T [in, R], W read in place as [in, units]
@@ -115,9 +114,9 @@ export class DensePart {
     });
     const last = layers.length - 1;
     const K = this.#classes;
-    h = this.#f32();
+    const h = this.#f32();
     const loss = softmaxCrossEntropy(h, outs[last]! >>> 2, a.y >>> 2, R, K, dOuts[last]! >>> 2, true, a.batchRows);
-    if (a.logits !== 0) transpose(h, outs[last]! >>> 2, K, R, a.logits >>> 2);
+    if (a.logits !== 0) k.transpose(outs[last]!, a.logits, K, R);
     for (let i = last; i >= this.#firstTrainable; i--) {
       const l = layers[i]!;
       const g = dOuts[i]!;
@@ -126,20 +125,12 @@ export class DensePart {
       if (l.biasGrad >= 0) k.rowSums(g, l.units, R, a.gradArea + 4 * l.biasGrad);
       if (l.kernelGrad >= 0) {
         // dW [in, units] = input^T [in, R] x g^T [R, units]
-        transpose(this.#f32(), g >>> 2, l.units, R, gT >>> 2);
+        k.transpose(g, gT, l.units, R);
         k.gemm(inp, gT, a.gradArea + 4 * l.kernelGrad, l.inputs, R, l.units, R, l.units, l.units, 0);
       }
       // d(input)^T [in, R] = W [in, units] x g [units, R]
       if (i > this.#firstTrainable) k.gemm(a.weight(l.kernelSlot), g, dOuts[i - 1]!, l.inputs, l.units, R, l.units, R, R, 0);
     }
     return loss;
-  }
-}
-
-/** dst [cols, rows] = src [rows, cols]^T (offsets in floats). */
-function transpose(h: Float32Array, src: number, rows: number, cols: number, dst: number): void {
-  for (let r = 0; r < rows; r++) {
-    const s = src + r * cols;
-    for (let c = 0; c < cols; c++) h[dst + c * rows + r] = h[s + c]!;
   }
 }
