@@ -3,7 +3,8 @@ import type { FastStep, FastStepResult } from '../fast-step/fast-step.js';
 import { view, type TensorInfo, type WasmHeap } from '../fast-step/wasm-heap.js';
 import type { AdamSplit, HeapOptimizer } from '../heap-adam.js';
 import { StrataError } from '../../common/strata-error.js';
-import { BATCH_ROWS, GRAD_AREA, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SCRATCH, X, Y } from './control.js';
+import type { DataSplit } from '../datasets/dataset.js';
+import { BATCH_ROWS, GRAD_AREA, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SCRATCH, X, X_TABLE, Y } from './control.js';
 import { DensePart } from './dense-part.js';
 import type { HelperPool } from './helper-pool.js';
 import type { PlanSpec } from './plan-spec.js';
@@ -25,6 +26,23 @@ export function splitRows(batch: number, threads: number, minRows: number): numb
   const base = Math.floor(batch / threads);
   const extra = batch - base * threads;
   return Array.from({ length: threads }, (_, i) => base + (i > 0 && i <= extra ? 1 : 0));
+}
+
+/** A batch on the main heap: byte offsets of x's first row (`xRowBytes` apart; bytes through `table` unless that is 0) and of y. */
+interface HeapBatch {
+  x: number;
+  xRowBytes: number;
+  table: number;
+  y: number;
+  rows: number;
+}
+
+interface RowBuffers {
+  x: TensorInfo;
+  y: TensorInfo;
+  table: TensorInfo;
+  rows: number;
+  scale: number;
 }
 
 interface Buffers {
@@ -88,6 +106,7 @@ export class DataParallelStep {
   /** Each slot's weights' byte offset, this step. */
   readonly #weights: number[];
   #buffers: Buffers | undefined;
+  #rowBuffers: RowBuffers | undefined;
   /** The tensor each slot's values were last published from. */
   readonly #published: (object | undefined)[];
   #broken: string | undefined;
@@ -116,30 +135,90 @@ export class DataParallelStep {
     return this.#broken;
   }
 
+  #parts(batch: number): number[] | undefined {
+    return this.#broken === undefined && this.#pool.state === 'running' ? splitRows(batch, this.#pool.size + 1, MIN_ROWS_PER_THREAD) : undefined;
+  }
+
   run(x: tf.Tensor2D, y: tf.Tensor2D, captureLogits: boolean, optimizer: HeapOptimizer): FastStepResult {
-    const parts = this.#broken === undefined && this.#pool.state === 'running' ? splitRows(x.shape[0], this.#pool.size + 1, MIN_ROWS_PER_THREAD) : undefined;
+    const parts = this.#parts(x.shape[0]);
     if (parts === undefined) return this.#fast.run(x, y, undefined, captureLogits, (grads) => optimizer.apply(grads));
+    const heap = this.#heap;
+    const batch: HeapBatch = { x: heap.at(x) * 4, xRowBytes: 4 * this.#spec.inputSize, table: 0, y: heap.at(y) * 4, rows: x.shape[0] };
+    const result = this.#tryRun(batch, { x, y }, parts, captureLogits, optimizer);
+    return result ?? this.#fast.run(x, y, undefined, captureLogits, (grads) => optimizer.apply(grads));
+  }
+
+  /**
+   * A step on rows `indices` of `split` straight from its byte features:
+   * the rows' bytes and one-hot labels are written to the heap and each
+   * thread turns its own rows' bytes into floats (`scale` each) as it
+   * transposes them, so the main thread builds no float batch. Undefined
+   * where this step cannot take one (not a dense part, float features, an
+   * optimizer that cannot split its update, one thread): the caller builds
+   * the batch and calls `run`.
+   */
+  runRows(split: DataSplit, indices: ArrayLike<number>, scale: number, optimizer: HeapOptimizer): FastStepResult | undefined {
+    const features = split.features;
+    if (!(features instanceof Uint8Array) || this.#dense === undefined || !this.#pool.sharedUpdate || optimizer.split === undefined) return undefined;
+    const rows = indices.length;
+    const parts = this.#parts(rows);
+    if (parts === undefined) return undefined;
+    const heap = this.#heap;
+    const { inputSize, classes } = this.#spec;
+    const rb = this.#ensureRowBuffers(rows, scale);
+    const x = heap.at(rb.x) * 4;
+    const y = heap.at(rb.y);
+    const bytes = new Uint8Array(heap.f32().buffer, x, rows * inputSize);
+    const f32 = heap.f32();
+    f32.fill(0, y, y + rows * classes);
+    for (let r = 0; r < rows; r++) {
+      const i = indices[r]!;
+      bytes.set(features.subarray(i * inputSize, (i + 1) * inputSize), r * inputSize);
+      f32[y + r * classes + split.labels[i]!] = 1;
+    }
+    return this.#tryRun({ x, xRowBytes: inputSize, table: heap.at(rb.table) * 4, y: y * 4, rows }, undefined, parts, false, optimizer);
+  }
+
+  /** The step on several threads; undefined if a helper failed before anything changed (this step and the next then run on the main thread). */
+  #tryRun(batch: HeapBatch, tensors: { x: tf.Tensor2D; y: tf.Tensor2D } | undefined, parts: number[], captureLogits: boolean, optimizer: HeapOptimizer): FastStepResult | undefined {
     let committed = false;
     try {
-      return this.#run(x, y, parts, captureLogits, optimizer, () => {
+      return this.#run(batch, tensors, parts, captureLogits, optimizer, () => {
         committed = true;
       });
     } catch (err) {
       if (committed || (err as { code?: string }).code !== 'STRATA_ERR_WORKER') throw err;
-      // A helper failed before any weight or moment changed: the step runs again on this thread, and so do the next ones.
       this.#broken = (err as Error).message;
-      return this.#fast.run(x, y, undefined, captureLogits, (grads) => optimizer.apply(grads));
+      return undefined;
     }
   }
 
-  #run(x: tf.Tensor2D, y: tf.Tensor2D, parts: number[], captureLogits: boolean, optimizer: HeapOptimizer, onCommit: () => void): FastStepResult {
+  /** The heap buffers of `runRows`: rows' bytes, labels and the byte-to-float table for `scale`. */
+  #ensureRowBuffers(rows: number, scale: number): RowBuffers {
+    const heap = this.#heap;
+    const { inputSize, classes } = this.#spec;
+    let rb = this.#rowBuffers;
+    if (rb !== undefined && rb.rows >= rows && rb.scale === scale) return rb;
+    if (rb !== undefined) heap.free(rb.x, rb.y, rb.table);
+    const n = Math.max(rows, rb?.rows ?? 0);
+    rb = { x: heap.alloc([Math.ceil((n * inputSize) / 4)]), y: heap.alloc([n, classes]), table: heap.alloc([256]), rows: n, scale };
+    const t = heap.at(rb.table);
+    const f32 = heap.f32();
+    // As the batch builder rounds them: the byte times the scale, to float32.
+    for (let v = 0; v < 256; v++) f32[t + v] = v * scale;
+    this.#rowBuffers = rb;
+    return rb;
+  }
+
+  #run(hb: HeapBatch, tensors: { x: tf.Tensor2D; y: tf.Tensor2D } | undefined, parts: number[], captureLogits: boolean, optimizer: HeapOptimizer, onCommit: () => void): FastStepResult {
     const heap = this.#heap;
     const pool = this.#pool;
     const helpers = pool.size;
-    const batch = x.shape[0];
+    const batch = hb.rows;
     const { inputSize, classes } = this.#spec;
     // The dense part needs the update shared (its gradients are areas, not tensors an optimizer could apply).
     const dense = pool.sharedUpdate && optimizer.split !== undefined ? this.#dense : undefined;
+    if (dense === undefined && tensors === undefined) throw new StrataError('STRATA_ERR_STATE', 'a data-parallel step from rows needs a dense part');
     const bufs = this.#ensureBuffers(captureLogits ? Math.max(...parts.slice(1)) : 0, dense === undefined ? 0 : Math.max(...parts));
     const i32 = heap.i32();
     const weights = this.#weights;
@@ -154,8 +233,9 @@ export class DataParallelStep {
     for (let h = 0; h < helpers; h++) {
       const rows = parts[h + 1]!;
       const { ints } = pool.control(h);
-      Atomics.store(ints, X, (heap.at(x) + row * inputSize) * 4);
-      Atomics.store(ints, Y, (heap.at(y) + row * classes) * 4);
+      Atomics.store(ints, X, hb.x + row * hb.xRowBytes);
+      Atomics.store(ints, X_TABLE, hb.table);
+      Atomics.store(ints, Y, hb.y + row * classes * 4);
       Atomics.store(ints, ROWS, rows);
       Atomics.store(ints, BATCH_ROWS, batch);
       Atomics.store(ints, LOGITS, captureLogits ? heap.at(bufs.logits[h]!) * 4 : 0);
@@ -201,13 +281,13 @@ export class DataParallelStep {
       if (dense !== undefined) {
         const area = heap.at(bufs.mainGrads!) * 4;
         const loss = dense.run({
-          x: heap.at(x) * 4, y: heap.at(y) * 4, rows: parts[0]!, batchRows: batch, logits: captureLogits ? heap.at(bufs.mainLogits!) * 4 : 0,
+          x: hb.x, table: hb.table, y: hb.y, rows: parts[0]!, batchRows: batch, logits: captureLogits ? heap.at(bufs.mainLogits!) * 4 : 0,
           gradArea: area, scratch: heap.at(bufs.scratch[0]!) * 4, weight: (slot) => weights[slot]!,
         });
         update(this.#gradOffset.map((o) => area + 4 * o));
         mine = { loss, logits: captureLogits ? heap.f32().slice(heap.at(bufs.mainLogits!), heap.at(bufs.mainLogits!) + parts[0]! * classes) : null };
       } else {
-        mine = this.#fast.part(view(x, [parts[0]!, inputSize]), view(y, [parts[0]!, classes]), batch, captureLogits, update);
+        mine = this.#fast.part(view(tensors!.x, [parts[0]!, inputSize]), view(tensors!.y, [parts[0]!, classes]), batch, captureLogits, update);
       }
     } finally {
       release(false);
@@ -313,6 +393,9 @@ export class DataParallelStep {
   dispose(): void {
     const bufs = this.#buffers;
     if (bufs !== undefined) this.#heap.free(bufs.plan, ...bufs.grads, ...bufs.logits, bufs.mainGrads, bufs.mainLogits, ...bufs.scratch);
+    const rb = this.#rowBuffers;
+    if (rb !== undefined) this.#heap.free(rb.x, rb.y, rb.table);
+    this.#rowBuffers = undefined;
     this.#buffers = undefined;
     if (this.#pool.state !== 'running') return;
     for (let h = 0; h < this.#pool.size; h++) if (this.#pool.attachedKey(h) === this.#key) this.#pool.post(h, { type: 'detach', key: this.#key });

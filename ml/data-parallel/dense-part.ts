@@ -17,8 +17,10 @@ interface DenseLayer {
 
 /** Where one thread's part of a step works: byte offsets on the shared heap. */
 export interface DensePartArgs {
-  /** The part's rows of x [rows, inputSize] and y [rows, classes]. */
+  /** The part's rows of x [rows, inputSize] (floats, or bytes through `table`) and y [rows, classes]. */
   x: number;
+  /** 0: x is floats; else the byte offset of 256 floats, x's bytes' values. */
+  table: number;
   y: number;
   rows: number;
   /** Rows of the whole batch (the loss divisor). */
@@ -104,7 +106,8 @@ export class DensePart {
       at += 4 * l.units * R;
     }
     const gT = at;
-    k.transpose(a.x, xT, R, this.#inputSize);
+    if (a.table === 0) k.transpose(a.x, xT, R, this.#inputSize);
+    else k.bytesToFloatsT(a.x, a.table, xT, R, this.#inputSize);
     let input = xT;
     layers.forEach((l, i) => {
       // out^T [units, R] = W^T [units, in] x input^T [in, R], W read in place as [in, units]

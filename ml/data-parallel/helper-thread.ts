@@ -16,7 +16,7 @@ import { FastStep } from '../fast-step/fast-step.js';
 import { WasmHeap, type TensorInfo } from '../fast-step/wasm-heap.js';
 import { simdKernelsFor, type HeapMemory, type SimdKernels } from '../wasm-simd/simd-kernels.js';
 import {
-  BATCH_ROWS, controlViews, DONE, FAILED, GO, GRAD_AREA, GRADS, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SCRATCH, SEQ, STATUS, STEP, STOPPED, X, Y,
+  BATCH_ROWS, controlViews, DONE, FAILED, GO, GRAD_AREA, GRADS, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SCRATCH, SEQ, STATUS, STEP, STOPPED, X, X_TABLE, Y,
   waitForEither, waitWhile, type HelperMessage, type HelperReport,
 } from './control.js';
 import { DensePart } from './dense-part.js';
@@ -74,7 +74,7 @@ function attach(m: Extract<HelperMessage, { type: 'attach' }>, heap: WasmHeap, k
 function densePart(dense: DensePart, plan: StepPlan, main: MainHeap): void {
   const i32 = main.i32;
   loss[0] = dense.run({
-    x: Atomics.load(ints, X), y: Atomics.load(ints, Y), rows: Atomics.load(ints, ROWS), batchRows: Atomics.load(ints, BATCH_ROWS),
+    x: Atomics.load(ints, X), table: Atomics.load(ints, X_TABLE), y: Atomics.load(ints, Y), rows: Atomics.load(ints, ROWS), batchRows: Atomics.load(ints, BATCH_ROWS),
     logits: Atomics.load(ints, LOGITS), gradArea: Atomics.load(ints, GRAD_AREA), scratch: Atomics.load(ints, SCRATCH),
     weight: (slot) => plan.offset(i32, slot),
   });

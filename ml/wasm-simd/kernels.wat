@@ -520,6 +520,46 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $loopE))))
 
+  ;; dst [cols, rows] = table[src [rows, cols]] transposed: byte features
+  ;; (a batch's rows as stored) to floats through a 256-float table (the
+  ;; features' scale), feature-major. Four rows at a time: each column's
+  ;; four floats are one store.
+  (func (export "bytesToFloatsT") (param $src i32) (param $table i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $r4 i32) (local $s i32) (local $d i32) (local $v v128)
+    (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
+    (block $doneR (loop $loopR
+      (br_if $doneR (i32.ge_u (local.get $r) (local.get $r4)))
+      (local.set $c (i32.const 0))
+      (local.set $s (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $cols))))
+      (local.set $d (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+      (block $doneC (loop $loopC
+        (br_if $doneC (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $v (f32x4.splat (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (local.get $s)) (i32.const 2))))))
+        (local.set $v (f32x4.replace_lane 1 (local.get $v)
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $s) (local.get $cols))) (i32.const 2))))))
+        (local.set $v (f32x4.replace_lane 2 (local.get $v)
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $s) (i32.shl (local.get $cols) (i32.const 1)))) (i32.const 2))))))
+        (local.set $v (f32x4.replace_lane 3 (local.get $v)
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $s) (i32.mul (local.get $cols) (i32.const 3)))) (i32.const 2))))))
+        (v128.store (local.get $d) (local.get $v))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (local.set $d (i32.add (local.get $d) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loopC)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $loopR)))
+    (block $doneE (loop $loopE
+      (br_if $doneE (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $doneEC (loop $loopEC
+        (br_if $doneEC (i32.ge_u (local.get $c) (local.get $cols)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2)))
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $src) (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)))) (i32.const 2)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loopEC)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $loopE))))
+
   ;; dst[i] = dst[i] + src[i], i < n: one thread's gradient added into
   ;; another's (data-parallel steps sum their parts in a fixed order).
   (func (export "addTo") (param $dst i32) (param $src i32) (param $n i32)

@@ -284,6 +284,26 @@ describe("Strata's SIMD loops (kernels.wat) match the cpu backend and the JS loo
     }
   });
 
+  it('bytesToFloatsT gives the batch builder\'s floats, transposed, for any shape', () => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(14);
+    const heap = new WasmHeap(tf.backend());
+    const scale = 1 / 255;
+    const table = heap.alloc([256]);
+    heap.f32().set(Float32Array.from({ length: 256 }, (_, v) => v * scale), heap.at(table));
+    for (const [rows, cols] of [[1, 1], [4, 8], [33, 784], [6, 3]] as const) {
+      const bytes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.next() * 256));
+      const [src, dst] = [heap.alloc([Math.ceil((rows * cols) / 4)]), heap.alloc([cols, rows])];
+      new Uint8Array(heap.f32().buffer, heap.at(src) * 4, rows * cols).set(bytes);
+      simd.bytesToFloatsT(heap.at(src) * 4, heap.at(table) * 4, heap.at(dst) * 4, rows, cols);
+      const want = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = bytes[r * cols + c]! * scale;
+      expect(heap.f32().slice(heap.at(dst), heap.at(dst) + rows * cols)).toEqual(want);
+      heap.free(src, dst);
+    }
+    heap.free(table);
+  });
+
   it('adam with a second gradient equals addTo then adam, bit for bit', () => {
     const simd = backendSimdKernels()!;
     const rng = new Rng(13);
