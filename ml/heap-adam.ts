@@ -5,6 +5,7 @@ interface HeapBackend {
   typedArrayFromHeap(info: { shape: number[]; dtype: string; dataId: object }): Float32Array;
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   disposeData(dataId: object): boolean;
+  dataIdMap: { get(dataId: object): { memoryOffset: number | null } | undefined };
   wasm: { wasmMemory?: HeapMemory; asm?: { memory?: HeapMemory } };
 }
 
@@ -123,7 +124,8 @@ export class HeapAdam implements HeapOptimizer {
   split(grads: readonly (tf.TensorInfo | number | undefined)[]): AdamSplit | undefined {
     if (this.#simd === undefined) return undefined;
     const backend = tf.backend() as unknown as HeapBackend;
-    const at = (info: tf.TensorInfo, shape: number[]): number => backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
+    // Byte offsets straight from the backend's table (a typed array per lookup cost more than the rest of the split).
+    const at = (info: tf.TensorInfo, shape: number[]): number => backend.dataIdMap.get(info.dataId)?.memoryOffset ?? backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
     const moments = this.#ensureMoments(backend);
     const outs: { k: number; next: tf.Tensor }[] = [];
     this.#vars.forEach((variable, k) => {

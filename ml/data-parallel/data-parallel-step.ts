@@ -37,6 +37,13 @@ interface HeapBatch {
   rows: number;
 }
 
+/** An update shared across threads: its pieces, the helpers' gradient areas, each thread's range (main first). */
+interface SharedUpdate {
+  update: { pieces: UpdatePiece[]; k1: number; k2: number; b1: number; b2: number; eps: number };
+  gradAreas: number[];
+  ranges: [number, number][];
+}
+
 interface RowBuffers {
   x: TensorInfo;
   y: TensorInfo;
@@ -86,12 +93,21 @@ interface Buffers {
  * pay a barrier, and one thread the machine delays stalls them all. Rows
  * meet three times per step. Measured on the 2-core bench machine: see
  * bench/train.ts (`mlpThreadSpeedup`, `cnnThreadSpeedup`). Where an MLP
- * step's time goes there (batch 64, two threads, a quiet spell): each
- * thread's 32 rows 1.2-1.4 ms (1.1 ms with the other core idle: two busy
- * cores run slower, and two independent one-thread processes reach only
- * ~1.65x one's throughput), each half of the update ~0.15 ms. Before the
- * dense part the helper ran 0.15-0.3 ms behind the main thread (copying the
- * weights in and its gradient out); as a dense part both finish together.
+ * step's time goes there (batch 64, two threads, timestamps on both
+ * threads over 200 steps; medians of the quieter runs): the rows' bytes
+ * and labels to the heap 15-20 us, the helper's start 5 us, laying out the
+ * update 25-35 us (while the helper computes), each thread's 32 rows
+ * 1.05-1.2 ms as dense parts, each half of the update 0.16-0.18 ms (Adam
+ * with the other part's gradient summed in its pass), assigning the new
+ * weights 7-20 us: a step 1.3-1.5 ms, against 2.5-2.6 ms on one thread.
+ * Before the dense part the helper ran 0.15-0.3 ms behind the main thread
+ * (copying the weights in and its gradient out) while the main thread
+ * built the float batch alone (~0.11 ms). Uneven rows (31/33, 30/34) were
+ * slower: 32-row parts keep the GEMM's 8-column tiles full. What is left is
+ * the machine: a step needs both cores at once, so whatever else runs
+ * (another process, V8's own background threads) stalls the step it lands
+ * in; the mean step runs 15-30% above the median where one thread's runs
+ * 5-10% above.
  */
 export class DataParallelStep {
   readonly #pool: HelperPool;
@@ -252,9 +268,9 @@ export class DataParallelStep {
       for (let h = 0; h < helpers; h++) pool.go(h, run);
     };
     /** Every thread's gradient is in: the update, shared where the optimizer can split it. */
-    const update = (grads: readonly (TensorInfo | number | undefined)[]): void => {
-      const split = pool.sharedUpdate && heap.simd !== undefined ? optimizer.split?.(grads) : undefined;
-      const shared = split === undefined ? undefined : this.#writeUpdate(bufs, split);
+    const update = (grads: readonly (TensorInfo | number | undefined)[], early?: { split: AdamSplit; shared: SharedUpdate }): void => {
+      const split = early?.split ?? (pool.sharedUpdate && heap.simd !== undefined ? optimizer.split?.(grads) : undefined);
+      const shared = early?.shared ?? (split === undefined ? undefined : this.#writeUpdate(bufs, split));
       try {
         for (let h = 0; h < helpers; h++) pool.waitGradients(h);
       } catch (err) {
@@ -280,11 +296,23 @@ export class DataParallelStep {
     try {
       if (dense !== undefined) {
         const area = heap.at(bufs.mainGrads!) * 4;
-        const loss = dense.run({
-          x: hb.x, table: hb.table, y: hb.y, rows: parts[0]!, batchRows: batch, logits: captureLogits ? heap.at(bufs.mainLogits!) * 4 : 0,
-          gradArea: area, scratch: heap.at(bufs.scratch[0]!) * 4, weight: (slot) => weights[slot]!,
-        });
-        update(this.#gradOffset.map((o) => area + 4 * o));
+        // The gradients' places are known before they are computed: the update is laid out while the helpers compute.
+        const grads = this.#gradOffset.map((o) => area + 4 * o);
+        const split = optimizer.split!(grads);
+        if (split === undefined) throw new StrataError('STRATA_ERR_STATE', 'a dense data-parallel step needs an optimizer that splits its update');
+        let loss: number;
+        let shared: SharedUpdate;
+        try {
+          shared = this.#writeUpdate(bufs, split);
+          loss = dense.run({
+            x: hb.x, table: hb.table, y: hb.y, rows: parts[0]!, batchRows: batch, logits: captureLogits ? heap.at(bufs.mainLogits!) * 4 : 0,
+            gradArea: area, scratch: heap.at(bufs.scratch[0]!) * 4, weight: (slot) => weights[slot]!,
+          });
+        } catch (err) {
+          split.abort();
+          throw err;
+        }
+        update(grads, { split, shared });
         mine = { loss, logits: captureLogits ? heap.f32().slice(heap.at(bufs.mainLogits!), heap.at(bufs.mainLogits!) + parts[0]! * classes) : null };
       } else {
         mine = this.#fast.part(view(tensors!.x, [parts[0]!, inputSize]), view(tensors!.y, [parts[0]!, classes]), batch, captureLogits, update);
@@ -321,7 +349,7 @@ export class DataParallelStep {
   }
 
   /** The shared update in the plan, with each helper's range in its control block; returns what the main thread runs. */
-  #writeUpdate(bufs: Buffers, split: AdamSplit): { update: { pieces: UpdatePiece[]; k1: number; k2: number; b1: number; b2: number; eps: number }; gradAreas: number[]; ranges: [number, number][] } {
+  #writeUpdate(bufs: Buffers, split: AdamSplit): SharedUpdate {
     const heap = this.#heap;
     const gradOffsetOf = (index: number): number => this.#gradOffset[index]!;
     // Views after the split's allocations.
