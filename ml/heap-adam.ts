@@ -5,14 +5,19 @@ interface HeapBackend {
   typedArrayFromHeap(info: { shape: number[]; dtype: string; dataId: object }): Float32Array;
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   disposeData(dataId: object): boolean;
+  dataIdMap: { get(dataId: object): { memoryOffset: number | null } | undefined };
   wasm: { wasmMemory?: HeapMemory; asm?: { memory?: HeapMemory } };
 }
 
 /** Applies one step's gradients (index-aligned with the variables; undefined: none) to the variables. */
 export interface HeapOptimizer {
   apply(grads: readonly (tf.TensorInfo | undefined)[]): void;
-  /** The same update as pieces several threads can run (`AdamSplit`), where this optimizer has them; else undefined. */
-  split?(grads: readonly (tf.TensorInfo | undefined)[]): AdamSplit | undefined;
+  /**
+   * The same update as pieces several threads can run (`AdamSplit`), where
+   * this optimizer has them; else undefined. A gradient is a tensor or the
+   * byte offset of its floats on the heap.
+   */
+  split?(grads: readonly (tf.TensorInfo | number | undefined)[]): AdamSplit | undefined;
   /** Frees state kept on the heap. */
   dispose(): void;
 }
@@ -116,10 +121,11 @@ export class HeapAdam implements HeapOptimizer {
   }
 
   /** Undefined without Strata's SIMD kernels (the JS loop keeps its moments in JS arrays). */
-  split(grads: readonly (tf.TensorInfo | undefined)[]): AdamSplit | undefined {
+  split(grads: readonly (tf.TensorInfo | number | undefined)[]): AdamSplit | undefined {
     if (this.#simd === undefined) return undefined;
     const backend = tf.backend() as unknown as HeapBackend;
-    const at = (info: tf.TensorInfo, shape: number[]): number => backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
+    // Byte offsets straight from the backend's table (a typed array per lookup cost more than the rest of the split).
+    const at = (info: tf.TensorInfo, shape: number[]): number => backend.dataIdMap.get(info.dataId)?.memoryOffset ?? backend.typedArrayFromHeap({ dataId: info.dataId, shape, dtype: 'float32' }).byteOffset;
     const moments = this.#ensureMoments(backend);
     const outs: { k: number; next: tf.Tensor }[] = [];
     this.#vars.forEach((variable, k) => {
@@ -129,7 +135,8 @@ export class HeapAdam implements HeapOptimizer {
     const pieces = outs.map(({ k, next }): AdamPiece => {
       const variable = this.#vars[k]!;
       const { m, v } = moments[k]!;
-      return { index: k, w: at(variable, variable.shape), g: at(grads[k]!, variable.shape), m: at(m, m.shape), v: at(v, v.shape), out: at(next, next.shape), n: variable.size };
+      const g = grads[k]!;
+      return { index: k, w: at(variable, variable.shape), g: typeof g === 'number' ? g : at(g, variable.shape), m: at(m, m.shape), v: at(v, v.shape), out: at(next, next.shape), n: variable.size };
     });
     let open = true;
     return {
@@ -169,7 +176,7 @@ export class HeapAdam implements HeapOptimizer {
     const moments = this.#ensureMoments(backend);
     updateEachOnHeap(this.#vars, grads, (out, w, g, k) => {
       const { m, v } = moments[k]!;
-      simd.adam(w.byteOffset, g.byteOffset, at(m, m.shape), at(v, v.shape), out.byteOffset, w.length, k1, k2, this.#b1, this.#b2, this.#eps);
+      simd.adam(w.byteOffset, g.byteOffset, at(m, m.shape), at(v, v.shape), out.byteOffset, w.length, k1, k2, this.#b1, this.#b2, this.#eps, 0);
     });
   }
 

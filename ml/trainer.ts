@@ -174,6 +174,10 @@ export class Trainer {
 
   /** One step on rows `indices` of `split`. */
   stepOn(split: DataSplit, indices: ArrayLike<number>, extra?: LossTerm): number {
+    const fast = this.#fast;
+    // Several threads build their own rows' floats from the split's bytes where they can.
+    const rows = extra === undefined ? fast?.parallel?.runRows(split, indices, this.#options.scale, fast.optimizer) : undefined;
+    if (rows !== undefined) return rows.loss;
     const batch = this.#batches.build(split, indices);
     try {
       return this.step(batch.x, batch.y, extra);

@@ -41,13 +41,17 @@ export const PLAN = 12;
 /** This helper's range of the update, in floats of the concatenated variables. */
 export const RANGE_LO = 13;
 export const RANGE_HI = 14;
+/** Byte offset of this helper's scratch for a dense part (`DensePart`) on the main heap; 0: the fast step on its own heap. */
+export const SCRATCH = 15;
+/** For a dense part: byte offset of the 256-float table its x bytes go through (0: x is floats). */
+export const X_TABLE = 16;
 
 export const RUNNING = 0;
 export const FAILED = 1;
 export const STOPPED = 2;
 
-const INTS = 16;
-/** Bytes of a control block: 16 Int32 words, then the part's loss as a Float64. */
+const INTS = 18;
+/** Bytes of a control block: 18 Int32 words, then the part's loss as a Float64. */
 export const CONTROL_BYTES = INTS * 4 + 8;
 
 export interface ControlViews {

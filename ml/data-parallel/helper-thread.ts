@@ -1,8 +1,9 @@
 /**
- * A data-parallel helper: a worker thread with its own single-threaded
- * wasm backend that computes the gradient of its rows of each batch (the
- * fast step, on its own heap) from the main thread's weights, read on the
- * main thread's shared heap, writes the gradient back there, then runs its
+ * A data-parallel helper: a worker thread that computes the gradient of its
+ * rows of each batch from the main thread's weights on the main thread's
+ * shared heap (a plan of dense layers as a `DensePart` there, in place;
+ * any other plan with the fast step on its own single-threaded wasm
+ * backend, copying the weights in and the gradient out), then runs its
  * range of the optimizer update there with Strata's SIMD kernels bound to
  * that heap. Started by `HelperPool`; control.ts has the protocol. It blocks
  * in `Atomics.wait` between steps and never returns to its event loop
@@ -15,9 +16,10 @@ import { FastStep } from '../fast-step/fast-step.js';
 import { WasmHeap, type TensorInfo } from '../fast-step/wasm-heap.js';
 import { simdKernelsFor, type HeapMemory, type SimdKernels } from '../wasm-simd/simd-kernels.js';
 import {
-  BATCH_ROWS, controlViews, DONE, FAILED, GO, GRAD_AREA, GRADS, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SEQ, STATUS, STEP, STOPPED, X, Y,
+  BATCH_ROWS, controlViews, DONE, FAILED, GO, GRAD_AREA, GRADS, LOGITS, PLAN, RANGE_HI, RANGE_LO, ROWS, SCRATCH, SEQ, STATUS, STEP, STOPPED, X, X_TABLE, Y,
   waitForEither, waitWhile, type HelperMessage, type HelperReport,
 } from './control.js';
+import { DensePart } from './dense-part.js';
 import { rebuildPlan, type PlanSpec } from './plan-spec.js';
 import { runUpdateRange, StepPlan } from './step-plan.js';
 
@@ -28,6 +30,8 @@ interface Attached {
   step: FastStep;
   /** The weight version each slot variable holds. */
   seen: Int32Array;
+  /** The plan as a dense part on the main heap, where it is one (and the SIMD kernels load there). */
+  dense: DensePart | undefined;
 }
 
 const { control, port, memory } = workerData as { control: SharedArrayBuffer; port: MessagePort; memory: HeapMemory };
@@ -57,12 +61,23 @@ function detach(a: Attached | undefined): void {
   for (const v of a?.slots ?? []) v.dispose();
 }
 
-function attach(m: Extract<HelperMessage, { type: 'attach' }>, heap: WasmHeap): Attached {
+function attach(m: Extract<HelperMessage, { type: 'attach' }>, heap: WasmHeap, kernels: SimdKernels | undefined, main: MainHeap): Attached {
   const plan = rebuildPlan(m.spec);
   return {
     key: m.key, spec: m.spec, slots: plan.slots, step: new FastStep(heap, plan.ops, plan.vars, m.spec.classes),
     seen: new Int32Array(m.spec.params.length).fill(-1),
+    dense: kernels === undefined ? undefined : DensePart.of(m.spec, kernels, () => main.refresh().f32),
   };
+}
+
+/** This helper's rows as a dense part, wholly on the main heap (weights read in place, the gradient written to its area). */
+function densePart(dense: DensePart, plan: StepPlan, main: MainHeap): void {
+  const i32 = main.i32;
+  loss[0] = dense.run({
+    x: Atomics.load(ints, X), table: Atomics.load(ints, X_TABLE), y: Atomics.load(ints, Y), rows: Atomics.load(ints, ROWS), batchRows: Atomics.load(ints, BATCH_ROWS),
+    logits: Atomics.load(ints, LOGITS), gradArea: Atomics.load(ints, GRAD_AREA), scratch: Atomics.load(ints, SCRATCH),
+    weight: (slot) => plan.offset(i32, slot),
+  });
 }
 
 /** New tensors for the weights that changed (XNNPACK caches packed filters by tensor, so a write in place would go unseen). */
@@ -139,14 +154,17 @@ async function main(): Promise<void> {
         } else if (msg.type === 'attach') {
           detach(attached);
           attached = undefined;
-          attached = attach(msg, heap);
+          attached = attach(msg, heap, kernels, mainHeap);
         }
       }
       isStep = !stop && Atomics.load(ints, STEP) === seq;
       if (isStep) {
         if (attached === undefined) throw new Error('step without an attached plan');
         const main = mainHeap.refresh();
-        gradients(attached, StepPlan.at(main.i32, Atomics.load(ints, PLAN), attached.spec.params.length), main, heap);
+        const plan = StepPlan.at(main.i32, Atomics.load(ints, PLAN), attached.spec.params.length);
+        if (Atomics.load(ints, SCRATCH) === 0) gradients(attached, plan, main, heap);
+        else if (attached.dense !== undefined) densePart(attached.dense, plan, main);
+        else throw new Error('a dense part asked of a plan that is not one');
       }
     } catch (err) {
       ok = false;

@@ -62,6 +62,11 @@ export class StepPlan {
     return { offset: i32[at]!, version: Atomics.load(i32, at + 1) };
   }
 
+  /** Byte offset of slot `i`'s weights. */
+  offset(i32: Int32Array, i: number): number {
+    return i32[this.#base + 1 + 2 * i]!;
+  }
+
   gradAreas(i32: Int32Array): number[] {
     const b = this.#base + 2 + 2 * this.#slots;
     return Array.from({ length: this.#helpers }, (_, h) => i32[b + h]!);
@@ -107,8 +112,9 @@ export function updateRanges(total: number, threads: number): [number, number][]
 
 /**
  * Runs floats [lo, hi) of the update: each piece's gradient plus every
- * helper's (in helper order: the same sum whichever thread runs it), then
- * Adam. `kernels` must be bound to the main thread's heap.
+ * helper's (in helper order: the same sum whichever thread runs it; the
+ * last one added inside Adam's pass), then Adam. `kernels` must be bound
+ * to the main thread's heap.
  */
 export function runUpdateRange(
   kernels: SimdKernels, update: ReturnType<StepPlan['readUpdate']>, gradAreas: readonly number[], lo: number, hi: number,
@@ -121,7 +127,9 @@ export function runUpdateRange(
     if (e <= s) continue;
     const n = e - s;
     const b = 4 * s;
-    for (const area of gradAreas) kernels.addTo(p.g + b, area + 4 * (p.gradOffset + s), n);
-    kernels.adam(p.w + b, p.g + b, p.m + b, p.v + b, p.out + b, n, update.k1, update.k2, update.b1, update.b2, update.eps);
+    const last = gradAreas.length - 1;
+    for (let h = 0; h < last; h++) kernels.addTo(p.g + b, gradAreas[h]! + 4 * (p.gradOffset + s), n);
+    const g2 = last < 0 ? 0 : gradAreas[last]! + 4 * (p.gradOffset + s);
+    kernels.adam(p.w + b, p.g + b, p.m + b, p.v + b, p.out + b, n, update.k1, update.k2, update.b1, update.b2, update.eps, g2);
   }
 }

@@ -9,10 +9,12 @@
 
   ;; Adam, as tf.train.adam, fused: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
   ;; out = w - k1 m / (sqrt(k2 v) + eps), with the bias corrections folded
-  ;; into k1 = lr / (1 - b1^t) and k2 = 1 / (1 - b2^t).
+  ;; into k1 = lr / (1 - b1^t) and k2 = 1 / (1 - b2^t). With $g2 (0: none)
+  ;; the gradient is g + g2, added as addTo adds (a data-parallel step's
+  ;; last part, summed in the same pass).
   (func (export "adam")
     (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $out i32) (param $n i32)
-    (param $k1 f32) (param $k2 f32) (param $b1 f32) (param $b2 f32) (param $eps f32)
+    (param $k1 f32) (param $k2 f32) (param $b1 f32) (param $b2 f32) (param $eps f32) (param $g2 i32)
     (local $i i32) (local $end4 i32)
     (local $gv v128) (local $mv v128) (local $vv v128)
     (local $B1 v128) (local $B2 v128) (local $OB1 v128) (local $OB2 v128) (local $K1 v128) (local $K2 v128) (local $EPS v128)
@@ -29,6 +31,8 @@
       (loop $loop4
         (br_if $done4 (i32.ge_u (local.get $i) (local.get $end4)))
         (local.set $gv (v128.load (i32.add (local.get $g) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (local.get $g2) (then
+          (local.set $gv (f32x4.add (local.get $gv) (v128.load (i32.add (local.get $g2) (i32.shl (local.get $i) (i32.const 2))))))))
         (local.set $mv (f32x4.add
           (f32x4.mul (local.get $B1) (v128.load (i32.add (local.get $m) (i32.shl (local.get $i) (i32.const 2)))))
           (f32x4.mul (local.get $OB1) (local.get $gv))))
@@ -49,6 +53,8 @@
       (loop $loop
         (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $gs (f32.load (i32.add (local.get $g) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (local.get $g2) (then
+          (local.set $gs (f32.add (local.get $gs) (f32.load (i32.add (local.get $g2) (i32.shl (local.get $i) (i32.const 2))))))))
         (local.set $ms (f32.add
           (f32.mul (local.get $b1) (f32.load (i32.add (local.get $m) (i32.shl (local.get $i) (i32.const 2)))))
           (f32.mul (f32.sub (f32.const 1) (local.get $b1)) (local.get $gs))))
@@ -466,6 +472,93 @@
         (br $loopN)))
       (local.set $m0 (i32.add (local.get $m0) (i32.const 4)))
       (br $loopM))))
+
+  ;; dst [cols, rows] = src [rows, cols] transposed (floats; the two must
+  ;; not overlap): 4x4 blocks through registers, the edges one by one.
+  (func (export "transpose") (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $r4 i32) (local $c4 i32) (local $s i32) (local $d i32) (local $sstep i32) (local $dstep i32)
+    (local $a v128) (local $b v128) (local $x v128) (local $y v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $sstep (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $dstep (i32.shl (local.get $rows) (i32.const 2)))
+    ;; full 4x4 blocks
+    (block $doneR (loop $loopR
+      (br_if $doneR (i32.ge_u (local.get $r) (local.get $r4)))
+      (local.set $c (i32.const 0))
+      (block $doneC (loop $loopC
+        (br_if $doneC (i32.ge_u (local.get $c) (local.get $c4)))
+        (local.set $s (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2))))
+        (local.set $a (v128.load (local.get $s)))
+        (local.set $b (v128.load (i32.add (local.get $s) (local.get $sstep))))
+        (local.set $x (v128.load (i32.add (local.get $s) (i32.shl (local.get $sstep) (i32.const 1)))))
+        (local.set $y (v128.load (i32.add (local.get $s) (i32.mul (local.get $sstep) (i32.const 3)))))
+        (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))
+        (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b)))
+        (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $x) (local.get $y)))
+        (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $x) (local.get $y)))
+        (local.set $d (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2))))
+        (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+        (v128.store (i32.add (local.get $d) (local.get $dstep)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+        (v128.store (i32.add (local.get $d) (i32.shl (local.get $dstep) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+        (v128.store (i32.add (local.get $d) (i32.mul (local.get $dstep) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $loopC)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $loopR)))
+    ;; the columns past the last full block, every row
+    (local.set $r (i32.const 0))
+    (block $doneE (loop $loopE
+      (br_if $doneE (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (if (result i32) (i32.lt_u (local.get $r) (local.get $r4)) (then (local.get $c4)) (else (i32.const 0))))
+      (block $doneEC (loop $loopEC
+        (br_if $doneEC (i32.ge_u (local.get $c) (local.get $cols)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2)))
+          (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loopEC)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $loopE))))
+
+  ;; dst [cols, rows] = table[src [rows, cols]] transposed: byte features
+  ;; (a batch's rows as stored) to floats through a 256-float table (the
+  ;; features' scale), feature-major. Four rows at a time: each column's
+  ;; four floats are one store.
+  (func (export "bytesToFloatsT") (param $src i32) (param $table i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $r4 i32) (local $s i32) (local $d i32) (local $v v128)
+    (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
+    (block $doneR (loop $loopR
+      (br_if $doneR (i32.ge_u (local.get $r) (local.get $r4)))
+      (local.set $c (i32.const 0))
+      (local.set $s (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $cols))))
+      (local.set $d (i32.add (local.get $dst) (i32.shl (local.get $r) (i32.const 2))))
+      (block $doneC (loop $loopC
+        (br_if $doneC (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $v (f32x4.splat (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (local.get $s)) (i32.const 2))))))
+        (local.set $v (f32x4.replace_lane 1 (local.get $v)
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $s) (local.get $cols))) (i32.const 2))))))
+        (local.set $v (f32x4.replace_lane 2 (local.get $v)
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $s) (i32.shl (local.get $cols) (i32.const 1)))) (i32.const 2))))))
+        (local.set $v (f32x4.replace_lane 3 (local.get $v)
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $s) (i32.mul (local.get $cols) (i32.const 3)))) (i32.const 2))))))
+        (v128.store (local.get $d) (local.get $v))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (local.set $d (i32.add (local.get $d) (i32.shl (local.get $rows) (i32.const 2))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loopC)))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $loopR)))
+    (block $doneE (loop $loopE
+      (br_if $doneE (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $doneEC (loop $loopEC
+        (br_if $doneEC (i32.ge_u (local.get $c) (local.get $cols)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2)))
+          (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (i32.add (local.get $src) (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)))) (i32.const 2)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $loopEC)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $loopE))))
 
   ;; dst[i] = dst[i] + src[i], i < n: one thread's gradient added into
   ;; another's (data-parallel steps sum their parts in a fixed order).

@@ -11,7 +11,12 @@ export interface HeapMemory {
  * every pointer is a byte offset there. See kernels.wat for each contract.
  */
 export interface SimdKernels {
-  adam(w: number, g: number, m: number, v: number, out: number, n: number, k1: number, k2: number, b1: number, b2: number, eps: number): void;
+  /** `g2` 0 for none; else the gradient is g + g2. */
+  adam(w: number, g: number, m: number, v: number, out: number, n: number, k1: number, k2: number, b1: number, b2: number, eps: number, g2: number): void;
+  /** dst [cols, rows] = src [rows, cols] transposed (not overlapping). */
+  transpose(src: number, dst: number, rows: number, cols: number): void;
+  /** dst [cols, rows] floats = table[src [rows, cols] bytes] transposed (`table`: 256 floats). */
+  bytesToFloatsT(src: number, table: number, dst: number, rows: number, cols: number): void;
   reluGrad(g: number, y: number, n: number): void;
   /**
    * C [m, n] = A [m, k] x B [k, n], row-major with row strides lda, ldb,

@@ -9,7 +9,7 @@ import { autoTrainingThreads, MAX_TRAINING_THREADS, parseThreadsRequest, trainin
 const dist = path.resolve(import.meta.dirname, '../../dist/ml');
 const url = (file: string): string => pathToFileURL(path.join(dist, file)).href;
 
-/** Trains a few MLP steps on the synthetic set with `threads` and reports the backend's threads, the losses and a weight checksum. */
+/** Trains a few MLP steps on the synthetic set with `threads` (from the set's rows, then from built batches with their logits) and reports the backend's threads, the losses (and logit checksums) and a weight checksum. */
 const trainScript = (threads: number | 'auto', parallelism = 'data'): string => `
   const { initBackend } = await import(${JSON.stringify(url('backend.js'))});
   const { syntheticDataset } = await import(${JSON.stringify(url('datasets/synthetic.js'))});
@@ -22,6 +22,15 @@ const trainScript = (threads: number | 'auto', parallelism = 'data'): string => 
   const trainer = new Trainer(model, { featureSize: ds.featureSize, numClasses: ds.numClasses, scale: ds.scale });
   const losses = [];
   for (let s = 0; s < 4; s++) losses.push(trainer.stepOn(ds.train, Int32Array.from({ length: 64 }, (_, i) => s * 64 + i)));
+  // Built float batches too, with the logits captured.
+  for (let s = 0; s < 2; s++) {
+    const b = trainer.batchBuilder.build(ds.train, Int32Array.from({ length: 64 }, (_, i) => 255 - s * 64 - i));
+    const r = trainer.stepWithLogits(b.x, b.y, undefined, true);
+    b.x.dispose();
+    b.y.dispose();
+    losses.push(r.loss);
+    losses.push(r.logits.reduce((a, v, i) => a + v * ((i % 5) + 1), 0) / 100);
+  }
   const w = getFlatWeights(model);
   let sum = 0;
   for (let i = 0; i < w.length; i++) sum += w[i] * ((i % 7) + 1);

@@ -267,4 +267,63 @@ describe("Strata's SIMD loops (kernels.wat) match the cpu backend and the JS loo
       heap.free(dst, src);
     }
   });
+
+  it('transpose moves every float of any shape (whole 4x4 blocks and the edges)', () => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(12);
+    const heap = new WasmHeap(tf.backend());
+    for (const [rows, cols] of [[1, 1], [4, 4], [3, 5], [32, 784], [33, 10], [10, 33], [256, 32], [7, 1]] as const) {
+      const x = random([rows, cols], rng).data;
+      const [src, dst] = [heap.alloc([rows, cols]), heap.alloc([cols, rows])];
+      heap.f32().set(x, heap.at(src));
+      simd.transpose(heap.at(src) * 4, heap.at(dst) * 4, rows, cols);
+      const want = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = x[r * cols + c]!;
+      expect(heap.f32().slice(heap.at(dst), heap.at(dst) + rows * cols)).toEqual(want);
+      heap.free(src, dst);
+    }
+  });
+
+  it('bytesToFloatsT gives the batch builder\'s floats, transposed, for any shape', () => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(14);
+    const heap = new WasmHeap(tf.backend());
+    const scale = 1 / 255;
+    const table = heap.alloc([256]);
+    heap.f32().set(Float32Array.from({ length: 256 }, (_, v) => v * scale), heap.at(table));
+    for (const [rows, cols] of [[1, 1], [4, 8], [33, 784], [6, 3]] as const) {
+      const bytes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.next() * 256));
+      const [src, dst] = [heap.alloc([Math.ceil((rows * cols) / 4)]), heap.alloc([cols, rows])];
+      new Uint8Array(heap.f32().buffer, heap.at(src) * 4, rows * cols).set(bytes);
+      simd.bytesToFloatsT(heap.at(src) * 4, heap.at(table) * 4, heap.at(dst) * 4, rows, cols);
+      const want = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = bytes[r * cols + c]! * scale;
+      expect(heap.f32().slice(heap.at(dst), heap.at(dst) + rows * cols)).toEqual(want);
+      heap.free(src, dst);
+    }
+    heap.free(table);
+  });
+
+  it('adam with a second gradient equals addTo then adam, bit for bit', () => {
+    const simd = backendSimdKernels()!;
+    const rng = new Rng(13);
+    const heap = new WasmHeap(tf.backend());
+    const n = 1003;
+    const init = ['w', 'g', 'g2', 'm', 'v'].map(() => random([n], rng).data.map(Math.abs));
+    const run = (fused: boolean): Float32Array[] => {
+      const t = init.map((d) => {
+        const info = heap.alloc([n]);
+        heap.f32().set(d, heap.at(info));
+        return info;
+      });
+      const out = heap.alloc([n]);
+      const [w, g, g2, m, v] = t.map((i) => heap.at(i) * 4) as [number, number, number, number, number];
+      if (!fused) simd.addTo(g, g2, n);
+      simd.adam(w, g, m, v, heap.at(out) * 4, n, 0.01, 1.5, 0.9, 0.999, 1e-7, fused ? g2 : 0);
+      const read = [out, t[3]!, t[4]!].map((i) => heap.f32().slice(heap.at(i), heap.at(i) + n));
+      heap.free(out, ...t);
+      return read;
+    };
+    expect(run(true)).toEqual(run(false));
+  });
 });
