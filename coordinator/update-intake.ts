@@ -33,7 +33,7 @@ export function takeUpdate(
   const t0 = performance.now();
   const v = validateUpdate(data, {
     roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: model.layoutHash, numParams: model.numParams,
-    currentVersion: model.version, currentWeights: model.weights, maxNorm: o.maxUpdateNorm,
+    currentVersion: model.version, currentWeights: model.weights, maxNorm: o.maxUpdateNorm, stage: round.aggregator.stage,
   }, scratch);
   const staleness = model.version - v.header.modelVersion;
   const weight = d.strategy.updateWeight(v.header.numSamples, staleness);

@@ -19,11 +19,17 @@ export interface UpdateExpectations {
   currentWeights: Float32Array;
   /** Reject above this L2 norm of the delta. */
   maxNorm: number;
+  /**
+   * Where a delta frame's values are copied before they are read (the
+   * round's aggregator's `stage`), so the norm and the aggregation read one
+   * copy. Without it the delta stays a view into the frame.
+   */
+  stage?: ((delta: Float32Array) => Float32Array) | undefined;
 }
 
 export interface ValidUpdate {
   header: WeightFrameHeader;
-  /** The delta (a view into the frame when it was sent as one; else `scratch`). */
+  /** The delta (for a delta frame its staged copy, or else a view into the frame; for a full-weight frame `scratch`). */
   delta: Float32Array;
   norm: number;
   payloadBytes: number;
@@ -58,7 +64,8 @@ export function validateUpdate(data: Buffer, expect: UpdateExpectations, scratch
     }
     base = expect.currentWeights;
   }
-  const norm = deltaNorm(weights, base);
+  const values = base === undefined && expect.stage !== undefined ? expect.stage(weights) : weights;
+  const norm = deltaNorm(values, base);
   if (!Number.isFinite(norm)) {
     const index = findNonFinite(weights);
     throw new ProtocolError('STRATA_ERR_NON_FINITE', `update has a non-finite value${index >= 0 ? ` at index ${index}` : ''}`, { index });
@@ -66,7 +73,7 @@ export function validateUpdate(data: Buffer, expect: UpdateExpectations, scratch
   if (norm > expect.maxNorm) {
     throw new ProtocolError('STRATA_ERR_UPDATE_NORM', `update norm ${norm.toPrecision(4)} exceeds ${expect.maxNorm}`, { norm, maxNorm: expect.maxNorm });
   }
-  let delta = weights;
+  let delta = values;
   if (base !== undefined) {
     for (let i = 0, n = weights.length; i < n; i++) scratch[i] = weights[i]! - base[i]!;
     delta = scratch;

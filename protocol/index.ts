@@ -125,4 +125,5 @@ export {
   type WeightsLayout,
 } from './layout-hash.js';
 export { CRC32_IMPLEMENTATION, crc32, crc32Js, type Crc32 } from './crc32.js';
+export { frameChecksum, frameChecksumImplementation, frameChecksumJs } from './frame-checksum.js';
 export { ROUND_TRIPS_PER_ROUND, roundTraffic, type RoundTraffic } from './round-traffic.js';

@@ -32,7 +32,8 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
  * Unknown object keys are stripped, not rejected, so a peer may add optional
  * fields within a protocol version; anything else bumps PROTOCOL_VERSION.
  */
-export const PROTOCOL_VERSION = 1;
+/** 2: weight frames of version 2 (their faster checksum, frame-checksum.ts). */
+export const PROTOCOL_VERSION = 2;
 
 const uint32 = z.int().min(0).max(0xffff_ffff);
 const nonNegative = z.number().min(0);

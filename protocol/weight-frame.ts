@@ -1,5 +1,6 @@
 import { endianness } from 'node:os';
 import { crc32 } from './crc32.js';
+import { CHECKSUMMED_HEADER_BYTES, frameChecksum } from './frame-checksum.js';
 import { ProtocolError } from './error-codes.js';
 import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
 
@@ -10,7 +11,7 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
  *
  *   off size field
  *     0  4   magic 'STRW'
- *     4  1   frame version (1)
+ *     4  1   frame version (2; version 1 frames, with a CRC-32, are still read)
  *     5  1   kind: 1 model, 2 update, 3 delta, 4 masked (uint32 field elements, secure aggregation)
  *     6  2   flags (0; reserved)
  *     8  4   roundId        uint32
@@ -19,13 +20,16 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
  *    20  4   numSamples     uint32 (aggregation weight; 0 for model frames)
  *    24  8   layout hash    (8 bytes, see layout-hash.ts)
  *    32  4   reserved (0)
- *    36  4   CRC-32 over bytes [0, 36) then the payload
+ *    36  4   checksum of bytes [0, 36) and the payload (frame-checksum.ts;
+ *            version 1: CRC-32 over bytes [0, 36) then the payload)
  *    40  4n  payload
  */
 export const WEIGHT_FRAME_MAGIC = 'STRW';
-export const WEIGHT_FRAME_VERSION = 1;
+export const WEIGHT_FRAME_VERSION = 2;
+/** The version before: a CRC-32 where version 2 has its faster checksum (read, never written). */
+const CRC32_FRAME_VERSION = 1;
 export const WEIGHT_FRAME_HEADER_BYTES = 40;
-const CRC_OFFSET = 36;
+const CHECKSUM_OFFSET = CHECKSUMMED_HEADER_BYTES;
 const MAX_UINT32 = 0xffff_ffff;
 const MAGIC_U32 = 0x57525453; // 'STRW' read as uint32 LE
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
@@ -137,7 +141,7 @@ export function encodeWeightFrame(init: WeightFrameInit, weights: Float32Array):
     for (let i = 0; i < count; i++) buf.writeFloatLE(weights[i]!, WEIGHT_FRAME_HEADER_BYTES + 4 * i);
   }
   const payload = buf.subarray(WEIGHT_FRAME_HEADER_BYTES);
-  buf.writeUInt32LE(crc32(payload, crc32(buf.subarray(0, CRC_OFFSET))), CRC_OFFSET);
+  buf.writeUInt32LE(frameChecksum(buf.subarray(0, CHECKSUM_OFFSET), payload), CHECKSUM_OFFSET);
   return buf;
 }
 
@@ -164,7 +168,7 @@ export function decodeWeightFrameHeader(data: WeightFrameData): WeightFrameHeade
   const view = new DataView(bytes.buffer, bytes.byteOffset, WEIGHT_FRAME_HEADER_BYTES);
   if (view.getUint32(0, true) !== MAGIC_U32) throw badFrame('bad-magic', 'not a weight frame (bad magic)');
   const frameVersion = view.getUint8(4);
-  if (frameVersion !== WEIGHT_FRAME_VERSION) {
+  if (frameVersion !== WEIGHT_FRAME_VERSION && frameVersion !== CRC32_FRAME_VERSION) {
     throw new ProtocolError('STRATA_ERR_PROTOCOL_VERSION', `weight frame version ${frameVersion} is not supported (expected ${WEIGHT_FRAME_VERSION})`, {
       expected: WEIGHT_FRAME_VERSION,
       received: frameVersion,
@@ -189,7 +193,7 @@ export function decodeWeightFrameHeader(data: WeightFrameData): WeightFrameHeade
     elementCount,
     numSamples: view.getUint32(20, true),
     layoutHash: Buffer.from(bytes.buffer, bytes.byteOffset + 24, 8).toString('hex'),
-    checksum: view.getUint32(CRC_OFFSET, true),
+    checksum: view.getUint32(CHECKSUM_OFFSET, true),
   };
 }
 
@@ -208,7 +212,8 @@ export function decodeWeightFrame(data: WeightFrameData, expect: WeightFrameExpe
   }
   const header = decodeWeightFrameHeader(bytes);
   const payload = bytes.subarray(WEIGHT_FRAME_HEADER_BYTES);
-  const actual = crc32(payload, crc32(bytes.subarray(0, CRC_OFFSET)));
+  const head = bytes.subarray(0, CHECKSUM_OFFSET);
+  const actual = header.frameVersion === CRC32_FRAME_VERSION ? crc32(payload, crc32(head)) : frameChecksum(head, payload);
   if (actual !== header.checksum) {
     throw new ProtocolError('STRATA_ERR_BAD_CHECKSUM', 'weight frame checksum mismatch', { expected: header.checksum, actual });
   }

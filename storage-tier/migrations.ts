@@ -29,7 +29,8 @@ export interface MigrationResult {
  * `samples.ord` is a dense ordinal per class: the class's rows hold
  * 0..count-1 exactly, so "a random stored sample of class c" is one lookup of
  * (label, floor(r * count)), never `ORDER BY RANDOM()`: since schema 3 the
- * rowid itself (`slot` = ord * 2^24 + label), before it `samples_by_class`.
+ * rowid itself (`slot` = ord * 2^24 + label), before it `samples_by_class`;
+ * since schema 4 the slot is the only place label and ord live.
  * Eviction keeps it dense by moving the class's last ordinal into the hole.
  * `sample_classes` holds each class's count and payload bytes, written in the
  * same transaction as the rows, so they are right after any crash.
@@ -110,11 +111,57 @@ export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
       `);
     },
   },
+  {
+    version: 4,
+    name: 'samples: label and ord only in the slot, dtype and shape in sample_formats',
+    up(db: SqliteDatabase): void {
+      // A row carries what only it knows: label and ord are the slot's, and the (dtype, shape) every
+      // sample of a stream shares is one small integer. Four fewer columns to bind and encode per insert.
+      // sample_rows shows the rows as schema 3 had them, for people reading the file.
+      db.exec(`
+        CREATE TABLE sample_formats (
+          format INTEGER PRIMARY KEY,
+          dtype  INTEGER NOT NULL,      -- 0 = uint8, 1 = float32 (little-endian)
+          shape  TEXT NOT NULL,         -- '28,28'; '' means 1-D
+          UNIQUE (dtype, shape)
+        );
+        INSERT INTO sample_formats (dtype, shape) SELECT DISTINCT dtype, ifnull(shape, '') FROM samples ORDER BY 1, 2;
+        CREATE TABLE samples_v4 (
+          slot     INTEGER PRIMARY KEY,  -- ord * 2^24 + label: ord is the dense ordinal within label
+          id       INTEGER NOT NULL,     -- insertion sequence, never reused
+          batch    INTEGER NOT NULL,     -- ingest batch (one transaction) that wrote it
+          task     INTEGER NOT NULL,
+          format   INTEGER NOT NULL,     -- sample_formats.format
+          features BLOB NOT NULL,
+          logits   BLOB                  -- float32 (little-endian), DER++
+        );
+        INSERT INTO samples_v4 (slot, id, batch, task, format, features, logits)
+          SELECT s.slot, s.id, s.batch, s.task, f.format, s.features, s.logits
+          FROM samples s JOIN sample_formats f ON f.dtype = s.dtype AND f.shape = ifnull(s.shape, '') ORDER BY s.slot;
+        DROP TABLE samples;
+        ALTER TABLE samples_v4 RENAME TO samples;
+        CREATE VIEW sample_rows AS
+          SELECT s.slot, s.id, s.batch, s.task, s.slot % 16777216 AS label, s.slot / 16777216 AS ord,
+                 f.dtype, nullif(f.shape, '') AS shape, s.features, s.logits
+          FROM samples s JOIN sample_formats f USING (format);
+      `);
+    },
+  },
 ]);
 
-/** The rowid of sample `ord` of class `label` (schema 3; labels below 2^24). */
+/** The rowid of sample `ord` of class `label` (since schema 3; labels below 2^24). */
 export function sampleSlot(label: number, ord: number): number {
   return ord * 16777216 + label;
+}
+
+/** The class label of a slot (`sampleSlot`'s inverse, with `slotOrd`). */
+export function slotLabel(slot: number): number {
+  return slot % 16777216;
+}
+
+/** The dense ordinal within its class of a slot. */
+export function slotOrd(slot: number): number {
+  return Math.floor(slot / 16777216);
 }
 
 export function latestVersion(migrations: readonly Migration[]): number {

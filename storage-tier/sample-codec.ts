@@ -5,6 +5,8 @@
  * dtype code and a shape so they round-trip exactly.
  */
 import { StrataError } from '../common/strata-error.js';
+import { slotLabel } from './migrations.js';
+import type { SampleFormat } from './sample-formats.js';
 
 export type FeatureDType = 'uint8' | 'float32';
 export type Features = Uint8Array | Float32Array;
@@ -120,36 +122,24 @@ function float32Of(buf: Uint8Array): Float32Array {
 
 /**
  * Row columns, in the order of `SAMPLE_COLUMNS`:
- * id, batch, task, label, dtype, shape, features, logits.
+ * id, batch, task, slot (label and ord), format (dtype and shape), features, logits.
  */
-export const SAMPLE_COLUMNS = 'id, batch, task, label, dtype, shape, features, logits';
+export const SAMPLE_COLUMNS = 'id, batch, task, slot, format, features, logits';
 
-/** Parsed shapes by their stored text: a store holds a handful, and a fetch should not split a string. */
-const shapes = new Map<string, readonly number[]>();
-
-function shapeOf(text: string): readonly number[] {
-  let shape = shapes.get(text);
-  if (shape === undefined) {
-    shape = Object.freeze(text.split(',').map(Number));
-    if (shapes.size < 256) shapes.set(text, shape);
-  }
-  return shape;
-}
-
-export function decodeSampleRow(row: unknown[]): StoredSample {
-  const [id, batch, task, label, dtype, shape, features, logits] = row as [
-    number, number, number, number, number, string | null, Uint8Array, Uint8Array | null,
-  ];
-  const isFloat = dtype === DTYPE_CODE.float32;
+/** A sample row (`SAMPLE_COLUMNS`, raw) as typed arrays, its format looked up by `formatOf`. */
+export function decodeSampleRow(row: unknown[], formatOf: (format: number) => SampleFormat): StoredSample {
+  const [id, batch, task, slot, format, features, logits] = row as [number, number, number, number, number, Uint8Array, Uint8Array | null];
+  const f = formatOf(format);
+  const isFloat = f.dtype === DTYPE_CODE.float32;
   const data: Features = isFloat ? float32Of(features) : new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
   return {
     id,
     batch,
     task,
-    label,
+    label: slotLabel(slot),
     dtype: isFloat ? 'float32' : 'uint8',
     features: data,
-    shape: shape === null ? [data.length] : shapeOf(shape),
+    shape: f.shape ?? [data.length],
     logits: logits === null ? null : float32Of(logits),
   };
 }

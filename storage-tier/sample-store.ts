@@ -7,6 +7,7 @@
 import { StrataError } from '../common/strata-error.js';
 import type { MigrationResult } from './migrations.js';
 import { sampleSlot, sampleStoreMigrations } from './migrations.js';
+import { SampleFormats } from './sample-formats.js';
 import { decodeSampleRow, encodeSample, SAMPLE_COLUMNS, type EncodedSample, type SampleInput, type StoredSample } from './sample-codec.js';
 import { compileSampleStoreOptions, type CompiledSampleStoreOptions, type SampleStoreOptions } from './sample-store-options.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
@@ -14,10 +15,10 @@ import { SAMPLE_STORE_KIND, classify, openStoreFile, wrapSqliteError } from './s
 
 export type SampleStoreState = 'open' | 'closed';
 
-const INSERT_SAMPLES = 'INSERT INTO samples (slot, id, batch, task, label, ord, dtype, shape, features, logits) VALUES';
-const SAMPLE_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const SAMPLE_FIELDS = 10;
-/** Rows per multi-row INSERT (160 parameters, well under SQLite's limit). */
+const INSERT_SAMPLES = 'INSERT INTO samples (slot, id, batch, task, format, features, logits) VALUES';
+const SAMPLE_ROW = '(?, ?, ?, ?, ?, ?, ?)';
+const SAMPLE_FIELDS = 7;
+/** Rows per multi-row INSERT (112 parameters, well under SQLite's limit). */
 const INSERT_ROWS = 16;
 
 export interface IngestResult {
@@ -69,6 +70,8 @@ export class SampleStore {
   #ownsConnection: boolean;
   #state: SampleStoreState = 'open';
   #stmt: Statements;
+  #formats: SampleFormats;
+  readonly #formatOf = (format: number) => this.#formats.get(format);
   // The writer's view; authoritative because it is the only writer.
   #counts = new Map<number, number>();
   #bytes = new Map<number, number>();
@@ -101,7 +104,7 @@ export class SampleStore {
         insert: db.prepare(`${INSERT_SAMPLES} ${SAMPLE_ROW}`),
         insertMany: db.prepare(`${INSERT_SAMPLES} ${Array.from({ length: INSERT_ROWS }, () => SAMPLE_ROW).join(', ')}`),
         evict: db.prepare('DELETE FROM samples WHERE slot = ? RETURNING length(features) + ifnull(length(logits), 0)').pluck(),
-        move: db.prepare('UPDATE samples SET slot = ?, ord = ? WHERE slot = ?'),
+        move: db.prepare('UPDATE samples SET slot = ? WHERE slot = ?'),
         upsertClass: db.prepare('INSERT INTO sample_classes (label, count, bytes) VALUES (?, ?, ?) ON CONFLICT (label) DO UPDATE SET count = excluded.count, bytes = excluded.bytes'),
         deleteClass: db.prepare('DELETE FROM sample_classes WHERE label = ?'),
         setMeta: db.prepare('UPDATE store_meta SET value = ? WHERE key = ?'),
@@ -113,6 +116,7 @@ export class SampleStore {
         ).raw(),
         classes: db.prepare('SELECT label, count, bytes FROM sample_classes ORDER BY label').raw(),
       };
+      this.#formats = new SampleFormats(db, this.file);
       this.#loadState();
     } catch (err) {
       if (this.#ownsConnection) this.#db.close();
@@ -148,6 +152,8 @@ export class SampleStore {
     try {
       this.#ingestTx(encoded, batch, plan);
     } catch (err) {
+      // Formats first written by the rolled-back batch are gone again.
+      this.#formats.reload();
       throw wrapSqliteError(err, this.file, 'ingest');
     }
     // Committed: only now does the in-memory view move on.
@@ -215,13 +221,13 @@ export class SampleStore {
   #fetchOne(label: number, rng: () => number): StoredSample | null {
     if (this.options.readonly) {
       const row = this.#stmt.fetchRandom.get(label, rng(), label) as unknown[] | undefined;
-      return row === undefined ? null : decodeSampleRow(row);
+      return row === undefined ? null : decodeSampleRow(row, this.#formatOf);
     }
     const n = this.#counts.get(label) ?? 0;
     if (n === 0) return null;
     const ord = Math.min(n - 1, Math.floor(rng() * n));
     const row = this.#stmt.fetchAt.get(sampleSlot(label, ord)) as unknown[] | undefined;
-    return row === undefined ? null : decodeSampleRow(row);
+    return row === undefined ? null : decodeSampleRow(row, this.#formatOf);
   }
 
   #writeBatch(encoded: EncodedSample[], batch: number, plan: IngestPlan): void {
@@ -265,12 +271,9 @@ export class SampleStore {
     params[at + 1] = plan.nextId++;
     params[at + 2] = batch;
     params[at + 3] = s.task;
-    params[at + 4] = s.label;
-    params[at + 5] = ord;
-    params[at + 6] = s.dtype;
-    params[at + 7] = s.shape;
-    params[at + 8] = s.features;
-    params[at + 9] = s.logits;
+    params[at + 4] = this.#formats.idOf(s.dtype, s.shape);
+    params[at + 5] = s.features;
+    params[at + 6] = s.logits;
     plan.counts.set(s.label, ord + 1);
     plan.bytes.set(s.label, (plan.bytes.get(s.label) ?? 0) + s.bytes);
     plan.total++;
@@ -295,7 +298,7 @@ export class SampleStore {
     const victim = Math.min(max - 1, Math.floor(rng() * max));
     const freed = Number(this.#stmt.evict.get(sampleSlot(label, victim)));
     // Keep ordinals dense: the class's last sample takes the victim's place.
-    if (victim !== max - 1) this.#stmt.move.run(sampleSlot(label, victim), victim, sampleSlot(label, max - 1));
+    if (victim !== max - 1) this.#stmt.move.run(sampleSlot(label, victim), sampleSlot(label, max - 1));
     plan.counts.set(label, max - 1);
     plan.bytes.set(label, (plan.bytes.get(label) ?? 0) - freed);
     plan.total--;

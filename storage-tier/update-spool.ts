@@ -14,7 +14,7 @@
  * checkpoint's second copy into the database file), a file append at
  * 2.5-4 GB/s; the bytes are read again only to resume a round after a crash.
  */
-import { closeSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlink, writeSync } from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../common/strata-error.js';
 
@@ -41,6 +41,7 @@ export interface UpdateSpool {
 export class FileSpool implements UpdateSpool {
   readonly dir: string;
   readonly #open = new Map<number, { fd: number; size: number }>();
+  #drops = 0;
 
   constructor(databaseFile: string) {
     this.dir = `${databaseFile}-spool`;
@@ -113,11 +114,16 @@ export class FileSpool implements UpdateSpool {
     const h = this.#open.get(roundId);
     if (h !== undefined) closeSync(h.fd);
     this.#open.delete(roundId);
+    // Renamed now (so the round's name is free at once), removed off the event loop: unlinking a
+    // file of a round's updates frees hundreds of MB of page cache, tens of ms of kernel time.
+    // A removal a crash interrupts is finished by retainOnly at the next start.
+    const dropped = path.join(this.dir, `dropped-${process.pid}-${++this.#drops}.frames`);
     try {
-      unlinkSync(this.#file(roundId));
+      renameSync(this.#file(roundId), dropped);
     } catch {
-      // Never written, or already gone.
+      return; // Never written, or already gone.
     }
+    unlink(dropped, () => undefined);
   }
 
   retainOnly(keep: ReadonlySet<number>): void {
@@ -130,6 +136,7 @@ export class FileSpool implements UpdateSpool {
     for (const name of names) {
       const m = /^round-(\d+)\.frames$/.exec(name);
       if (m !== null && !keep.has(Number(m[1]))) this.drop(Number(m[1]));
+      if (name.startsWith('dropped-')) rmSync(path.join(this.dir, name), { force: true });
     }
     if (keep.size === 0 && this.#open.size === 0) rmSync(this.dir, { recursive: true, force: true });
   }

@@ -55,8 +55,13 @@ export function deltaNorm(values: Float32Array, base?: Float32Array): number {
   let i = 0;
   if (base === undefined && n >= SIMD_MIN_VALUES && simdAvailable()) {
     // The same four partial sums, two float64 lanes at a time (simd-vectors.ts): the same result.
-    if (normKernels === undefined || normKernels.capacity < n) normKernels = new SimdVectors(n, false);
-    const p = normKernels.squares(values);
+    // Values staged by an accumulator are read where they are (SimdVectors.stage); others are copied into the norm's own kernels.
+    let kernels = SimdVectors.holding(values);
+    if (kernels === undefined) {
+      if (normKernels === undefined || normKernels.capacity < n) normKernels = new SimdVectors(n, false);
+      kernels = normKernels;
+    }
+    const p = kernels.squares(values);
     s0 = p[0]!;
     s1 = p[1]!;
     s2 = p[2]!;

@@ -17,10 +17,14 @@ export class MeanAccumulator implements UpdateAggregator {
   readonly #simd: SimdVectors | undefined;
   #count = 0;
   #totalWeight = 0;
+  /** With the SIMD kernels: the delta copied into their memory, where `add` reads it without copying again (UpdateAggregator.stage). */
+  readonly stage: ((delta: Float32Array) => Float32Array) | undefined;
 
   constructor(numParams: number) {
     this.#simd = numParams >= SIMD_MIN_PARAMS && simdAvailable() ? new SimdVectors(numParams, true) : undefined;
     this.#sum = this.#simd?.sum.subarray(0, numParams) ?? new Float64Array(numParams);
+    const simd = this.#simd;
+    this.stage = simd === undefined ? undefined : (delta) => simd.stage(delta);
   }
 
   get count(): number {

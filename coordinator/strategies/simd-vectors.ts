@@ -202,6 +202,7 @@ export class SimdVectors {
     this.sum = new Float64Array(this.#memory.buffer, 0, withSum ? this.#padded : 0);
     this.#stage = new Float32Array(this.#memory.buffer, this.#stageOffset, this.#padded);
     this.#out = new Float64Array(this.#memory.buffer, this.#outOffset, 4);
+    owners.set(this.#memory.buffer, this);
   }
 
   /**
@@ -211,14 +212,40 @@ export class SimdVectors {
    */
   squares(values: Float32Array): Float64Array {
     const n4 = values.length - (values.length % 4);
-    this.#stage.set(n4 === values.length ? values : values.subarray(0, n4));
+    if (!this.isStaged(values)) this.#stage.set(n4 === values.length ? values : values.subarray(0, n4));
     this.#squares(this.#stageOffset, n4, this.#outOffset);
     return this.#out;
   }
 
   /** sum[i] += f * delta[i] for every i (delta.length === capacity). */
   accumulate(delta: Float32Array, f: number): void {
-    this.#stage.set(delta);
+    if (!this.isStaged(delta)) this.#stage.set(delta);
     this.#accumulate(0, this.#stageOffset, this.#padded, f);
   }
+
+  /**
+   * A copy of `values` (length <= capacity) in this instance's memory, which
+   * `squares` and `accumulate` then read where it is instead of copying it
+   * in again. It is overwritten by the next `stage` and by any call given
+   * values that are not the staged copy.
+   */
+  stage(values: Float32Array): Float32Array {
+    const staged = this.#stage.subarray(0, values.length);
+    staged.set(values);
+    return staged;
+  }
+
+  /** Whether `values` is this instance's staged copy (`stage`'s result). */
+  isStaged(values: Float32Array): boolean {
+    return values.buffer === this.#stage.buffer && values.byteOffset === this.#stageOffset;
+  }
+
+  /** The instance whose staged copy `values` is, if any. */
+  static holding(values: Float32Array): SimdVectors | undefined {
+    const owner = owners.get(values.buffer);
+    return owner?.isStaged(values) ? owner : undefined;
+  }
 }
+
+/** Each instance by its memory's buffer (fixed after construction: instances never grow again). */
+const owners = new WeakMap<ArrayBufferLike, SimdVectors>();

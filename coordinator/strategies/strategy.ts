@@ -129,6 +129,14 @@ export interface UpdateAggregator {
   readonly totalWeight: number;
   /** Add one validated delta with its weight; `scale` is the clipping factor (<= 1). */
   add(delta: Float32Array, weight: number, scale?: number): void;
+  /**
+   * Optional: a copy of a delta in the aggregator's working memory, which
+   * `add` (and the update's norm, computed before it) read where it is
+   * instead of copying the delta in again. Valid until the next `stage`;
+   * a streaming aggregator may offer it, a buffering one must not (it
+   * would keep a view of memory the next update overwrites).
+   */
+  stage?(delta: Float32Array): Float32Array;
   /** The aggregated delta (a new array). Throws when nothing was added. */
   result(): Float32Array;
 }

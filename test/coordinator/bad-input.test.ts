@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentConnection } from '../../client-runtime/agent-connection.js';
-import { encodeWeightFrame, type RoundAssignmentMessage } from '../../protocol/index.js';
+import { PROTOCOL_VERSION, encodeWeightFrame, type RoundAssignmentMessage } from '../../protocol/index.js';
 import { RawClient, deterministicAgent, startCoordinator, waitFor, type Harness } from './helpers.js';
 
 const N = 1000;
@@ -61,7 +61,7 @@ describe('bad input is answered with its code while a good agent keeps being ser
   it('no token -> STRATA_ERR_AUTH, close 4001', async () => {
     const c = raw();
     await c.open();
-    c.ws.send(JSON.stringify({ type: 'hello', protocolVersion: 1, agentId: 'bad0', profile: 'x', capabilities: { models: [], datasets: [], clMethods: [] } }));
+    c.ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentId: 'bad0', profile: 'x', capabilities: { models: [], datasets: [], clMethods: [] } }));
     await c.until(() => c.closed !== undefined);
     expect(c.errorCodes()).toEqual(['STRATA_ERR_AUTH']);
     expect(c.closed?.code).toBe(4001);

@@ -59,6 +59,32 @@ describe('SIMD intake kernels', () => {
     }
   });
 
+  it('an accumulator\'s staged copy is read in place by the norm and by add, with the same bits as unstaged deltas', () => {
+    const n = 5003;
+    const deltas = [randomDelta(n, 4), randomDelta(n, 5), randomDelta(n, 6)];
+    const staged = new MeanAccumulator(n);
+    const plain = new MeanAccumulator(n);
+    expect(staged.stage).toBeTypeOf('function');
+    for (const [k, d] of deltas.entries()) {
+      const copy = staged.stage!(d);
+      expect(copy).not.toBe(d);
+      expect(SimdVectors.holding(copy)).toBeDefined();
+      expect(SimdVectors.holding(d)).toBeUndefined();
+      expect(deltaNorm(copy)).toBe(referenceNorm(d));
+      staged.add(copy, 3 + k);
+      plain.add(d, 3 + k);
+    }
+    expect([...staged.result()]).toEqual([...plain.result()]);
+    // A staged copy of one accumulator given to another is copied in like any delta.
+    const other = new MeanAccumulator(n);
+    other.add(staged.stage!(deltas[0]!), 1);
+    const ref = new MeanAccumulator(n);
+    ref.add(deltas[0]!, 1);
+    expect([...other.result()]).toEqual([...ref.result()]);
+    // Below the SIMD threshold there is no staging: deltas stay where they are.
+    expect(new MeanAccumulator(16).stage).toBeUndefined();
+  });
+
   it('a kernel instance stages a shorter vector than its capacity without stale values', () => {
     const k = new SimdVectors(4096, false);
     k.squares(new Float32Array(4096).fill(3));

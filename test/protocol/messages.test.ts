@@ -157,12 +157,12 @@ describe('messages', () => {
   });
 
   it('version mismatch -> STRATA_ERR_PROTOCOL_VERSION with close code 4002, before the schema', () => {
-    // A v2 hello may have a different shape; it still gets the version error, not a schema error.
-    const err = errorOf(() => parseMessage(JSON.stringify({ type: 'hello', protocolVersion: 2, somethingNew: {} })));
+    // A hello of another version may have a different shape; it still gets the version error, not a schema error.
+    const err = errorOf(() => parseMessage(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION + 1, somethingNew: {} })));
     expect(err.code).toBe('STRATA_ERR_PROTOCOL_VERSION');
     expect(err.closeCode).toBe(4002);
     expect(err.closesConnection).toBe(true);
-    expect(err.details).toMatchObject({ expected: PROTOCOL_VERSION, received: 2 });
+    expect(err.details).toMatchObject({ expected: PROTOCOL_VERSION, received: PROTOCOL_VERSION + 1 });
     expect(codeOf(() => parseMessage(JSON.stringify({ ...hello, protocolVersion: undefined })))).toBe('STRATA_ERR_PROTOCOL_VERSION');
     expect(codeOf(() => parseMessage(JSON.stringify({ ...samples[1], protocolVersion: 0 })))).toBe('STRATA_ERR_PROTOCOL_VERSION');
   });

@@ -11,6 +11,9 @@ import {
   describeLayout,
   encodeWeightFrame,
   findNonFinite,
+  frameChecksum,
+  frameChecksumImplementation,
+  frameChecksumJs,
   layoutElementCount,
   type WeightFrameInit,
 } from '../../protocol/index.js';
@@ -82,7 +85,7 @@ describe('weight frames', () => {
     expect(buf.length).toBe(WEIGHT_FRAME_HEADER_BYTES + 4 * weights.length);
     expect(buf.subarray(0, 4).toString('latin1')).toBe('STRW');
     const { header, weights: out } = decodeWeightFrame(buf);
-    expect(header).toMatchObject({ frameVersion: 1, kind: 'update', roundId: 12, modelVersion: 11, layoutHash, numSamples: 640, elementCount: 6 });
+    expect(header).toMatchObject({ frameVersion: 2, kind: 'update', roundId: 12, modelVersion: 11, layoutHash, numSamples: 640, elementCount: 6 });
     expect(Array.from(out)).toEqual(Array.from(weights));
     expect(decodeWeightFrameHeader(buf)).toEqual(header);
   });
@@ -138,13 +141,42 @@ describe('weight frames', () => {
 
   it('other frame version -> STRATA_ERR_PROTOCOL_VERSION; bad kind byte -> STRATA_ERR_BAD_FRAME', () => {
     const buf = encodeWeightFrame(init, randomWeights(4));
+    for (const version of [0, 3, 255]) {
+      buf[4] = version;
+      const err = errorOf(() => decodeWeightFrame(buf));
+      expect(err.code).toBe('STRATA_ERR_PROTOCOL_VERSION');
+      expect(err.closeCode).toBe(4002);
+    }
     buf[4] = 2;
-    const err = errorOf(() => decodeWeightFrame(buf));
-    expect(err.code).toBe('STRATA_ERR_PROTOCOL_VERSION');
-    expect(err.closeCode).toBe(4002);
-    buf[4] = 1;
     buf[5] = 9;
     expect(errorOf(() => decodeWeightFrame(buf)).details.reason).toBe('bad-kind');
+  });
+
+  it('reads version 1 frames (CRC-32), e.g. spooled by the release before, and checks their CRC', () => {
+    const weights = randomWeights(5000);
+    const v1 = Buffer.from(encodeWeightFrame(init, weights));
+    v1[4] = 1;
+    v1.writeUInt32LE(crc32(v1.subarray(WEIGHT_FRAME_HEADER_BYTES), crc32(v1.subarray(0, 36))), 36);
+    const { header, weights: out } = decodeWeightFrame(v1);
+    expect(header.frameVersion).toBe(1);
+    expect(Buffer.from(out.buffer, out.byteOffset, out.byteLength).equals(Buffer.from(weights.buffer))).toBe(true);
+    v1[WEIGHT_FRAME_HEADER_BYTES + 99]! ^= 0x10;
+    expect(errorOf(() => decodeWeightFrame(v1)).code).toBe('STRATA_ERR_BAD_CHECKSUM');
+  });
+
+  it('a changed word anywhere (payload bulk, payload tail, header) -> STRATA_ERR_BAD_CHECKSUM', () => {
+    // 1,003 floats: 62 blocks of 16 words for the SIMD loop, then an 11-word tail for JavaScript.
+    const buf = encodeWeightFrame(init, randomWeights(1003));
+    for (const at of [0, 3, 36, 39, 40, 41, 40 + 4 * 500 + 2, 40 + 4 * 991, buf.length - 1]) {
+      for (const bit of [0x01, 0x80]) {
+        const bad = Buffer.from(buf);
+        bad[at]! ^= bit;
+        const code = errorOf(() => decodeWeightFrame(bad)).code;
+        // A flipped magic or version byte is refused before the checksum, with its own code.
+        expect(['STRATA_ERR_BAD_CHECKSUM', 'STRATA_ERR_BAD_FRAME', 'STRATA_ERR_PROTOCOL_VERSION'], `byte ${at} bit ${bit}`).toContain(code);
+        if (at >= 8) expect(code, `byte ${at} bit ${bit}`).toBe('STRATA_ERR_BAD_CHECKSUM');
+      }
+    }
   });
 
   it('checksum mismatch (payload or header) -> STRATA_ERR_BAD_CHECKSUM', () => {
@@ -223,5 +255,42 @@ describe('non-finite detection', () => {
     expect(Number.isNaN(decodeWeightFrame(buf).weights[321])).toBe(true);
     w[321] = Number.NEGATIVE_INFINITY;
     expect(errorOf(() => decodeWeightFrame(encodeWeightFrame(init, w), { checkFinite: true })).details.value).toBe('-Infinity');
+  });
+});
+
+describe('frame checksum (version 2)', () => {
+  it('the SIMD kernel gives the JavaScript definition\'s value, at every length and alignment', () => {
+    const header = Buffer.alloc(36, 0x5a);
+    const bytes = new Uint8Array(randomWeights(70_000).buffer);
+    expect(['wasm-simd', 'js']).toContain(frameChecksumImplementation());
+    for (const length of [0, 1, 3, 4, 63, 64, 65, 1023, 1024, 1088, 4097, 262_144, 262_208, 280_000]) {
+      for (const offset of [0, 1, 4]) {
+        const payload = bytes.subarray(offset, offset + length);
+        expect(frameChecksum(header, payload), `length ${length} offset ${offset}`).toBe(frameChecksumJs(header, payload));
+      }
+    }
+  });
+
+  it('is fixed: known values pin the definition (a change here is a new frame version)', () => {
+    const header = Buffer.from('STRW\x02\x03\x00\x00' + '\x00'.repeat(28), 'latin1');
+    const payload = new Uint8Array(Uint32Array.from({ length: 1000 }, (_, i) => i * 2654435761).buffer);
+    expect(frameChecksumJs(header, new Uint8Array(0))).toBe(0x2509c49a);
+    expect(frameChecksum(header, payload)).toBe(0xc4d06f39);
+  });
+
+  it('changes with every single-bit change of the payload and of the header (each word is its own lane step)', () => {
+    const header = Buffer.alloc(36, 1);
+    const payload = new Uint8Array(randomWeights(80).buffer); // 5 blocks of 16 words
+    const base = frameChecksumJs(header, payload);
+    for (let bit = 0; bit < payload.length * 8; bit++) {
+      const p = Uint8Array.from(payload);
+      p[bit >> 3]! ^= 1 << (bit & 7);
+      if (frameChecksumJs(header, p) === base) throw new Error(`payload bit ${bit} went unseen`);
+    }
+    for (let bit = 0; bit < header.length * 8; bit++) {
+      const h = Buffer.from(header);
+      h[bit >> 3]! ^= 1 << (bit & 7);
+      if (frameChecksumJs(h, payload) === base) throw new Error(`header bit ${bit} went unseen`);
+    }
   });
 });

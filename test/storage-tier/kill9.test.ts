@@ -78,7 +78,7 @@ describe('kill -9 during ingest', () => {
       expect(features.length).toBe(784);
       expect(features[783]).toBe(batch & 0xff);
     }
-    const dense = db.prepare('SELECT count(*) FROM (SELECT label FROM samples GROUP BY label HAVING max(ord) <> count(*) - 1 OR min(ord) <> 0)').pluck().get();
+    const dense = db.prepare('SELECT count(*) FROM (SELECT label FROM sample_rows GROUP BY label HAVING max(ord) <> count(*) - 1 OR min(ord) <> 0)').pluck().get();
     expect(dense).toBe(0);
     db.close();
   });

@@ -25,7 +25,7 @@ function expectCode(fn: () => unknown, code: string): void {
 function rawClassStats(file: string): { rows: Array<{ label: number; n: number; lo: number; hi: number }>; classes: Array<{ label: number; count: number }> } {
   const db = new Database(file, { readonly: true });
   try {
-    const rows = db.prepare('SELECT label, count(*) AS n, min(ord) AS lo, max(ord) AS hi FROM samples GROUP BY label ORDER BY label').all() as Array<{ label: number; n: number; lo: number; hi: number }>;
+    const rows = db.prepare('SELECT label, count(*) AS n, min(ord) AS lo, max(ord) AS hi FROM sample_rows GROUP BY label ORDER BY label').all() as Array<{ label: number; n: number; lo: number; hi: number }>;
     const classes = db.prepare('SELECT label, count FROM sample_classes ORDER BY label').all() as Array<{ label: number; count: number }>;
     return { rows, classes };
   } finally {
@@ -37,7 +37,7 @@ describe('SampleStore ingest and fetch', () => {
   it('round-trips uint8 features with their shape, and float32 features with logits', () => {
     const file = tmp.file('roundtrip.db');
     const store = SampleStore.open(file);
-    expect(store.migration).toMatchObject({ from: 0, to: 3 });
+    expect(store.migration).toMatchObject({ from: 0, to: 4 });
     const pixels = pixelSample(0, 3, 1);
     const floats = new Float32Array([0.5, -1.25, 3e-7, Number.MAX_VALUE / 2, -0]);
     const logits = new Float32Array([1.5, -2.5, 0.125]);
@@ -171,7 +171,7 @@ describe('SampleStore ingest and fetch', () => {
     const store = SampleStore.open(db, { capacity: 30, rng: seededRng(2) });
     store.ingest(samplesOfClasses(0, [0, 1], 15));
     // A trigger makes the write of class 99 fail after earlier rows (and an eviction) went in.
-    db.exec("CREATE TRIGGER no_99 BEFORE INSERT ON samples WHEN NEW.label = 99 BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    db.exec("CREATE TRIGGER no_99 BEFORE INSERT ON samples WHEN NEW.slot % 16777216 = 99 BEGIN SELECT RAISE(ABORT, 'refused'); END");
     const doomed = [...samplesOfClasses(1, [2, 3], 2), pixelSample(1, 99, 0)];
     expectCode(() => store.ingest(doomed), 'STRATA_ERR_STORE_IO');
     expect(store.countsByClass()).toEqual(new Map([[0, 15], [1, 15]]));
@@ -224,7 +224,7 @@ describe('read-only connection (the swap worker)', () => {
   });
 });
 
-describe('schema 3: samples keyed by (ord, label) in the rowid', () => {
+describe('schemas 3 and 4: samples keyed by (ord, label) in the rowid, formats shared', () => {
   it('migrates a schema-2 store: every sample kept, dense per class, fetched by class; the old index gone', () => {
     const file = tmp.file('schema2.db');
     const db = new Database(file);
@@ -244,7 +244,7 @@ describe('schema 3: samples keyed by (ord, label) in the rowid', () => {
     db.close();
 
     const store = SampleStore.open(file);
-    expect(store.migration).toMatchObject({ from: 2, to: 3 });
+    expect(store.migration).toMatchObject({ from: 2, to: 4 });
     expect([...store.countsByClass()]).toEqual([[0, 5], [1, 3], [2, 4]]);
     for (let k = 0; k < 30; k++) {
       const label = k % 3;
@@ -259,8 +259,73 @@ describe('schema 3: samples keyed by (ord, label) in the rowid', () => {
     store.close();
     const after = new Database(file, { readonly: true });
     expect(after.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'samples_by_class'").pluck().get()).toBe(0);
-    expect(after.prepare('SELECT count(*) FROM samples WHERE slot <> ord * 16777216 + label').pluck().get()).toBe(0);
+    expect(after.prepare('SELECT count(*) FROM sample_rows WHERE slot <> ord * 16777216 + label').pluck().get()).toBe(0);
     expect(after.prepare('SELECT max(id) FROM samples').pluck().get()).toBe(id);
     after.close();
+  });
+
+  it('migrates a schema-3 store to 4: dtype, shape, logits, label, ord, id, batch and task read back as written; sample_rows shows the old columns', () => {
+    const file = tmp.file('schema3.db');
+    const db = new Database(file);
+    db.pragma(`application_id = ${STRATA_APPLICATION_ID}`);
+    expect(migrate(db, sampleStoreMigrations.filter((m) => m.version <= 3)).to).toBe(3);
+    const insert = db.prepare('INSERT INTO samples (slot, id, batch, task, label, ord, dtype, shape, features, logits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const floats = new Float32Array([0.5, -2, 8]);
+    const logits = new Float32Array([1, 2]);
+    const rows: Array<[number, number, number, number, number, number, number, string | null, Uint8Array, Uint8Array | null]> = [
+      [0 * 16777216 + 0, 1, 1, 0, 0, 0, 0, '2,2', new Uint8Array([1, 2, 3, 4]), null],
+      [0 * 16777216 + 5, 2, 1, 0, 5, 0, 1, null, new Uint8Array(floats.buffer), new Uint8Array(logits.buffer)],
+      [1 * 16777216 + 0, 3, 2, 1, 0, 1, 0, '2,2', new Uint8Array([5, 6, 7, 8]), null],
+    ];
+    db.transaction(() => {
+      for (const r of rows) insert.run(...r);
+      db.prepare('INSERT INTO sample_classes (label, count, bytes) VALUES (0, 2, 8), (5, 1, 20)').run();
+      db.prepare("UPDATE store_meta SET value = 4 WHERE key = 'next_id'").run();
+      db.prepare("UPDATE store_meta SET value = 3 WHERE key = 'next_batch'").run();
+    })();
+    db.close();
+
+    const store = SampleStore.open(file, { rng: seededRng(1) });
+    expect(store.migration).toMatchObject({ from: 3, to: 4, applied: [{ version: 4 }] });
+    const f = store.fetchRandomOfClass(5)!;
+    expect(f).toMatchObject({ id: 2, batch: 1, task: 0, label: 5, dtype: 'float32', shape: [3] });
+    expect([...f.features]).toEqual([...floats]);
+    expect([...f.logits!]).toEqual([...logits]);
+    const seen = new Set<number>();
+    for (let k = 0; k < 40; k++) {
+      const s = store.fetchRandomOfClass(0)!;
+      expect(s).toMatchObject({ label: 0, dtype: 'uint8', shape: [2, 2], logits: null });
+      seen.add(s.id);
+      expect([...s.features]).toEqual(s.id === 1 ? [1, 2, 3, 4] : [5, 6, 7, 8]);
+      expect(s).toMatchObject(s.id === 1 ? { batch: 1, task: 0 } : { batch: 2, task: 1 });
+    }
+    expect([...seen].sort()).toEqual([1, 3]);
+    store.close();
+    const after = new Database(file, { readonly: true });
+    expect(after.prepare('SELECT slot, id, batch, task, label, ord, dtype, shape FROM sample_rows ORDER BY slot').raw().all()).toEqual(rows.map((r) => r.slice(0, 8)));
+    expect(after.prepare('SELECT dtype, shape FROM sample_formats ORDER BY format').raw().all()).toEqual([[0, '2,2'], [1, '']]);
+    after.close();
+  });
+
+  it('stores each (dtype, shape) once; a reader opened earlier decodes a format the writer added later; a rolled-back batch takes its new format with it', () => {
+    const file = tmp.file('formats.db');
+    const store = SampleStore.open(file);
+    store.ingest([pixelSample(0, 1, 0), pixelSample(0, 2, 1)]);
+    const reader = SampleStore.openReadOnly(file);
+    expect(reader.fetchRandomOfClass(1)).toMatchObject({ dtype: 'uint8', shape: [28, 28] });
+    store.ingest([{ task: 1, label: 3, features: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] }]);
+    expect(reader.fetchRandomOfClass(3)).toMatchObject({ label: 3, dtype: 'float32', shape: [2, 3] });
+    reader.close();
+    const db = new Database(file);
+    db.exec("CREATE TRIGGER no_9 BEFORE INSERT ON samples WHEN NEW.slot % 16777216 = 9 BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    db.close();
+    expectCode(() => store.ingest([{ task: 1, label: 9, features: new Uint8Array(5) }]), 'STRATA_ERR_STORE_IO');
+    // The format [5] of uint8 was rolled back with its batch; a later batch writes it again and reads it back.
+    store.ingest([{ task: 1, label: 4, features: new Uint8Array([9, 9, 9, 9, 9]) }]);
+    expect(store.fetchRandomOfClass(4)).toMatchObject({ label: 4, dtype: 'uint8', shape: [5] });
+    store.close();
+    const check = new Database(file, { readonly: true });
+    expect(check.prepare('SELECT dtype, shape FROM sample_formats ORDER BY format').raw().all()).toEqual([[0, '28,28'], [1, '2,3'], [0, '']]);
+    check.close();
   });
 });
