@@ -23,6 +23,18 @@ interface Helper {
 const SPIN = 200_000;
 
 /**
+ * The node options a helper starts with: the parent's (the default), except
+ * that the parent's --input-type (node -e code) would refuse a worker
+ * started from a file. Only then is a list passed; V8 flags in it (e.g.
+ * --trace-gc, --max-semi-space-size) are refused in a worker's execArgv, so
+ * the common case of `node --v8-flag strata ...` inherits instead.
+ */
+function helperExecArgv(): string[] | undefined {
+  const parent = process.execArgv;
+  return parent.some((a) => a.startsWith('--input-type')) ? parent.filter((a) => !a.startsWith('--input-type')) : undefined;
+}
+
+/**
  * The threads that compute data-parallel steps beside the main thread:
  * each a worker with its own single-threaded wasm backend (helper-thread.ts).
  * One pool per process, started by `initBackend` when it trains on more
@@ -56,9 +68,7 @@ export class HelperPool {
     for (let i = 0; i < count; i++) {
       const control = new SharedArrayBuffer(CONTROL_BYTES);
       const { port1, port2 } = new MessageChannel();
-      // The parent's --input-type (node -e code) would refuse a worker started from a file.
-      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-      const worker = new Worker(script, { workerData: { control, port: port2, memory }, transferList: [port2], execArgv });
+      const worker = new Worker(script, { workerData: { control, port: port2, memory }, transferList: [port2], execArgv: helperExecArgv() });
       const helper: Helper = { worker, port: port1, control: controlViews(control), attached: -1, seq: 0, exited: false };
       helpers.push(helper);
       ready.push(new Promise<boolean>((resolve, reject) => {

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -58,10 +60,22 @@ function inWorker(threads: number | 'auto', parallelism = 'data'): Promise<{ res
   });
 }
 
-function inProcess(threads: number | 'auto', parallelism = 'data'): { result: TrainResult; status: number | null } {
+/** Trains in a child process: from \`node -e\` code, or (with node flags) from a script file, as \`node --flag strata ...\` runs. */
+function inProcess(threads: number | 'auto', parallelism = 'data', nodeFlags: string[] = []): { result: TrainResult; status: number | null } {
   const code = `${trainScript(threads, parallelism)} console.log(JSON.stringify(result));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-  return { result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? 'null') as TrainResult, status: r.status };
+  let args = ['--input-type=module', '-e', code];
+  let dir: string | undefined;
+  if (nodeFlags.length > 0) {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'strata-threads-'));
+    writeFileSync(path.join(dir, 'train.mjs'), code);
+    args = [...nodeFlags, path.join(dir, 'train.mjs')];
+  }
+  try {
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000 });
+    return { result: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? 'null') as TrainResult, status: r.status };
+  } finally {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('training threads', () => {
@@ -121,6 +135,12 @@ describe('training threads', () => {
     expect(intra.result).toMatchObject({ threads: 2, parallelism: 'intra-op', stepThreads: 1 });
     expect(intra.result.losses).toEqual(one.result.losses);
     expect(intra.result.sum).toBe(one.result.sum);
+  });
+
+  it('helpers start under V8 flags, which a worker\'s own execArgv refuses (node --stack-trace-limit=20 --trace-gc ...)', () => {
+    const flagged = inProcess(2, 'data', ['--stack-trace-limit=20', '--max-semi-space-size=8']);
+    expect(flagged.status).toBe(0);
+    expect(flagged.result).toMatchObject({ threads: 2, parallelism: 'data', stepThreads: 2, note: null });
   });
 
   it('an unknown parallelism is a coded error', async () => {
