@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { strata } from './run-strata.js';
+import { root, strata } from './run-strata.js';
 
 
 describe('the strata command', () => {
@@ -14,6 +15,14 @@ describe('the strata command', () => {
     const train = strata('train', '--help');
     expect(train.code).toBe(0);
     for (const flag of ['--dataset', '--model', '--epochs', '--batch', '--seed', '--backend', '--threads', '--out', '--json']) expect(train.stdout).toContain(flag);
+  });
+
+  it('the built bin runs by itself, as `npx strata` runs it (executable, with its shebang)', () => {
+    const bin = path.join(root, 'dist/cli/strata.js');
+    expect(statSync(bin).mode & 0o111).not.toBe(0);
+    const r = spawnSync(bin, ['--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: strata');
   });
 
   it.each([
