@@ -246,14 +246,17 @@ export class DeviceAgent {
   /**
    * Takes in samples arriving at a live device (`live: true`): committed to
    * its store before this returns; its next round learns from them.
-   * Returns the newest arrival id.
+   * Returns the newest arrival id. With `options.key` the batch is taken in
+   * at most once (the key is committed with it; a batch offered again under
+   * the same key adds nothing): for a source that may offer a batch again
+   * after a crash, as the inbox does a file it had not yet removed.
    */
-  ingest(samples: readonly ArrivingSample[]): number {
+  ingest(samples: readonly ArrivingSample[], options: { key?: string } = {}): number {
     const stream = this.#stream;
     if (!(stream instanceof LiveStream)) throw new StrataError('STRATA_ERR_STATE', `ingest() needs a started agent with live: true (state ${this.#state})`, { state: this.#state });
-    const id = stream.ingest(samples);
-    this.#ingested += samples.length;
-    return id;
+    const { lastId, added } = stream.ingest(samples, options.key);
+    this.#ingested += added;
+    return lastId;
   }
 
   /** Stops the connection (awaiting any training), saves and closes the device runtime, returns the report. */

@@ -126,12 +126,13 @@ export class DeviceRuntime {
   /**
    * Takes in samples arriving at a live device (its stream is a
    * `LiveStream`): committed to its store before this returns; the next
-   * round learns from them. Returns the newest arrival id.
+   * round learns from them. Returns the newest arrival id. With
+   * `options.key` the batch is taken in at most once (see DeviceAgent.ingest).
    */
-  ingest(samples: readonly ArrivingSample[]): number {
+  ingest(samples: readonly ArrivingSample[], options: { key?: string } = {}): number {
     const stream = this.options.stream;
     if (!(stream instanceof LiveStream)) throw new StrataError('STRATA_ERR_STATE', 'ingest() needs a device fed live (stream: a LiveStream)', { state: 'scheduled-stream' });
-    return stream.ingest(samples);
+    return stream.ingest(samples, options.key).lastId;
   }
 
   /** The memory hierarchy after the last round (null before one, or without a memory). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -17,8 +18,12 @@ export interface InboxShape {
 export interface InboxOptions {
   dir: string;
   shape: InboxShape;
-  /** Where taken-in samples go; must commit them before it returns (`DeviceAgent.ingest`). */
-  ingest: (samples: readonly ArrivingSample[]) => void;
+  /**
+   * Where taken-in samples go (`DeviceAgent.ingest`): must commit them
+   * before it returns, and take a batch in at most once per `key` (the
+   * file's name and a digest of its bytes).
+   */
+  ingest: (samples: readonly ArrivingSample[], options: { key: string }) => unknown;
   /** Also rescan this often, besides file-system events. Default 250 ms. */
   pollMs?: number;
   logger?: Logger;
@@ -40,8 +45,9 @@ const IMAGE = /\.(png|jpe?g)$/i;
  * - `DIR/<class id>/*.png|jpg`: one image, decoded and resized to the
  *   device's input (grey or RGB by its channels).
  * Each file's samples are committed to the device's store before the file
- * is removed, so a power cut loses nothing (a file caught between the two is
- * taken in again). A malformed file is moved to `DIR/rejected/` with a coded
+ * is removed, so a power cut loses nothing; the file's key (its name and a
+ * SHA-256 of its bytes) is committed with them, so a file caught between the
+ * two is recognised at the next start and removed, not taken in twice. A malformed file is moved to `DIR/rejected/` with a coded
  * error naming the file (and row). Write files elsewhere and move them in (a
  * name starting with `.` or ending in `.tmp` / `.part` is left alone).
  */
@@ -131,8 +137,11 @@ export class Inbox {
   async #take(entry: { file: string; label?: number }): Promise<void> {
     const { file } = entry;
     let samples: ArrivingSample[];
+    let key: string;
     try {
-      samples = entry.label === undefined ? parseSampleCsv(readFileSync(file, 'utf8'), this.#o.shape, file) : [await this.#image(file, entry.label)];
+      const bytes = readFileSync(file);
+      key = `inbox:${path.relative(this.dir, file)}:${createHash('sha256').update(bytes).digest('hex')}`;
+      samples = entry.label === undefined ? parseSampleCsv(bytes.toString('utf8'), this.#o.shape, file) : [await this.#image(file, entry.label)];
     } catch (err) {
       if (!(err instanceof StrataError) || !existsSync(file)) throw err;
       this.#stats.rejected++;
@@ -142,7 +151,7 @@ export class Inbox {
       renameSync(file, path.join(rejected, path.basename(file)));
       return;
     }
-    this.#o.ingest(samples);
+    this.#o.ingest(samples, { key });
     unlinkSync(file);
     this.#stats.files++;
     this.#stats.samples += samples.length;

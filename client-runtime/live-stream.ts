@@ -1,5 +1,5 @@
 import { StrataError } from '../common/strata-error.js';
-import { ArrivalLog, type ArrivingSample } from '../storage-tier/arrival-log.js';
+import { ArrivalLog, type AppendResult, type ArrivingSample } from '../storage-tier/arrival-log.js';
 import type { DataSplit } from '../ml/datasets/dataset.js';
 import type { SampleStream, StreamPosition, StreamRound } from './device-stream.js';
 
@@ -26,8 +26,8 @@ export class LiveStream implements SampleStream {
   }
 
   /** Commits arriving samples (all or none); returns the newest arrival id. */
-  ingest(samples: readonly ArrivingSample[]): number {
-    return this.log.append(samples);
+  ingest(samples: readonly ArrivingSample[], key?: string): AppendResult {
+    return this.log.append(samples, key);
   }
 
   /** Samples that arrived after the device's last round (not counting held-out ones). */

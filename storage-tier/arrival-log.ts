@@ -28,13 +28,23 @@ export interface ArrivedSamples {
   count: number;
 }
 
+export interface AppendResult {
+  /** The newest arrival id (0: none yet). */
+  lastId: number;
+  /** Samples this call added (0 for a batch whose key the log already held). */
+  added: number;
+}
+
+/** How long the log remembers the key of a batch it took in (ArrivalLog.append). */
+export const BATCH_KEY_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
 export class ArrivalLog {
   readonly file: string;
   readonly featureSize: number;
   readonly featureType: 'uint8' | 'float32';
   readonly #db: SqliteDatabase;
   readonly #insert: SqliteStatement;
-  readonly #appendTx: (rows: readonly ArrivingSample[]) => number;
+  readonly #appendTx: (rows: readonly ArrivingSample[], key: string | undefined) => AppendResult;
   #closed = false;
 
   /** Opens (creating or migrating) the store file's arrival log for samples of `featureSize` values of `featureType`. */
@@ -52,18 +62,35 @@ export class ArrivalLog {
     this.featureType = options.featureType;
     this.#db.pragma('synchronous = FULL');
     this.#insert = this.#db.prepare('INSERT INTO arrivals (label, dtype, shape, features, source) VALUES (?, ?, NULL, ?, ?)');
-    this.#appendTx = this.#db.transaction((rows: readonly ArrivingSample[]) => {
-      let last = 0;
+    const taken = this.#db.prepare('SELECT 1 FROM arrival_batches WHERE key = ?').pluck();
+    const remember = this.#db.prepare('INSERT INTO arrival_batches (key, samples, taken_at) VALUES (?, ?, ?)');
+    const forget = this.#db.prepare('DELETE FROM arrival_batches WHERE taken_at < ?');
+    this.#appendTx = this.#db.transaction((rows: readonly ArrivingSample[], key: string | undefined) => {
+      if (key !== undefined) {
+        if (taken.get(key) !== undefined) return { lastId: this.lastId(), added: 0 };
+        const now = Date.now();
+        forget.run(now - BATCH_KEY_RETENTION_MS);
+        remember.run(key, rows.length, now);
+      }
+      let last = rows.length === 0 ? this.lastId() : 0;
       rows.forEach((r, i) => {
         const e = encodeSample({ task: 0, label: r.label, features: r.features }, i);
         last = Number(this.#insert.run(r.label, e.dtype, e.features, r.source ?? null).lastInsertRowid);
       });
-      return last;
+      return { lastId: last, added: rows.length };
     });
   }
 
-  /** Commits `samples` (all or none); returns the last arrival id. Each must hold `featureSize` values of the log's type. */
-  append(samples: readonly ArrivingSample[]): number {
+  /**
+   * Commits `samples` (all or none); returns the newest arrival id and how
+   * many samples it added. Each
+   * must hold `featureSize` values of the log's type. With a `key` the
+   * batch is taken in at most once: the key is committed with it, and a
+   * batch offered again under a key the log holds (kept 30 days) adds
+   * nothing (an inbox file still there after a crash between its commit
+   * and its removal).
+   */
+  append(samples: readonly ArrivingSample[], key?: string): AppendResult {
     this.#assertOpen();
     samples.forEach((s, i) => {
       const type = s.features instanceof Uint8Array ? 'uint8' : s.features instanceof Float32Array ? 'float32' : 'other';
@@ -73,9 +100,9 @@ export class ArrivalLog {
         });
       }
     });
-    if (samples.length === 0) return this.lastId();
+    if (samples.length === 0 && key === undefined) return { lastId: this.lastId(), added: 0 };
     try {
-      return this.#appendTx(samples);
+      return this.#appendTx(samples, key);
     } catch (err) {
       throw err instanceof StrataError ? err : classify(err, this.file);
     }

@@ -147,6 +147,23 @@ export const sampleStoreMigrations: readonly Migration[] = Object.freeze([
       `);
     },
   },
+  {
+    version: 5,
+    name: 'create arrival_batches',
+    up(db: SqliteDatabase): void {
+      // Keys of batches taken into the arrival log (an inbox file: its name and a digest of its bytes),
+      // committed with the batch, so a batch offered again (its file was still there after a crash
+      // between the commit and the removal) is recognised and not taken in twice.
+      db.exec(`
+        CREATE TABLE arrival_batches (
+          key      TEXT PRIMARY KEY,
+          samples  INTEGER NOT NULL,
+          taken_at INTEGER NOT NULL     -- ms since the epoch; keys older than the log keeps are dropped
+        ) WITHOUT ROWID;
+        CREATE INDEX arrival_batches_by_time ON arrival_batches (taken_at);
+      `);
+    },
+  },
 ]);
 
 /** The rowid of sample `ord` of class `label` (since schema 3; labels below 2^24). */

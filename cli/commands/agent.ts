@@ -123,7 +123,7 @@ export async function runAgent(f: AgentFlags, logger: Logger): Promise<void> {
   });
   const inbox = f.inbox === undefined ? undefined : new Inbox({
     dir: f.inbox, shape: { inputShape: data.inputShape, featureType: data.train.features instanceof Uint8Array ? 'uint8' : 'float32', numClasses: data.numClasses },
-    ingest: (samples) => agent.ingest(samples), logger: logger.child({ component: 'inbox' }),
+    ingest: (samples, options) => agent.ingest(samples, options), logger: logger.child({ component: 'inbox' }),
   });
   const outDir = prepareRunDir('agent', f.out);
   await agent.start();

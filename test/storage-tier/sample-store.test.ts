@@ -37,7 +37,7 @@ describe('SampleStore ingest and fetch', () => {
   it('round-trips uint8 features with their shape, and float32 features with logits', () => {
     const file = tmp.file('roundtrip.db');
     const store = SampleStore.open(file);
-    expect(store.migration).toMatchObject({ from: 0, to: 4 });
+    expect(store.migration).toMatchObject({ from: 0, to: 5 });
     const pixels = pixelSample(0, 3, 1);
     const floats = new Float32Array([0.5, -1.25, 3e-7, Number.MAX_VALUE / 2, -0]);
     const logits = new Float32Array([1.5, -2.5, 0.125]);
@@ -244,7 +244,7 @@ describe('schemas 3 and 4: samples keyed by (ord, label) in the rowid, formats s
     db.close();
 
     const store = SampleStore.open(file);
-    expect(store.migration).toMatchObject({ from: 2, to: 4 });
+    expect(store.migration).toMatchObject({ from: 2, to: 5 });
     expect([...store.countsByClass()]).toEqual([[0, 5], [1, 3], [2, 4]]);
     for (let k = 0; k < 30; k++) {
       const label = k % 3;
@@ -286,7 +286,7 @@ describe('schemas 3 and 4: samples keyed by (ord, label) in the rowid, formats s
     db.close();
 
     const store = SampleStore.open(file, { rng: seededRng(1) });
-    expect(store.migration).toMatchObject({ from: 3, to: 4, applied: [{ version: 4 }] });
+    expect(store.migration).toMatchObject({ from: 3, to: 5, applied: [{ version: 4 }, { version: 5 }] });
     const f = store.fetchRandomOfClass(5)!;
     expect(f).toMatchObject({ id: 2, batch: 1, task: 0, label: 5, dtype: 'float32', shape: [3] });
     expect([...f.features]).toEqual([...floats]);
