@@ -1,5 +1,5 @@
 import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage, type TrainingConfig } from '../protocol/index.js';
+import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import { checkSecureAggregation, type SecAggWeighting } from '../secure-aggregation/compatibility.js';
 import { DEFAULT_SECAGG_RANGE, SecAggRound } from '../secure-aggregation/secagg-round.js';
 import type { ClientLink } from './client-link.js';
@@ -9,6 +9,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
+import { roundAssignment, trainingConfig } from './round-assignment.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
@@ -310,7 +311,7 @@ export class RoundEngine {
   /** Starts a secure aggregation session for `round` (its first, or after one failed: its parties start over). */
   #newSession(round: OpenRound): void {
     const sa = this.#o.secureAggregation!;
-    const dp = this.#config({ roundId: round.id, modelVersion: this.#d.model.version, assignedAt: 0, expiresAt: 0 }).dp;
+    const dp = trainingConfig(this.#d, { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: 0, expiresAt: 0 }, true).dp;
     // Uniformly weighted DP updates are clipped to the DP norm on the device: a coordinate is within it, plus six standard
     // deviations of its noise share. Otherwise a weighted coordinate (samples x delta) within +-1024.
     const range = sa.range ?? (dp !== undefined && this.#weighting === 'uniform'
@@ -492,28 +493,9 @@ export class RoundEngine {
   }
 
   #sendAssignment(link: ClientLink, a: Assignment): void {
-    const model = this.#d.model;
     const now = this.#now();
     const deadlineAt = Math.round(this.#round?.deadlineAt ?? now + this.#o.roundDeadlineMs);
-    link.assign({
-      type: 'round-assignment', roundId: a.roundId, modelVersion: a.modelVersion,
-      deadlineMs: Math.max(1, Math.round(deadlineAt - now)), deadlineAt, layoutHash: model.layoutHash, numParams: model.numParams, updateKind: 'delta',
-      config: this.#config(a),
-      ...(this.#weighting !== undefined ? { secureAggregation: { weighting: this.#weighting } } : {}),
-    }, model.frame(a.roundId, encodeWeightFrame));
-  }
-
-  /**
-   * The training config of an assignment: the coordinator's, what the
-   * strategy adds for the round, and the round's seed. Under secure
-   * aggregation, central DP's noise is added by the devices in shares
-   * (distributed DP): K of them make the whole.
-   */
-  #config(a: Assignment): TrainingConfig {
-    const seed = roundSeed(this.#o.seed, a.roundId);
-    const config: TrainingConfig = { ...this.#o.training, ...this.#d.strategy.configureRound({ roundId: a.roundId, modelVersion: a.modelVersion, seed }), seed };
-    if (this.#weighting !== undefined && config.dp?.mode === 'central') config.dp = { ...config.dp, noiseShares: this.#o.perRound };
-    return config;
+    link.assign(roundAssignment(this.#d, a, deadlineAt, now, this.#weighting), this.#d.model.frame(a.roundId, encodeWeightFrame));
   }
 
   /**
