@@ -1,15 +1,14 @@
 import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
-import { checkSecureAggregation, type SecAggWeighting } from '../secure-aggregation/compatibility.js';
-import { DEFAULT_SECAGG_RANGE, SecAggRound } from '../secure-aggregation/secagg-round.js';
+import { ProtocolError, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
-import { roundSeed, selectForRound } from './client-selection.js';
+import { selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
-import { roundAssignment, trainingConfig } from './round-assignment.js';
+import { roundAssignment } from './round-assignment.js';
+import { SecAggSessions, deliverSecAggMessage, secAggSummary } from './secagg-sessions.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
@@ -44,15 +43,25 @@ export class RoundEngine {
   #drainWaiter: (() => void) | undefined;
   /** The configured number of rounds has been closed (their evaluations may still run). */
   #lastClosed = false;
-  /** Secure aggregation is on: how devices weight their update before masking. */
-  readonly #weighting: SecAggWeighting | undefined;
+  /** Secure aggregation is on: the rounds' sessions. */
+  readonly #secagg: SecAggSessions | undefined;
 
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
     this.#o = deps.options;
     this.#scratch = new Float32Array(deps.model.numParams);
     // Refused here, before any round: strategies that need individual updates cannot run on sums.
-    this.#weighting = deps.options.secureAggregation === undefined ? undefined : checkSecureAggregation(deps.strategy, deps.options);
+    this.#secagg = deps.options.secureAggregation === undefined ? undefined : new SecAggSessions(deps, {
+      round: () => this.#round,
+      link: (clientId) => this.#links.get(clientId),
+      withdraw: (roundId) => this.#withdraw(roundId),
+      close: (round, closedBy) => this.#close(round, closedBy),
+      reopen: (round) => {
+        this.#state = this.#draining ? 'draining' : 'open';
+        this.#armDeadline(round);
+        this.#progress();
+      },
+    });
   }
 
   get state(): EngineState { return this.#state; }
@@ -91,7 +100,7 @@ export class RoundEngine {
       return this.#finish();
     }
     const open = this.#d.store.openRoundRow();
-    if (open !== undefined && this.#weighting !== undefined) {
+    if (open !== undefined && this.#secagg !== undefined) {
       // A secure-aggregation session cannot outlive its process (its parties' keys are gone): the round starts a new one.
       this.#d.store.bumpRound(open.roundId, 'resumed');
       this.#round = this.#newRound(open.roundId, undefined, new Set());
@@ -139,11 +148,7 @@ export class RoundEngine {
   /** A client is ready (handshake done). A client already linked under its id is closed: the newer link wins. */
   connect(link: ClientLink): void {
     const id = link.clientId;
-    if (this.#weighting !== undefined && !link.features.includes(SECURE_AGGREGATION_FEATURE)) {
-      link.log.warn({ code: 'STRATA_ERR_SECAGG_UNSUPPORTED' }, 'agent without secure aggregation refused');
-      link.close(new ProtocolError('STRATA_ERR_SECAGG_UNSUPPORTED', 'this coordinator runs secure aggregation; the agent does not offer it (feature secure-aggregation)'));
-      return;
-    }
+    if (this.#secagg !== undefined && !this.#secagg.admits(link)) return;
     const old = this.#links.get(id);
     this.#links.set(id, link);
     // An update on its way over the old connection will not come.
@@ -205,17 +210,7 @@ export class RoundEngine {
   /** A secure-aggregation message from a client (keys, dealt shares, unmasking shares). */
   secaggMessage(link: ClientLink, m: SecAggAgentMessage): void {
     if (this.#links.get(link.clientId) !== link) return;
-    const session = this.#round?.secagg;
-    try {
-      if (session === undefined || session.roundId !== m.roundId) {
-        throw new ProtocolError('STRATA_ERR_STALE_ROUND', `no secure aggregation session for round ${m.roundId}`, { roundId: m.roundId });
-      }
-      session.message(link.clientId, m);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      if (err.code !== 'STRATA_ERR_STALE_ROUND') link.refuse(err, m.roundId);
-      else link.log.debug({ code: err.code, roundId: m.roundId }, 'secure aggregation message for a closed session; dropped');
-    }
+    deliverSecAggMessage(this.#round?.secagg, link, m);
   }
 
   /** The update frame that follows a result. */
@@ -249,7 +244,7 @@ export class RoundEngine {
     try {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
       u = round.secagg !== undefined
-        ? takeMaskedUpdate(this.#d, round.secagg, this.#weighting!, link.clientId, data, a, now)
+        ? takeMaskedUpdate(this.#d, round.secagg, this.#secagg!.weighting, link.clientId, data, a, now)
         : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
     } catch (err) {
       this.#reject(link, err, a.roundId);
@@ -303,63 +298,12 @@ export class RoundEngine {
     const round: OpenRound = {
       id, startedAt: this.#now(), deadlineAt: 0, timer: undefined, aggregator: aggregator!, contributors, assigned: new Set(), selections: 0, unreplaced: 0,
     };
-    if (this.#weighting !== undefined) this.#newSession(round);
+    this.#secagg?.begin(round);
     this.#armDeadline(round);
     return round;
   }
 
-  /** Starts a secure aggregation session for `round` (its first, or after one failed: its parties start over). */
-  #newSession(round: OpenRound): void {
-    const sa = this.#o.secureAggregation!;
-    const dp = trainingConfig(this.#d, { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: 0, expiresAt: 0 }, true).dp;
-    // Uniformly weighted DP updates are clipped to the DP norm on the device: a coordinate is within it, plus six standard
-    // deviations of its noise share. Otherwise a weighted coordinate (samples x delta) within +-1024.
-    const range = sa.range ?? (dp !== undefined && this.#weighting === 'uniform'
-      ? dp.clip * (1 + 6 * (dp.mode === 'local' ? dp.noiseMultiplier : dp.noiseMultiplier / Math.sqrt(dp.noiseShares ?? 1)))
-      : DEFAULT_SECAGG_RANGE);
-    const session: SecAggRound = new SecAggRound({
-      roundId: round.id, numParams: this.#d.model.numParams, seed: roundSeed(this.#o.seed, round.id) ^ ((round.sessions ?? 0) * 0x9e3779b1), neighbours: sa.neighbours, range,
-      log: this.#d.log,
-      send: (clientId, m) => this.#links.get(clientId)?.secagg(m),
-      refuse: (clientId, err) => {
-        this.#d.metrics.updateRejected(err.code);
-        this.#d.store.recordRejection(round.id, clientId, err.code, this.#now());
-        this.#d.registry.rejected(clientId, this.#now());
-        this.#d.observer?.rejected?.({ roundId: round.id, clientId, code: err.code, at: this.#now() });
-        this.#links.get(clientId)?.refuse(err, round.id);
-      },
-      unmasked: () => {
-        this.#d.metrics.secaggSession('unmasked');
-        if (this.#round === round && round.secagg === session) this.#close(round, round.closing ?? 'quorum');
-      },
-      failed: (err) => {
-        this.#d.metrics.secaggSession('failed');
-        if (this.#round === round && round.secagg === session) this.#restartSession(round, err.code, err.message);
-      },
-    });
-    round.secagg = session;
-    round.aggregator = session as unknown as UpdateAggregator;
-    round.sessions = (round.sessions ?? 0) + 1;
-  }
-
-  /**
-   * A session that cannot finish (too few parties, uploads or shares) is
-   * replaced: the round's parties so far are let go (a result of theirs is
-   * answered as not needed, without blame), the round picks anew.
-   */
-  #restartSession(round: OpenRound, code: string, reason: string): void {
-    this.#d.log.warn({ code, roundId: round.id, reason, session: round.sessions }, 'secure aggregation session failed; the round starts a new one');
-    for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
-    round.contributors.clear();
-    round.assigned.clear();
-    round.closing = undefined;
-    this.#newSession(round);
-    this.#state = this.#draining ? 'draining' : 'open';
-    this.#armDeadline(round);
-    this.#progress();
-  }
-
-  /** A secure-aggregation round's uploads are over: unmask, then close (from the session's callback). */
+  /** Ends a round's uploads: closes it, or under secure aggregation unmasks it first (the session's callback then closes it). */
   #finishRound(round: OpenRound, closedBy: RoundSummary['closedBy']): void {
     const session = round.secagg;
     if (session === undefined) {
@@ -367,11 +311,13 @@ export class RoundEngine {
       return;
     }
     if (session.stage !== 'masking' || this.#state !== 'open') return;
-    round.closing = closedBy;
     this.#state = 'unmasking';
-    // Results of this round still to be uploaded are no longer wanted.
-    for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
-    session.startUnmask();
+    this.#secagg!.unmask(round, session, closedBy);
+  }
+
+  /** Results of the round still to be uploaded are no longer wanted; stragglers still training stay busy until they answer. */
+  #withdraw(roundId: number): void {
+    for (const id of this.#work.withdrawRound(roundId)) this.#links.get(id)?.withdrawUpdate(roundId);
   }
 
   #armDeadline(round: OpenRound): void {
@@ -395,7 +341,7 @@ export class RoundEngine {
     }
     if (session !== undefined && !session.accepting) {
       // No party can join a session whose graph is fixed: too few uploads means a new session.
-      this.#restartSession(round, 'STRATA_ERR_SECAGG_ABORTED', `${round.contributors.size} masked updates at the deadline, ${this.#minNeeded()} needed`);
+      this.#secagg!.restart(round, 'STRATA_ERR_SECAGG_ABORTED', `${round.contributors.size} masked updates at the deadline, ${this.#minNeeded()} needed`);
       return;
     }
     // Too few updates: keep what arrived, top up from idle clients (unanswered assignments have expired), extend.
@@ -495,7 +441,7 @@ export class RoundEngine {
   #sendAssignment(link: ClientLink, a: Assignment): void {
     const now = this.#now();
     const deadlineAt = Math.round(this.#round?.deadlineAt ?? now + this.#o.roundDeadlineMs);
-    link.assign(roundAssignment(this.#d, a, deadlineAt, now, this.#weighting), this.#d.model.frame(a.roundId, encodeWeightFrame));
+    link.assign(roundAssignment(this.#d, a, deadlineAt, now, this.#secagg?.weighting), this.#d.model.frame(a.roundId, encodeWeightFrame));
   }
 
   /**
@@ -526,17 +472,12 @@ export class RoundEngine {
         distributedNoise: round.secagg !== undefined,
       });
       const privacy = strategy.privacySpent?.();
-      const graph = round.secagg?.graph;
+      const secureAggregation = secAggSummary(round);
       summary = {
         // Masked uploads are never logged one by one: the round applied its contributors' sum.
         roundId: round.id, modelVersion: newVersion, applied: round.secagg !== undefined ? round.contributors.size : applied, seconds: (closedAt - round.startedAt) / 1000,
         openedAt: round.startedAt, closedAt, contributors: [...round.contributors].sort(), closedBy,
-        ...(round.secagg !== undefined && graph !== undefined ? {
-          secureAggregation: {
-            parties: graph.parties, neighbours: graph.neighbours, threshold: graph.threshold, uploads: round.contributors.size, sessions: round.sessions ?? 1,
-            quantizationBound: round.secagg.quantizationBound,
-          },
-        } : {}),
+        ...(secureAggregation !== undefined ? { secureAggregation } : {}),
         ...(privacy !== undefined ? { privacy } : {}),
       };
     } catch (err) {
@@ -546,10 +487,7 @@ export class RoundEngine {
       this.#d.observer?.finished?.();
       return;
     }
-    if (strategy.mode === 'sync') {
-      // Results of this round still to be uploaded are no longer wanted; stragglers still training stay busy until they answer.
-      for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
-    }
+    if (strategy.mode === 'sync') this.#withdraw(round.id);
     this.#round = undefined;
     this.#d.metrics.roundCompleted(summary.seconds);
     const spent = summary.modelVersion >= this.#o.rounds ? null : strategy.budgetSpent?.({ population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound }) ?? null;
