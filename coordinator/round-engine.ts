@@ -1,13 +1,13 @@
 import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
+import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
 import { selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
-import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
 import { roundAssignment } from './round-assignment.js';
+import { replayRound } from './round-replay.js';
 import { SecAggSessions, deliverSecAggMessage, secAggSummary } from './secagg-sessions.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
@@ -100,49 +100,20 @@ export class RoundEngine {
       return this.#finish();
     }
     const open = this.#d.store.openRoundRow();
-    if (open !== undefined && this.#secagg !== undefined) {
-      // A secure-aggregation session cannot outlive its process (its parties' keys are gone): the round starts a new one.
-      this.#d.store.bumpRound(open.roundId, 'resumed');
-      this.#round = this.#newRound(open.roundId, undefined, new Set());
-      this.#nextRoundId = open.roundId + 1;
-      this.#state = 'open';
-      this.#d.log.info({ roundId: open.roundId, modelVersion: this.#d.model.version }, 'resumed the open round with a new secure aggregation session');
-      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
-    } else if (open !== undefined) {
-      const aggregator = this.#d.strategy.createAggregator(this.#d.model.numParams);
-      let replayed = 0;
-      for (const u of this.#d.store.pendingUpdates(open.roundId)) {
-        const delta = this.#replayable(u);
-        if (delta === undefined) {
-          // Only a power cut under synchronous NORMAL loses spooled bytes: the round goes on without that update.
-          this.#d.log.error({ roundId: open.roundId, agentId: u.agentId, seq: u.seq }, 'an accepted update is missing from the spool; dropped from the round');
-          this.#d.store.forgetUpdate(u.seq);
-          continue;
-        }
-        aggregator.add(delta, u.weight, u.scale);
-        replayed++;
-      }
-      this.#d.store.bumpRound(open.roundId, 'resumed');
-      this.#round = this.#newRound(open.roundId, aggregator, this.#d.store.contributors(open.roundId));
-      this.#nextRoundId = open.roundId + 1;
-      this.#state = 'open';
-      this.#d.log.info({ roundId: open.roundId, replayed, modelVersion: this.#d.model.version }, 'resumed the open round from the update log');
-      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
-    } else {
+    if (open === undefined) {
       this.#state = 'waiting';
+    } else {
+      // A secure-aggregation session cannot outlive its process (its parties' keys are gone): the round starts a new one.
+      const replay = this.#secagg === undefined ? replayRound(this.#d, open.roundId) : undefined;
+      this.#d.store.bumpRound(open.roundId, 'resumed');
+      this.#round = this.#newRound(open.roundId, replay?.aggregator, replay === undefined ? new Set() : this.#d.store.contributors(open.roundId));
+      this.#nextRoundId = open.roundId + 1;
+      this.#state = 'open';
+      if (replay === undefined) this.#d.log.info({ roundId: open.roundId, modelVersion: this.#d.model.version }, 'resumed the open round with a new secure aggregation session');
+      else this.#d.log.info({ roundId: open.roundId, replayed: replay.replayed, modelVersion: this.#d.model.version }, 'resumed the open round from the update log');
+      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
     }
     this.#progress();
-  }
-
-  /** A persisted update's delta: its spooled frame, checked again (CRC, layout, length), or a legacy row's payload. */
-  #replayable(u: PendingUpdate): Float32Array | undefined {
-    if (u.delta !== undefined) return u.delta;
-    if (u.frame === undefined) return undefined;
-    try {
-      return decodeWeightFrame(u.frame, { kind: 'delta', layoutHash: this.#d.model.layoutHash, elementCount: this.#d.model.numParams, copy: true }).weights;
-    } catch {
-      return undefined;
-    }
   }
 
   /** A client is ready (handshake done). A client already linked under its id is closed: the newer link wins. */
