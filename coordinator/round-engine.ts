@@ -1,4 +1,3 @@
-import { StrataError } from '../common/strata-error.js';
 import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
 import { ClientWork } from './client-work.js';
@@ -6,9 +5,11 @@ import { selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
+import { applyRound } from './apply-round.js';
 import { roundAssignment } from './round-assignment.js';
+import { RoundEvaluations } from './round-evaluations.js';
 import { replayRound } from './round-replay.js';
-import { SecAggSessions, deliverSecAggMessage, secAggSummary } from './secagg-sessions.js';
+import { SecAggSessions, deliverSecAggMessage } from './secagg-sessions.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
@@ -36,9 +37,8 @@ export class RoundEngine {
   #round: OpenRound | undefined;
   #nextRoundId = 1;
   #scratch: Float32Array;
-  #lastEval: Evaluation | null = null;
   /** Evaluations run one after another, beside the next round. */
-  #evaluations: Promise<void> = Promise.resolve();
+  readonly #evaluations: RoundEvaluations;
   #draining = false;
   #drainWaiter: (() => void) | undefined;
   /** The configured number of rounds has been closed (their evaluations may still run). */
@@ -50,6 +50,7 @@ export class RoundEngine {
     this.#d = deps;
     this.#o = deps.options;
     this.#scratch = new Float32Array(deps.model.numParams);
+    this.#evaluations = new RoundEvaluations(deps, () => this.#finish());
     // Refused here, before any round: strategies that need individual updates cannot run on sums.
     this.#secagg = deps.options.secureAggregation === undefined ? undefined : new SecAggSessions(deps, {
       round: () => this.#round,
@@ -65,7 +66,7 @@ export class RoundEngine {
   }
 
   get state(): EngineState { return this.#state; }
-  get lastEvaluation(): Evaluation | null { return this.#lastEval; }
+  get lastEvaluation(): Evaluation | null { return this.#evaluations.last; }
   get connectedClients(): number { return this.#links.size; }
   get knownClients(): number { return this.#d.registry.size; }
   /** The open round's id, or null. */
@@ -90,7 +91,7 @@ export class RoundEngine {
 
   /** Resume the round that was open when the process stopped (replaying its persisted updates), or wait for clients. */
   start(lastEval: Evaluation | null): void {
-    this.#lastEval = lastEval;
+    this.#evaluations.last = lastEval;
     const rounds = this.#d.store.rounds();
     this.#nextRoundId = (rounds.at(-1)?.roundId ?? 0) + 1;
     if (this.#d.model.version >= this.#o.rounds) return this.#finish();
@@ -425,32 +426,10 @@ export class RoundEngine {
     if (this.#state !== 'open' && this.#state !== 'unmasking') return;
     this.#state = 'aggregating';
     round.timer?.cancel();
-    const { model, strategy, store } = this.#d;
-    let summary: Omit<RoundSummary, 'accuracy' | 'loss'>;
-    let next: Float32Array;
+    const strategy = this.#d.strategy;
+    let applied: ReturnType<typeof applyRound>;
     try {
-      const aggregate = round.aggregator.result();
-      next = checkedModel(strategy.applyAggregate(model.weights.slice(), aggregate), model.numParams, strategy.name);
-      const newVersion = model.version + 1;
-      const closedAt = this.#now();
-      const applied = store.completeRound({
-        roundId: round.id, newVersion, layoutHash: model.layoutHash, weights: next, strategyState: strategy.exportState(), closedAt,
-      });
-      model.advance(next, newVersion);
-      this.#d.registry.roundDone(round.contributors);
-      strategy.roundClosed?.({
-        roundId: round.id, contributors: round.contributors.size, population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound,
-        distributedNoise: round.secagg !== undefined,
-      });
-      const privacy = strategy.privacySpent?.();
-      const secureAggregation = secAggSummary(round);
-      summary = {
-        // Masked uploads are never logged one by one: the round applied its contributors' sum.
-        roundId: round.id, modelVersion: newVersion, applied: round.secagg !== undefined ? round.contributors.size : applied, seconds: (closedAt - round.startedAt) / 1000,
-        openedAt: round.startedAt, closedAt, contributors: [...round.contributors].sort(), closedBy,
-        ...(secureAggregation !== undefined ? { secureAggregation } : {}),
-        ...(privacy !== undefined ? { privacy } : {}),
-      };
+      applied = applyRound(this.#d, round, closedBy);
     } catch (err) {
       this.#d.log.fatal({ err }, 'closing the round failed; stopping');
       this.#state = 'stopped';
@@ -458,6 +437,7 @@ export class RoundEngine {
       this.#d.observer?.finished?.();
       return;
     }
+    const { next, summary } = applied;
     if (strategy.mode === 'sync') this.#withdraw(round.id);
     this.#round = undefined;
     this.#d.metrics.roundCompleted(summary.seconds);
@@ -465,30 +445,11 @@ export class RoundEngine {
     if (spent !== null) this.#d.log.warn({ roundId: summary.roundId, modelVersion: summary.modelVersion, ...summary.privacy }, `privacy budget spent: ${spent}; training stops`);
     const last = summary.modelVersion >= this.#o.rounds || spent !== null;
     this.#lastClosed ||= last;
-    this.#evaluate(next, summary, last);
+    this.#evaluations.add(next, summary, last);
     this.#drainWaiter?.();
     if (last) return;
     this.#state = this.#draining ? 'draining' : 'waiting';
     this.#progress();
-  }
-
-  #evaluate(weights: Float32Array, s: Omit<RoundSummary, 'accuracy' | 'loss'>, last: boolean): void {
-    this.#evaluations = this.#evaluations.then(async () => {
-      const evaluation = this.#d.strategy.evaluate ? await this.#d.strategy.evaluate(weights, { roundId: s.roundId, modelVersion: s.modelVersion }) : null;
-      if (evaluation !== null) {
-        this.#d.store.setModelEvaluation(s.modelVersion, evaluation.accuracy, evaluation.loss);
-        this.#lastEval = evaluation;
-      }
-      const summary: RoundSummary = { ...s, accuracy: evaluation?.accuracy ?? null, loss: evaluation?.loss ?? null };
-      this.#d.log.info({ roundId: s.roundId, modelVersion: s.modelVersion, applied: s.applied, seconds: s.seconds, accuracy: summary.accuracy, loss: summary.loss }, 'round completed');
-      this.#d.observer?.roundCompleted?.(summary);
-    }).catch((err: unknown) => {
-      this.#d.log.error({ err, roundId: s.roundId }, 'evaluating the new model failed');
-    }).then(() => {
-      if (last) this.#finish();
-    }).catch((err: unknown) => {
-      this.#d.log.error({ err }, 'finishing the run failed');
-    });
   }
 
   #finish(): void {
@@ -498,7 +459,7 @@ export class RoundEngine {
 
   /** Resolves when every evaluation started so far is done. */
   async settled(): Promise<void> {
-    await this.#evaluations;
+    await this.#evaluations.settled();
   }
 
   /**
@@ -524,19 +485,8 @@ export class RoundEngine {
     const open = this.#round;
     // A secure aggregation round is not unmasked in a drain: it stays open and the next start runs it with a new session.
     if (this.#state === 'open' && open !== undefined && open.secagg === undefined && open.contributors.size >= this.#minNeeded()) this.#close(open, 'drain');
-    await this.#evaluations;
+    await this.#evaluations.settled();
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
-}
-
-/** A strategy's next model must be the model's length and finite: a broken strategy stops the run, it never poisons the model. */
-function checkedModel(next: Float32Array, numParams: number, strategy: string): Float32Array {
-  if (next.length !== numParams) {
-    throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${strategy}: applyAggregate returned ${next.length} values for a model of ${numParams}`, { strategy });
-  }
-  for (let i = 0; i < next.length; i++) {
-    if (!Number.isFinite(next[i]!)) throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${strategy}: applyAggregate returned a non-finite value at ${i}`, { strategy, index: i });
-  }
-  return next;
 }
