@@ -1,12 +1,11 @@
-import { ProtocolError, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
+import { ProtocolError, decodeWeightFrameHeader, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
+import { ClientAssigner } from './client-assigner.js';
 import { ClientWork } from './client-work.js';
-import { selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
 import { applyRound } from './apply-round.js';
-import { roundAssignment } from './round-assignment.js';
 import { RoundEvaluations } from './round-evaluations.js';
 import { replayRound } from './round-replay.js';
 import { SecAggSessions, deliverSecAggMessage } from './secagg-sessions.js';
@@ -45,6 +44,7 @@ export class RoundEngine {
   #lastClosed = false;
   /** Secure aggregation is on: the rounds' sessions. */
   readonly #secagg: SecAggSessions | undefined;
+  readonly #assigner: ClientAssigner;
 
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
@@ -63,6 +63,7 @@ export class RoundEngine {
         this.#progress();
       },
     });
+    this.#assigner = new ClientAssigner(deps, this.#links, this.#work, this.#secagg?.weighting);
   }
 
   get state(): EngineState { return this.#state; }
@@ -131,7 +132,7 @@ export class RoundEngine {
     const round = this.#round;
     if (a !== undefined && round !== undefined && round.secagg === undefined && a.roundId === round.id && this.#d.model.version === a.modelVersion && this.#state === 'open') {
       // A reconnect mid-round: the same assignment again (an agent resends the outcome it trained, not retrained).
-      this.#sendAssignment(link, a);
+      this.#assigner.send(link, a, round);
       return;
     }
     // Whatever it was doing on its old connection is lost with it.
@@ -331,27 +332,11 @@ export class RoundEngine {
     return this.#work.outstanding(round.id, this.#now());
   }
 
-  /**
-   * Linked clients free to train: no unanswered assignment, no upload on its
-   * way, and not already in `round` (one update per client per round, or per
-   * FedBuff buffer; a client refused in a round is not picked again in it).
-   */
-  #idle(round: OpenRound | undefined): ClientLink[] {
-    const out: ClientLink[] = [];
-    for (const link of this.#links.values()) {
-      const id = link.clientId;
-      if (this.#work.busy(id)) continue;
-      if (round !== undefined && (round.contributors.has(id) || round.assigned.has(id))) continue;
-      out.push(link);
-    }
-    return out;
-  }
-
   /** Called after every event: open a round when enough clients wait, top up, close when done. */
   #progress(): void {
     if (this.#state === 'waiting' && !this.#draining) {
       // FedBuff's clients never wait for a round: every linked client counts; a synchronous round needs idle ones.
-      const available = this.#d.strategy.mode === 'async' ? this.#links.size : this.#idle(undefined).length;
+      const available = this.#d.strategy.mode === 'async' ? this.#links.size : this.#assigner.idle(undefined).length;
       if (available < this.#o.minClients) return;
       const id = this.#nextRoundId++;
       this.#d.store.openRound(id, this.#d.model.version, this.#now());
@@ -378,42 +363,7 @@ export class RoundEngine {
       if (this.#outstanding(round) === 0 && this.#work.pendingCount === 0) this.#drainWaiter?.();
       return;
     }
-    const sync = this.#d.strategy.mode === 'sync';
-    const desired = sync ? Math.ceil(this.#o.perRound * this.#o.overCommit) : Number.POSITIVE_INFINITY;
-    const need = desired - round.contributors.size - this.#outstanding(round);
-    if (need <= 0) return;
-    const idle = this.#idle(round);
-    if (idle.length === 0) return;
-    const picked = selectForRound(idle, this.#d.registry, need, this.#o.selection, this.#d.strategy, {
-      seed: this.#o.seed, roundId: round.id, modelVersion: this.#d.model.version, selection: round.selections++,
-    });
-    for (const link of picked) this.#assign(link, round);
-    if (picked.length > 0) this.#d.store.bumpRound(round.id, 'selected', picked.length);
-    const replacements = Math.min(round.unreplaced, picked.length);
-    if (replacements > 0) {
-      // Taking over from clients that dropped out: the round goes on without waiting for its deadline.
-      round.unreplaced -= replacements;
-      const clientIds = picked.slice(0, replacements).map((l) => l.clientId);
-      this.#d.metrics.replacementAssigned(replacements);
-      this.#d.log.info({ roundId: round.id, replacements: clientIds }, 'replacement assigned');
-      this.#d.observer?.replaced?.({ roundId: round.id, clientIds, at: this.#now() });
-    }
-  }
-
-  #assign(link: ClientLink, round: OpenRound): void {
-    const now = this.#now();
-    const a: Assignment = { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: now, expiresAt: now + this.#o.roundDeadlineMs };
-    this.#work.assign(link.clientId, a);
-    round.assigned.add(link.clientId);
-    round.secagg?.join(link.clientId);
-    this.#sendAssignment(link, a);
-    this.#d.observer?.assigned?.({ roundId: round.id, clientId: link.clientId, profile: link.profile, modelVersion: a.modelVersion, at: now });
-  }
-
-  #sendAssignment(link: ClientLink, a: Assignment): void {
-    const now = this.#now();
-    const deadlineAt = Math.round(this.#round?.deadlineAt ?? now + this.#o.roundDeadlineMs);
-    link.assign(roundAssignment(this.#d, a, deadlineAt, now, this.#secagg?.weighting), this.#d.model.frame(a.roundId, encodeWeightFrame));
+    this.#assigner.topUp(round);
   }
 
   /**
