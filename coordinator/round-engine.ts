@@ -1,4 +1,4 @@
-import { ProtocolError, decodeWeightFrameHeader, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
+import { ProtocolError, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
 import { ClientAssigner } from './client-assigner.js';
 import { ClientWork } from './client-work.js';
@@ -9,6 +9,7 @@ import { applyRound } from './apply-round.js';
 import { RoundEvaluations } from './round-evaluations.js';
 import { replayRound } from './round-replay.js';
 import { SecAggSessions, deliverSecAggMessage } from './secagg-sessions.js';
+import { strayFrameError, strayResultError } from './stray-messages.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
@@ -157,10 +158,7 @@ export class RoundEngine {
     if (this.#links.get(id) !== link) return;
     const a = this.#work.assignment(id);
     if (a === undefined || a.roundId !== m.roundId || a.modelVersion !== m.modelVersion || this.#work.isPending(id)) {
-      const current = this.#round?.id ?? this.#nextRoundId;
-      const stale = m.roundId < current || (a !== undefined && m.modelVersion < a.modelVersion);
-      link.refuse(new ProtocolError(stale ? 'STRATA_ERR_STALE_ROUND' : 'STRATA_ERR_UNEXPECTED_MESSAGE',
-        stale ? `round ${m.roundId} is over (open round: ${current})` : 'no assignment awaits this result', { roundId: m.roundId }), m.roundId);
+      link.refuse(strayResultError(m, a, this.#round?.id ?? this.#nextRoundId), m.roundId);
       return;
     }
     const round = this.#round;
@@ -197,14 +195,7 @@ export class RoundEngine {
         link.ack(roundId!, false, 'STRATA_ERR_STALE_ROUND');
         return;
       }
-      let err = new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', 'weight frame without a result message first');
-      try {
-        const h = decodeWeightFrameHeader(frame);
-        if (h.roundId < (this.#round?.id ?? this.#nextRoundId)) err = new ProtocolError('STRATA_ERR_STALE_ROUND', `round ${h.roundId} is over`, { roundId: h.roundId });
-      } catch (e) {
-        if (e instanceof ProtocolError) err = e;
-      }
-      this.#reject(link, err, null);
+      this.#reject(link, strayFrameError(frame, this.#round?.id ?? this.#nextRoundId), null);
       return;
     }
     this.#intake(link, frame, p.result, p.assignment);
