@@ -1,14 +1,15 @@
-import { StrataError } from '../common/strata-error.js';
-import { ProtocolError, SECURE_AGGREGATION_FEATURE, decodeWeightFrame, decodeWeightFrameHeader, encodeWeightFrame, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage, type TrainingConfig } from '../protocol/index.js';
-import { checkSecureAggregation, type SecAggWeighting } from '../secure-aggregation/compatibility.js';
-import { DEFAULT_SECAGG_RANGE, SecAggRound } from '../secure-aggregation/secagg-round.js';
+import { ProtocolError, peekWeightFrameRoundId, type ResultMessage, type SecAggAgentMessage } from '../protocol/index.js';
 import type { ClientLink } from './client-link.js';
+import { ClientAssigner } from './client-assigner.js';
 import { ClientWork } from './client-work.js';
-import { roundSeed, selectForRound } from './client-selection.js';
 import type { CompiledCoordinatorOptions } from './coordinator-options.js';
-import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
+import { applyRound } from './apply-round.js';
+import { RoundEvaluations } from './round-evaluations.js';
+import { replayRound } from './round-replay.js';
+import { SecAggSessions, deliverSecAggMessage } from './secagg-sessions.js';
+import { strayFrameError, strayResultError } from './stray-messages.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 
@@ -36,26 +37,38 @@ export class RoundEngine {
   #round: OpenRound | undefined;
   #nextRoundId = 1;
   #scratch: Float32Array;
-  #lastEval: Evaluation | null = null;
   /** Evaluations run one after another, beside the next round. */
-  #evaluations: Promise<void> = Promise.resolve();
+  readonly #evaluations: RoundEvaluations;
   #draining = false;
   #drainWaiter: (() => void) | undefined;
   /** The configured number of rounds has been closed (their evaluations may still run). */
   #lastClosed = false;
-  /** Secure aggregation is on: how devices weight their update before masking. */
-  readonly #weighting: SecAggWeighting | undefined;
+  /** Secure aggregation is on: the rounds' sessions. */
+  readonly #secagg: SecAggSessions | undefined;
+  readonly #assigner: ClientAssigner;
 
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
     this.#o = deps.options;
     this.#scratch = new Float32Array(deps.model.numParams);
+    this.#evaluations = new RoundEvaluations(deps, () => this.#finish());
     // Refused here, before any round: strategies that need individual updates cannot run on sums.
-    this.#weighting = deps.options.secureAggregation === undefined ? undefined : checkSecureAggregation(deps.strategy, deps.options);
+    this.#secagg = deps.options.secureAggregation === undefined ? undefined : new SecAggSessions(deps, {
+      round: () => this.#round,
+      link: (clientId) => this.#links.get(clientId),
+      withdraw: (roundId) => this.#withdraw(roundId),
+      close: (round, closedBy) => this.#close(round, closedBy),
+      reopen: (round) => {
+        this.#state = this.#draining ? 'draining' : 'open';
+        this.#armDeadline(round);
+        this.#progress();
+      },
+    });
+    this.#assigner = new ClientAssigner(deps, this.#links, this.#work, this.#secagg?.weighting);
   }
 
   get state(): EngineState { return this.#state; }
-  get lastEvaluation(): Evaluation | null { return this.#lastEval; }
+  get lastEvaluation(): Evaluation | null { return this.#evaluations.last; }
   get connectedClients(): number { return this.#links.size; }
   get knownClients(): number { return this.#d.registry.size; }
   /** The open round's id, or null. */
@@ -80,7 +93,7 @@ export class RoundEngine {
 
   /** Resume the round that was open when the process stopped (replaying its persisted updates), or wait for clients. */
   start(lastEval: Evaluation | null): void {
-    this.#lastEval = lastEval;
+    this.#evaluations.last = lastEval;
     const rounds = this.#d.store.rounds();
     this.#nextRoundId = (rounds.at(-1)?.roundId ?? 0) + 1;
     if (this.#d.model.version >= this.#o.rounds) return this.#finish();
@@ -90,59 +103,26 @@ export class RoundEngine {
       return this.#finish();
     }
     const open = this.#d.store.openRoundRow();
-    if (open !== undefined && this.#weighting !== undefined) {
-      // A secure-aggregation session cannot outlive its process (its parties' keys are gone): the round starts a new one.
-      this.#d.store.bumpRound(open.roundId, 'resumed');
-      this.#round = this.#newRound(open.roundId, undefined, new Set());
-      this.#nextRoundId = open.roundId + 1;
-      this.#state = 'open';
-      this.#d.log.info({ roundId: open.roundId, modelVersion: this.#d.model.version }, 'resumed the open round with a new secure aggregation session');
-      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
-    } else if (open !== undefined) {
-      const aggregator = this.#d.strategy.createAggregator(this.#d.model.numParams);
-      let replayed = 0;
-      for (const u of this.#d.store.pendingUpdates(open.roundId)) {
-        const delta = this.#replayable(u);
-        if (delta === undefined) {
-          // Only a power cut under synchronous NORMAL loses spooled bytes: the round goes on without that update.
-          this.#d.log.error({ roundId: open.roundId, agentId: u.agentId, seq: u.seq }, 'an accepted update is missing from the spool; dropped from the round');
-          this.#d.store.forgetUpdate(u.seq);
-          continue;
-        }
-        aggregator.add(delta, u.weight, u.scale);
-        replayed++;
-      }
-      this.#d.store.bumpRound(open.roundId, 'resumed');
-      this.#round = this.#newRound(open.roundId, aggregator, this.#d.store.contributors(open.roundId));
-      this.#nextRoundId = open.roundId + 1;
-      this.#state = 'open';
-      this.#d.log.info({ roundId: open.roundId, replayed, modelVersion: this.#d.model.version }, 'resumed the open round from the update log');
-      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
-    } else {
+    if (open === undefined) {
       this.#state = 'waiting';
+    } else {
+      // A secure-aggregation session cannot outlive its process (its parties' keys are gone): the round starts a new one.
+      const replay = this.#secagg === undefined ? replayRound(this.#d, open.roundId) : undefined;
+      this.#d.store.bumpRound(open.roundId, 'resumed');
+      this.#round = this.#newRound(open.roundId, replay?.aggregator, replay === undefined ? new Set() : this.#d.store.contributors(open.roundId));
+      this.#nextRoundId = open.roundId + 1;
+      this.#state = 'open';
+      if (replay === undefined) this.#d.log.info({ roundId: open.roundId, modelVersion: this.#d.model.version }, 'resumed the open round with a new secure aggregation session');
+      else this.#d.log.info({ roundId: open.roundId, replayed: replay.replayed, modelVersion: this.#d.model.version }, 'resumed the open round from the update log');
+      this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
     }
     this.#progress();
-  }
-
-  /** A persisted update's delta: its spooled frame, checked again (CRC, layout, length), or a legacy row's payload. */
-  #replayable(u: PendingUpdate): Float32Array | undefined {
-    if (u.delta !== undefined) return u.delta;
-    if (u.frame === undefined) return undefined;
-    try {
-      return decodeWeightFrame(u.frame, { kind: 'delta', layoutHash: this.#d.model.layoutHash, elementCount: this.#d.model.numParams, copy: true }).weights;
-    } catch {
-      return undefined;
-    }
   }
 
   /** A client is ready (handshake done). A client already linked under its id is closed: the newer link wins. */
   connect(link: ClientLink): void {
     const id = link.clientId;
-    if (this.#weighting !== undefined && !link.features.includes(SECURE_AGGREGATION_FEATURE)) {
-      link.log.warn({ code: 'STRATA_ERR_SECAGG_UNSUPPORTED' }, 'agent without secure aggregation refused');
-      link.close(new ProtocolError('STRATA_ERR_SECAGG_UNSUPPORTED', 'this coordinator runs secure aggregation; the agent does not offer it (feature secure-aggregation)'));
-      return;
-    }
+    if (this.#secagg !== undefined && !this.#secagg.admits(link)) return;
     const old = this.#links.get(id);
     this.#links.set(id, link);
     // An update on its way over the old connection will not come.
@@ -153,7 +133,7 @@ export class RoundEngine {
     const round = this.#round;
     if (a !== undefined && round !== undefined && round.secagg === undefined && a.roundId === round.id && this.#d.model.version === a.modelVersion && this.#state === 'open') {
       // A reconnect mid-round: the same assignment again (an agent resends the outcome it trained, not retrained).
-      this.#sendAssignment(link, a);
+      this.#assigner.send(link, a, round);
       return;
     }
     // Whatever it was doing on its old connection is lost with it.
@@ -178,10 +158,7 @@ export class RoundEngine {
     if (this.#links.get(id) !== link) return;
     const a = this.#work.assignment(id);
     if (a === undefined || a.roundId !== m.roundId || a.modelVersion !== m.modelVersion || this.#work.isPending(id)) {
-      const current = this.#round?.id ?? this.#nextRoundId;
-      const stale = m.roundId < current || (a !== undefined && m.modelVersion < a.modelVersion);
-      link.refuse(new ProtocolError(stale ? 'STRATA_ERR_STALE_ROUND' : 'STRATA_ERR_UNEXPECTED_MESSAGE',
-        stale ? `round ${m.roundId} is over (open round: ${current})` : 'no assignment awaits this result', { roundId: m.roundId }), m.roundId);
+      link.refuse(strayResultError(m, a, this.#round?.id ?? this.#nextRoundId), m.roundId);
       return;
     }
     const round = this.#round;
@@ -204,17 +181,7 @@ export class RoundEngine {
   /** A secure-aggregation message from a client (keys, dealt shares, unmasking shares). */
   secaggMessage(link: ClientLink, m: SecAggAgentMessage): void {
     if (this.#links.get(link.clientId) !== link) return;
-    const session = this.#round?.secagg;
-    try {
-      if (session === undefined || session.roundId !== m.roundId) {
-        throw new ProtocolError('STRATA_ERR_STALE_ROUND', `no secure aggregation session for round ${m.roundId}`, { roundId: m.roundId });
-      }
-      session.message(link.clientId, m);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      if (err.code !== 'STRATA_ERR_STALE_ROUND') link.refuse(err, m.roundId);
-      else link.log.debug({ code: err.code, roundId: m.roundId }, 'secure aggregation message for a closed session; dropped');
-    }
+    deliverSecAggMessage(this.#round?.secagg, link, m);
   }
 
   /** The update frame that follows a result. */
@@ -228,14 +195,7 @@ export class RoundEngine {
         link.ack(roundId!, false, 'STRATA_ERR_STALE_ROUND');
         return;
       }
-      let err = new ProtocolError('STRATA_ERR_UNEXPECTED_MESSAGE', 'weight frame without a result message first');
-      try {
-        const h = decodeWeightFrameHeader(frame);
-        if (h.roundId < (this.#round?.id ?? this.#nextRoundId)) err = new ProtocolError('STRATA_ERR_STALE_ROUND', `round ${h.roundId} is over`, { roundId: h.roundId });
-      } catch (e) {
-        if (e instanceof ProtocolError) err = e;
-      }
-      this.#reject(link, err, null);
+      this.#reject(link, strayFrameError(frame, this.#round?.id ?? this.#nextRoundId), null);
       return;
     }
     this.#intake(link, frame, p.result, p.assignment);
@@ -248,7 +208,7 @@ export class RoundEngine {
     try {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
       u = round.secagg !== undefined
-        ? takeMaskedUpdate(this.#d, round.secagg, this.#weighting!, link.clientId, data, a, now)
+        ? takeMaskedUpdate(this.#d, round.secagg, this.#secagg!.weighting, link.clientId, data, a, now)
         : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
     } catch (err) {
       this.#reject(link, err, a.roundId);
@@ -302,63 +262,12 @@ export class RoundEngine {
     const round: OpenRound = {
       id, startedAt: this.#now(), deadlineAt: 0, timer: undefined, aggregator: aggregator!, contributors, assigned: new Set(), selections: 0, unreplaced: 0,
     };
-    if (this.#weighting !== undefined) this.#newSession(round);
+    this.#secagg?.begin(round);
     this.#armDeadline(round);
     return round;
   }
 
-  /** Starts a secure aggregation session for `round` (its first, or after one failed: its parties start over). */
-  #newSession(round: OpenRound): void {
-    const sa = this.#o.secureAggregation!;
-    const dp = this.#config({ roundId: round.id, modelVersion: this.#d.model.version, assignedAt: 0, expiresAt: 0 }).dp;
-    // Uniformly weighted DP updates are clipped to the DP norm on the device: a coordinate is within it, plus six standard
-    // deviations of its noise share. Otherwise a weighted coordinate (samples x delta) within +-1024.
-    const range = sa.range ?? (dp !== undefined && this.#weighting === 'uniform'
-      ? dp.clip * (1 + 6 * (dp.mode === 'local' ? dp.noiseMultiplier : dp.noiseMultiplier / Math.sqrt(dp.noiseShares ?? 1)))
-      : DEFAULT_SECAGG_RANGE);
-    const session: SecAggRound = new SecAggRound({
-      roundId: round.id, numParams: this.#d.model.numParams, seed: roundSeed(this.#o.seed, round.id) ^ ((round.sessions ?? 0) * 0x9e3779b1), neighbours: sa.neighbours, range,
-      log: this.#d.log,
-      send: (clientId, m) => this.#links.get(clientId)?.secagg(m),
-      refuse: (clientId, err) => {
-        this.#d.metrics.updateRejected(err.code);
-        this.#d.store.recordRejection(round.id, clientId, err.code, this.#now());
-        this.#d.registry.rejected(clientId, this.#now());
-        this.#d.observer?.rejected?.({ roundId: round.id, clientId, code: err.code, at: this.#now() });
-        this.#links.get(clientId)?.refuse(err, round.id);
-      },
-      unmasked: () => {
-        this.#d.metrics.secaggSession('unmasked');
-        if (this.#round === round && round.secagg === session) this.#close(round, round.closing ?? 'quorum');
-      },
-      failed: (err) => {
-        this.#d.metrics.secaggSession('failed');
-        if (this.#round === round && round.secagg === session) this.#restartSession(round, err.code, err.message);
-      },
-    });
-    round.secagg = session;
-    round.aggregator = session as unknown as UpdateAggregator;
-    round.sessions = (round.sessions ?? 0) + 1;
-  }
-
-  /**
-   * A session that cannot finish (too few parties, uploads or shares) is
-   * replaced: the round's parties so far are let go (a result of theirs is
-   * answered as not needed, without blame), the round picks anew.
-   */
-  #restartSession(round: OpenRound, code: string, reason: string): void {
-    this.#d.log.warn({ code, roundId: round.id, reason, session: round.sessions }, 'secure aggregation session failed; the round starts a new one');
-    for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
-    round.contributors.clear();
-    round.assigned.clear();
-    round.closing = undefined;
-    this.#newSession(round);
-    this.#state = this.#draining ? 'draining' : 'open';
-    this.#armDeadline(round);
-    this.#progress();
-  }
-
-  /** A secure-aggregation round's uploads are over: unmask, then close (from the session's callback). */
+  /** Ends a round's uploads: closes it, or under secure aggregation unmasks it first (the session's callback then closes it). */
   #finishRound(round: OpenRound, closedBy: RoundSummary['closedBy']): void {
     const session = round.secagg;
     if (session === undefined) {
@@ -366,11 +275,13 @@ export class RoundEngine {
       return;
     }
     if (session.stage !== 'masking' || this.#state !== 'open') return;
-    round.closing = closedBy;
     this.#state = 'unmasking';
-    // Results of this round still to be uploaded are no longer wanted.
-    for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
-    session.startUnmask();
+    this.#secagg!.unmask(round, session, closedBy);
+  }
+
+  /** Results of the round still to be uploaded are no longer wanted; stragglers still training stay busy until they answer. */
+  #withdraw(roundId: number): void {
+    for (const id of this.#work.withdrawRound(roundId)) this.#links.get(id)?.withdrawUpdate(roundId);
   }
 
   #armDeadline(round: OpenRound): void {
@@ -394,7 +305,7 @@ export class RoundEngine {
     }
     if (session !== undefined && !session.accepting) {
       // No party can join a session whose graph is fixed: too few uploads means a new session.
-      this.#restartSession(round, 'STRATA_ERR_SECAGG_ABORTED', `${round.contributors.size} masked updates at the deadline, ${this.#minNeeded()} needed`);
+      this.#secagg!.restart(round, 'STRATA_ERR_SECAGG_ABORTED', `${round.contributors.size} masked updates at the deadline, ${this.#minNeeded()} needed`);
       return;
     }
     // Too few updates: keep what arrived, top up from idle clients (unanswered assignments have expired), extend.
@@ -412,27 +323,11 @@ export class RoundEngine {
     return this.#work.outstanding(round.id, this.#now());
   }
 
-  /**
-   * Linked clients free to train: no unanswered assignment, no upload on its
-   * way, and not already in `round` (one update per client per round, or per
-   * FedBuff buffer; a client refused in a round is not picked again in it).
-   */
-  #idle(round: OpenRound | undefined): ClientLink[] {
-    const out: ClientLink[] = [];
-    for (const link of this.#links.values()) {
-      const id = link.clientId;
-      if (this.#work.busy(id)) continue;
-      if (round !== undefined && (round.contributors.has(id) || round.assigned.has(id))) continue;
-      out.push(link);
-    }
-    return out;
-  }
-
   /** Called after every event: open a round when enough clients wait, top up, close when done. */
   #progress(): void {
     if (this.#state === 'waiting' && !this.#draining) {
       // FedBuff's clients never wait for a round: every linked client counts; a synchronous round needs idle ones.
-      const available = this.#d.strategy.mode === 'async' ? this.#links.size : this.#idle(undefined).length;
+      const available = this.#d.strategy.mode === 'async' ? this.#links.size : this.#assigner.idle(undefined).length;
       if (available < this.#o.minClients) return;
       const id = this.#nextRoundId++;
       this.#d.store.openRound(id, this.#d.model.version, this.#now());
@@ -459,61 +354,7 @@ export class RoundEngine {
       if (this.#outstanding(round) === 0 && this.#work.pendingCount === 0) this.#drainWaiter?.();
       return;
     }
-    const sync = this.#d.strategy.mode === 'sync';
-    const desired = sync ? Math.ceil(this.#o.perRound * this.#o.overCommit) : Number.POSITIVE_INFINITY;
-    const need = desired - round.contributors.size - this.#outstanding(round);
-    if (need <= 0) return;
-    const idle = this.#idle(round);
-    if (idle.length === 0) return;
-    const picked = selectForRound(idle, this.#d.registry, need, this.#o.selection, this.#d.strategy, {
-      seed: this.#o.seed, roundId: round.id, modelVersion: this.#d.model.version, selection: round.selections++,
-    });
-    for (const link of picked) this.#assign(link, round);
-    if (picked.length > 0) this.#d.store.bumpRound(round.id, 'selected', picked.length);
-    const replacements = Math.min(round.unreplaced, picked.length);
-    if (replacements > 0) {
-      // Taking over from clients that dropped out: the round goes on without waiting for its deadline.
-      round.unreplaced -= replacements;
-      const clientIds = picked.slice(0, replacements).map((l) => l.clientId);
-      this.#d.metrics.replacementAssigned(replacements);
-      this.#d.log.info({ roundId: round.id, replacements: clientIds }, 'replacement assigned');
-      this.#d.observer?.replaced?.({ roundId: round.id, clientIds, at: this.#now() });
-    }
-  }
-
-  #assign(link: ClientLink, round: OpenRound): void {
-    const now = this.#now();
-    const a: Assignment = { roundId: round.id, modelVersion: this.#d.model.version, assignedAt: now, expiresAt: now + this.#o.roundDeadlineMs };
-    this.#work.assign(link.clientId, a);
-    round.assigned.add(link.clientId);
-    round.secagg?.join(link.clientId);
-    this.#sendAssignment(link, a);
-    this.#d.observer?.assigned?.({ roundId: round.id, clientId: link.clientId, profile: link.profile, modelVersion: a.modelVersion, at: now });
-  }
-
-  #sendAssignment(link: ClientLink, a: Assignment): void {
-    const model = this.#d.model;
-    const now = this.#now();
-    const deadlineAt = Math.round(this.#round?.deadlineAt ?? now + this.#o.roundDeadlineMs);
-    link.assign({
-      type: 'round-assignment', roundId: a.roundId, modelVersion: a.modelVersion,
-      deadlineMs: Math.max(1, Math.round(deadlineAt - now)), deadlineAt, layoutHash: model.layoutHash, numParams: model.numParams, updateKind: 'delta',
-      config: this.#config(a),
-      ...(this.#weighting !== undefined ? { secureAggregation: { weighting: this.#weighting } } : {}),
-    }, model.frame(a.roundId, encodeWeightFrame));
-  }
-
-  /**
-   * The training config of an assignment: the coordinator's, what the
-   * strategy adds for the round, and the round's seed. Under secure
-   * aggregation, central DP's noise is added by the devices in shares
-   * (distributed DP): K of them make the whole.
-   */
-  #config(a: Assignment): TrainingConfig {
-    const seed = roundSeed(this.#o.seed, a.roundId);
-    const config: TrainingConfig = { ...this.#o.training, ...this.#d.strategy.configureRound({ roundId: a.roundId, modelVersion: a.modelVersion, seed }), seed };
-    if (this.#weighting !== undefined && config.dp?.mode === 'central') config.dp = { ...config.dp, noiseShares: this.#o.perRound };
-    return config;
+    this.#assigner.topUp(round);
   }
 
   /**
@@ -526,37 +367,10 @@ export class RoundEngine {
     if (this.#state !== 'open' && this.#state !== 'unmasking') return;
     this.#state = 'aggregating';
     round.timer?.cancel();
-    const { model, strategy, store } = this.#d;
-    let summary: Omit<RoundSummary, 'accuracy' | 'loss'>;
-    let next: Float32Array;
+    const strategy = this.#d.strategy;
+    let applied: ReturnType<typeof applyRound>;
     try {
-      const aggregate = round.aggregator.result();
-      next = checkedModel(strategy.applyAggregate(model.weights.slice(), aggregate), model.numParams, strategy.name);
-      const newVersion = model.version + 1;
-      const closedAt = this.#now();
-      const applied = store.completeRound({
-        roundId: round.id, newVersion, layoutHash: model.layoutHash, weights: next, strategyState: strategy.exportState(), closedAt,
-      });
-      model.advance(next, newVersion);
-      this.#d.registry.roundDone(round.contributors);
-      strategy.roundClosed?.({
-        roundId: round.id, contributors: round.contributors.size, population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound,
-        distributedNoise: round.secagg !== undefined,
-      });
-      const privacy = strategy.privacySpent?.();
-      const graph = round.secagg?.graph;
-      summary = {
-        // Masked uploads are never logged one by one: the round applied its contributors' sum.
-        roundId: round.id, modelVersion: newVersion, applied: round.secagg !== undefined ? round.contributors.size : applied, seconds: (closedAt - round.startedAt) / 1000,
-        openedAt: round.startedAt, closedAt, contributors: [...round.contributors].sort(), closedBy,
-        ...(round.secagg !== undefined && graph !== undefined ? {
-          secureAggregation: {
-            parties: graph.parties, neighbours: graph.neighbours, threshold: graph.threshold, uploads: round.contributors.size, sessions: round.sessions ?? 1,
-            quantizationBound: round.secagg.quantizationBound,
-          },
-        } : {}),
-        ...(privacy !== undefined ? { privacy } : {}),
-      };
+      applied = applyRound(this.#d, round, closedBy);
     } catch (err) {
       this.#d.log.fatal({ err }, 'closing the round failed; stopping');
       this.#state = 'stopped';
@@ -564,40 +378,19 @@ export class RoundEngine {
       this.#d.observer?.finished?.();
       return;
     }
-    if (strategy.mode === 'sync') {
-      // Results of this round still to be uploaded are no longer wanted; stragglers still training stay busy until they answer.
-      for (const id of this.#work.withdrawRound(round.id)) this.#links.get(id)?.withdrawUpdate(round.id);
-    }
+    const { next, summary } = applied;
+    if (strategy.mode === 'sync') this.#withdraw(round.id);
     this.#round = undefined;
     this.#d.metrics.roundCompleted(summary.seconds);
     const spent = summary.modelVersion >= this.#o.rounds ? null : strategy.budgetSpent?.({ population: Math.max(this.#d.registry.size, this.#o.perRound), perRound: this.#o.perRound }) ?? null;
     if (spent !== null) this.#d.log.warn({ roundId: summary.roundId, modelVersion: summary.modelVersion, ...summary.privacy }, `privacy budget spent: ${spent}; training stops`);
     const last = summary.modelVersion >= this.#o.rounds || spent !== null;
     this.#lastClosed ||= last;
-    this.#evaluate(next, summary, last);
+    this.#evaluations.add(next, summary, last);
     this.#drainWaiter?.();
     if (last) return;
     this.#state = this.#draining ? 'draining' : 'waiting';
     this.#progress();
-  }
-
-  #evaluate(weights: Float32Array, s: Omit<RoundSummary, 'accuracy' | 'loss'>, last: boolean): void {
-    this.#evaluations = this.#evaluations.then(async () => {
-      const evaluation = this.#d.strategy.evaluate ? await this.#d.strategy.evaluate(weights, { roundId: s.roundId, modelVersion: s.modelVersion }) : null;
-      if (evaluation !== null) {
-        this.#d.store.setModelEvaluation(s.modelVersion, evaluation.accuracy, evaluation.loss);
-        this.#lastEval = evaluation;
-      }
-      const summary: RoundSummary = { ...s, accuracy: evaluation?.accuracy ?? null, loss: evaluation?.loss ?? null };
-      this.#d.log.info({ roundId: s.roundId, modelVersion: s.modelVersion, applied: s.applied, seconds: s.seconds, accuracy: summary.accuracy, loss: summary.loss }, 'round completed');
-      this.#d.observer?.roundCompleted?.(summary);
-    }).catch((err: unknown) => {
-      this.#d.log.error({ err, roundId: s.roundId }, 'evaluating the new model failed');
-    }).then(() => {
-      if (last) this.#finish();
-    }).catch((err: unknown) => {
-      this.#d.log.error({ err }, 'finishing the run failed');
-    });
   }
 
   #finish(): void {
@@ -607,7 +400,7 @@ export class RoundEngine {
 
   /** Resolves when every evaluation started so far is done. */
   async settled(): Promise<void> {
-    await this.#evaluations;
+    await this.#evaluations.settled();
   }
 
   /**
@@ -633,19 +426,8 @@ export class RoundEngine {
     const open = this.#round;
     // A secure aggregation round is not unmasked in a drain: it stays open and the next start runs it with a new session.
     if (this.#state === 'open' && open !== undefined && open.secagg === undefined && open.contributors.size >= this.#minNeeded()) this.#close(open, 'drain');
-    await this.#evaluations;
+    await this.#evaluations.settled();
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';
   }
-}
-
-/** A strategy's next model must be the model's length and finite: a broken strategy stops the run, it never poisons the model. */
-function checkedModel(next: Float32Array, numParams: number, strategy: string): Float32Array {
-  if (next.length !== numParams) {
-    throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${strategy}: applyAggregate returned ${next.length} values for a model of ${numParams}`, { strategy });
-  }
-  for (let i = 0; i < next.length; i++) {
-    if (!Number.isFinite(next[i]!)) throw new StrataError('STRATA_ERR_BAD_STRATEGY', `strategy ${strategy}: applyAggregate returned a non-finite value at ${i}`, { strategy, index: i });
-  }
-  return next;
 }
