@@ -7,7 +7,7 @@
  *
  * @module strata
  */
-export { StrataError, isStrataError, ERROR_CODES, STRATA_ERROR_CODES, isStrataErrorCode, type StrataErrorCode } from './common/index.js';
+export { StrataError, isStrataError, ERROR_CODES, STRATA_ERROR_CODES, isStrataErrorCode, type StrataErrorCode, LOG_EVENTS, type LogEvent } from './common/index.js';
 export { systemClock, type Clock } from './common/clock.js';
 export {
   initBackend, activeBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type BackendOptions,

@@ -51,8 +51,9 @@ async function run(clients: number, ctx: BenchContext): Promise<RunResult> {
     while ((i = errBuf.indexOf('\n')) >= 0) {
       const line = errBuf.slice(0, i);
       errBuf = errBuf.slice(i + 1);
-      if (!line.includes('round completed')) continue;
-      const l = JSON.parse(line) as { seconds: number; roundId: number };
+      if (!line.includes('coordinator.round-completed')) continue;
+      const l = JSON.parse(line) as { event?: string; seconds: number; roundId: number };
+      if (l.event !== 'coordinator.round-completed') continue;
       roundSeconds.push(l.seconds);
       ctx.log(`  ${clients} agents: round ${l.roundId} ${(l.seconds * 1000).toFixed(0)} ms`);
     }

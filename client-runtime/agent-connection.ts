@@ -9,6 +9,7 @@ import {
 import { privatizeUpdate } from '../privacy/device-privacy.js';
 import { checkPrivacyFloor, effectiveDeviceDp, type PrivacyFloor } from '../privacy/privacy-floor.js';
 import { SecAggClient } from '../secure-aggregation/secagg-client.js';
+import { logEvent } from '../common/log-events.js';
 
 /** What the continual-learning runtime returns for one assignment: new weights or a delta, and metrics. */
 export interface TrainOutcome {
@@ -201,7 +202,7 @@ export class AgentConnection extends EventEmitter {
         return;
       case 'bye':
         // The coordinator is done with this connection; `final`: the federation is complete.
-        this.#log.info({ reason: m.reason ?? null, final: m.final === true, roundsCompleted: m.roundsCompleted ?? null }, 'coordinator said bye');
+        this.#log.info({ ...logEvent('agent.bye-received'), reason: m.reason ?? null, final: m.final === true, roundsCompleted: m.roundsCompleted ?? null }, 'coordinator said bye');
         this.emit('bye', m);
         return;
       case 'error':
@@ -231,7 +232,7 @@ export class AgentConnection extends EventEmitter {
     const ws = this.#ws;
     this.#trainingFor = { roundId: a.roundId, modelVersion: a.modelVersion };
     this.#training = this.#run(a, weights, ws).catch((err: unknown) => {
-      this.#log.error({ err: (err as Error).message, code: (err as StrataError).code, roundId: a.roundId }, 'training failed');
+      this.#log.error({ ...logEvent('agent.training-failed'), err: (err as Error).message, code: (err as StrataError).code, roundId: a.roundId }, 'training failed');
     }).finally(() => {
       this.#training = undefined;
     });
@@ -410,7 +411,7 @@ export class AgentConnection extends EventEmitter {
     const b = this.#o.backoff ?? {};
     const cap = Math.min(b.maxMs ?? 30_000, (b.initialMs ?? 250) * (b.factor ?? 2) ** (this.#attempt - 1));
     const delay = Math.floor(Math.random() * cap);
-    this.#log.info({ code, reason, attempt: this.#attempt, delayMs: delay }, 'connection closed; reconnecting');
+    this.#log.info({ ...logEvent('agent.reconnecting'), code, reason, attempt: this.#attempt, delayMs: delay }, 'connection closed; reconnecting');
     this.#setState('backoff');
     this.#timer = setTimeout(() => this.#connect(), delay);
   }

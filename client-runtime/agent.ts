@@ -25,6 +25,7 @@ import { DeviceStream, type SampleStream, type StreamSchedule } from './device-s
 import { LiveStream } from './live-stream.js';
 import { localShard, wholeShard, type LocalShard, type ShardSpec } from './local-shard.js';
 import type { MiroOptions } from './miro/miro-options.js';
+import { logEvent } from '../common/log-events.js';
 
 /** Options of a device agent; defaults in `compileDeviceAgentOptions`. */
 export interface DeviceAgentOptions {
@@ -219,7 +220,7 @@ export class DeviceAgent {
       if (this.#shard.train.count === 0) throw new StrataError('STRATA_ERR_DATASET_EMPTY', `${ds.name}: shard ${o.shard?.index}/${o.shard?.count} holds no samples`);
       this.#stream = new DeviceStream(this.#shard.train, Int32Array.from({ length: this.#shard.train.count }, (_, i) => i), this.#schedule());
       this.#log.info({
-        backend: this.#backend.name, threads: this.#backend.threads, dataset: ds.name, shard: o.shard ?? null, samples: this.#shard.train.count,
+        ...logEvent('agent.data-ready'), backend: this.#backend.name, threads: this.#backend.threads, dataset: ds.name, shard: o.shard ?? null, samples: this.#shard.train.count,
         dominantClasses: this.#shard.dominantClasses, classCounts: this.#shard.classCounts,
       }, 'local data ready');
     }
@@ -232,11 +233,11 @@ export class DeviceAgent {
       secureAggregation: o.secureAggregation,
       ...(o.privacyFloor !== undefined ? { privacyFloor: o.privacyFloor } : {}),
     });
-    connection.on('assignment', (a: RoundAssignmentMessage) => this.#log.info({ roundId: a.roundId, modelVersion: a.modelVersion }, 'assignment received'));
+    connection.on('assignment', (a: RoundAssignmentMessage) => this.#log.info({ ...logEvent('agent.assignment-received'), roundId: a.roundId, modelVersion: a.modelVersion }, 'assignment received'));
     connection.on('ack', (m: UpdateAckMessage) => {
       if (m.accepted) this.#acks.accepted++;
       else this.#acks.rejected++;
-      this.#log.info({ roundId: m.roundId, accepted: m.accepted, code: m.code }, 'update acknowledged');
+      this.#log.info({ ...logEvent('agent.update-acknowledged'), roundId: m.roundId, accepted: m.accepted, code: m.code }, 'update acknowledged');
     });
     this.#connection = connection;
     connection.start();
@@ -308,7 +309,7 @@ export class DeviceAgent {
     });
     const stats = outcome.memory;
     this.#log.info({
-      roundId: a.roundId, modelVersion: a.modelVersion, method: a.config.method, fedproxMu: a.config.fedproxMu ?? null, ...m,
+      ...logEvent('agent.round-trained'), roundId: a.roundId, modelVersion: a.modelVersion, method: a.config.method, fedproxMu: a.config.fedproxMu ?? null, ...m,
       replaySamples: outcome.replaySamples, joules: outcome.joules.total, emSize: stats?.emSize ?? 0, storedSamples: stats?.storedSamples ?? 0,
       swapsApplied: stats?.swap?.applied ?? 0, task: outcome.device.task, config: outcome.device.config ?? null,
       profilingJoules: outcome.device.profilingJoules ?? 0, ...(outcome.device.boundary ? { chosen: outcome.device.boundary.chosen } : {}),

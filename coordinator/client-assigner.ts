@@ -5,6 +5,7 @@ import { selectForRound } from './client-selection.js';
 import type { ClientWork } from './client-work.js';
 import { roundAssignment } from './round-assignment.js';
 import type { Assignment, OpenRound, RoundEngineDeps } from './round-engine-types.js';
+import { logEvent } from '../common/log-events.js';
 
 /**
  * Assigns clients to the open round: how many it still needs (K
@@ -63,7 +64,7 @@ export class ClientAssigner {
       round.unreplaced -= replacements;
       const clientIds = picked.slice(0, replacements).map((l) => l.clientId);
       this.#d.metrics.replacementAssigned(replacements);
-      this.#d.log.info({ roundId: round.id, replacements: clientIds }, 'replacement assigned');
+      this.#d.log.info({ ...logEvent('coordinator.replacement-assigned'), roundId: round.id, replacements: clientIds }, 'replacement assigned');
       this.#d.observer?.replaced?.({ roundId: round.id, clientIds, at: this.#d.clock.now() });
     }
   }

@@ -13,6 +13,7 @@ import { RoundEngine } from './round-engine.js';
 import type { RoundEngineObserver, RoundSummary } from './round-engine-types.js';
 import { CoordinatorServer } from './server/coordinator-server.js';
 import type { FederatedStrategy } from './strategies/strategy.js';
+import { logEvent } from '../common/log-events.js';
 
 export { SERVER_VERSION } from './server/coordinator-server.js';
 
@@ -151,7 +152,7 @@ export class Coordinator {
     if (!this.#server.dashboardProtected) this.#log.warn('no dashboard token configured: the dashboard and /status (client ids) are open to anyone who reaches the port');
     await this.#server.listen();
     this.#state = 'running';
-    this.#log.info({ url: this.url, modelVersion: latest.version, strategy: strategy.name, params: this.#model.numParams }, 'coordinator listening');
+    this.#log.info({ ...logEvent('coordinator.listening'), url: this.url, modelVersion: latest.version, strategy: strategy.name, params: this.#model.numParams }, 'coordinator listening');
     this.#engine.start(latest.accuracy === null ? null : { accuracy: latest.accuracy, loss: latest.loss ?? Number.NaN });
   }
 
@@ -190,7 +191,7 @@ export class Coordinator {
     await this.#server.close();
     this.#state = 'stopped';
     this.#resolveFinished();
-    this.#log.info('stopped');
+    this.#log.info(logEvent('coordinator.stopped'), 'stopped');
   }
 }
 

@@ -12,6 +12,7 @@ import { SecAggSessions, deliverSecAggMessage } from './secagg-sessions.js';
 import { strayFrameError, strayResultError } from './stray-messages.js';
 import { takeUpdate, type TakenUpdate } from './update-intake.js';
 import type { Assignment, EngineState, Evaluation, OpenRound, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
+import { logEvent } from '../common/log-events.js';
 
 /**
  * Runs rounds, over any transport and on any clock: selects K
@@ -112,8 +113,8 @@ export class RoundEngine {
       this.#round = this.#newRound(open.roundId, replay?.aggregator, replay === undefined ? new Set() : this.#d.store.contributors(open.roundId));
       this.#nextRoundId = open.roundId + 1;
       this.#state = 'open';
-      if (replay === undefined) this.#d.log.info({ roundId: open.roundId, modelVersion: this.#d.model.version }, 'resumed the open round with a new secure aggregation session');
-      else this.#d.log.info({ roundId: open.roundId, replayed: replay.replayed, modelVersion: this.#d.model.version }, 'resumed the open round from the update log');
+      if (replay === undefined) this.#d.log.info({ ...logEvent('coordinator.round-resumed'), roundId: open.roundId, modelVersion: this.#d.model.version, newSession: true }, 'resumed the open round with a new secure aggregation session');
+      else this.#d.log.info({ ...logEvent('coordinator.round-resumed'), roundId: open.roundId, replayed: replay.replayed, modelVersion: this.#d.model.version }, 'resumed the open round from the update log');
       this.#d.observer?.roundOpened?.({ roundId: open.roundId, modelVersion: this.#d.model.version, at: this.#now() });
     }
     this.#progress();
@@ -218,7 +219,7 @@ export class RoundEngine {
     this.#work.answered(link.clientId);
     link.ack(a.roundId, true);
     this.#d.observer?.accepted?.({ roundId: round.id, assignedRound: a.roundId, clientId: link.clientId, profile: link.profile, ...u, assignedAt: a.assignedAt, at: now, result });
-    this.#d.log.debug({ agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss }, 'update accepted');
+    this.#d.log.debug({ ...logEvent('coordinator.update-accepted'), agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss }, 'update accepted');
     this.#progress();
   }
 
@@ -249,7 +250,7 @@ export class RoundEngine {
       this.#d.store.bumpRound(a.roundId, 'dropped');
       this.#round.unreplaced++;
     }
-    this.#d.log.info({ agentId: clientId, roundId: a.roundId }, 'agent dropped out of its assignment');
+    this.#d.log.info({ ...logEvent('coordinator.agent-dropped'), agentId: clientId, roundId: a.roundId }, 'agent dropped out of its assignment');
     this.#d.observer?.dropped?.({ roundId: a.roundId, clientId, at: now });
   }
 
@@ -309,7 +310,7 @@ export class RoundEngine {
       return;
     }
     // Too few updates: keep what arrived, top up from idle clients (unanswered assignments have expired), extend.
-    this.#d.log.warn({ roundId: round.id, accepted: round.contributors.size, needed: this.#minNeeded() }, 'round deadline passed below the minimum completion; extending');
+    this.#d.log.warn({ ...logEvent('coordinator.deadline-extended'), roundId: round.id, accepted: round.contributors.size, needed: this.#minNeeded() }, 'round deadline passed below the minimum completion; extending');
     this.#armDeadline(round);
     this.#progress();
   }

@@ -1,5 +1,6 @@
 import type { Evaluation, RoundEngineDeps, RoundSummary } from './round-engine-types.js';
 import type { AppliedRound } from './apply-round.js';
+import { logEvent } from '../common/log-events.js';
 
 /**
  * Evaluates each new model, one after another, beside the next round: the
@@ -33,7 +34,7 @@ export class RoundEvaluations {
         this.#last = evaluation;
       }
       const summary: RoundSummary = { ...s, accuracy: evaluation?.accuracy ?? null, loss: evaluation?.loss ?? null };
-      d.log.info({ roundId: s.roundId, modelVersion: s.modelVersion, applied: s.applied, seconds: s.seconds, accuracy: summary.accuracy, loss: summary.loss }, 'round completed');
+      d.log.info({ ...logEvent('coordinator.round-completed'), roundId: s.roundId, modelVersion: s.modelVersion, applied: s.applied, seconds: s.seconds, accuracy: summary.accuracy, loss: summary.loss }, 'round completed');
       d.observer?.roundCompleted?.(summary);
     }).catch((err: unknown) => {
       d.log.error({ err, roundId: s.roundId }, 'evaluating the new model failed');

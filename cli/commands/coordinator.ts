@@ -9,6 +9,7 @@ import { pinYoungGeneration } from '../../coordinator/young-generation.js';
 import { backendFlag, choiceFlag, flagged, intFlag, numberFlag } from '../flags.js';
 import { prepareRunDir, printJsonReport, writeReport } from '../run-dir.js';
 import { addPrivacyFlags, differentialPrivacyOf, secureAggregationOf, type PrivacyFlags } from '../privacy-flags.js';
+import { logEvent } from '../../common/log-events.js';
 
 interface CoordinatorFlags extends PrivacyFlags {
   host?: string; port?: number; db: string; config?: string; tokens?: string; tlsCert?: string; tlsKey?: string;
@@ -167,7 +168,7 @@ export async function runCoordinator(f: CoordinatorFlags, logger: Logger): Promi
   }
   process.stdout.write(`coordinator listening on ${coordinator.url} (http ${coordinator.httpUrl})\n`);
   const onSignal = (signal: NodeJS.Signals): void => {
-    log.info({ signal }, 'signal: draining');
+    log.info({ ...logEvent('coordinator.draining'), signal }, 'signal: draining');
     void coordinator.stop();
   };
   process.once('SIGTERM', onSignal);

@@ -13,6 +13,7 @@ import { DashboardFeed } from './dashboard-feed.js';
 import { chartJsBundle, dashboardHtml } from './dashboard-page.js';
 import { TokenAuthenticator, tokenDigest } from './token-auth.js';
 import { UploadGate } from './upload-gate.js';
+import { logEvent } from '../../common/log-events.js';
 
 export const SERVER_VERSION = 'strata-coordinator/0.1.0';
 
@@ -131,7 +132,7 @@ export class CoordinatorServer {
       onReady: (s) => {
         this.#handshaking.delete(s);
         this.#ready.add(s);
-        log.info({ remote: s.remote, agentId: s.agentId, profile: s.profile }, 'agent connected');
+        log.info({ ...logEvent('coordinator.agent-connected'), remote: s.remote, agentId: s.agentId, profile: s.profile }, 'agent connected');
         this.#handlers.onReady(s);
       },
       onMessage: (s, m) => this.#handlers.onMessage(s, m),
@@ -231,7 +232,7 @@ export class CoordinatorServer {
     this.stopAccepting();
     const agents = this.#ready.size;
     for (const s of [...this.#ready]) s.bye(reason, { roundsCompleted });
-    this.#log.info({ reason, agents }, 'said bye to the agents');
+    this.#log.info({ ...logEvent('coordinator.said-bye'), reason, agents }, 'said bye to the agents');
   }
 
   /** Close every session with STRATA_ERR_SHUTTING_DOWN, then the servers. */

@@ -13,6 +13,7 @@ import {
   DEFAULT_QUEUE, KEY_TTL_SECONDS, QUEUE_PREFIX, RUNS_CHANNEL, decodeJob, decodeModel, encodeResult, runKeys,
   type HostFacts, type RedisJobData, type ResultEnvelope,
 } from './redis-jobs.js';
+import { logEvent } from '../../common/log-events.js';
 
 export interface WorkerHostOptions {
   /** `redis://HOST:PORT` of the Redis the simulation host dispatches through. */
@@ -153,7 +154,7 @@ export class WorkerHost {
       throw err;
     }
     this.#state = 'running';
-    this.#log.info({ redis: redactRedisUrl(this.#o.redis), queue: this.#o.queue, workers: this.#o.workers, slots: this.#o.slots, enforcer: this.#enforcer.kind }, 'worker host ready');
+    this.#log.info({ ...logEvent('worker-host.ready'), redis: redactRedisUrl(this.#o.redis), queue: this.#o.queue, workers: this.#o.workers, slots: this.#o.slots, enforcer: this.#enforcer.kind }, 'worker host ready');
   }
 
   async #process(job: Job<RedisJobData>): Promise<string> {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AgentConnection } from '../../client-runtime/agent-connection.js';
 import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
 import { deterministicAgent, waitFor } from './helpers.js';
+import type { LogEvent } from '../../common/log-events.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-crash-'));
@@ -21,7 +22,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface LogLine { msg?: string; roundId?: number; accepted?: number; replayed?: number }
+interface LogLine { event?: LogEvent; roundId?: number; accepted?: number; replayed?: number }
 
 function startChild(port: number, lines: LogLine[]): ChildProcess {
   const child = spawn(process.execPath, [
@@ -59,7 +60,7 @@ describe('crash recovery', () => {
     const child1 = startChild(port, first);
     agents = spec.map((s) => deterministicAgent(url, s.id, { samples: s.samples, value: s.value, delayMs: s.delayMs }));
     // Mid-round 2: two of its three updates accepted (and durable), the slow one still training.
-    await waitFor(() => first.some((l) => l.msg === 'update accepted' && l.roundId === 2 && l.accepted === 2), 60_000, 'round 2 half done');
+    await waitFor(() => first.some((l) => l.event === 'coordinator.update-accepted' && l.roundId === 2 && l.accepted === 2), 60_000, 'round 2 half done');
     child1.kill('SIGKILL');
     await new Promise((r) => child1.once('exit', r));
 
@@ -67,7 +68,7 @@ describe('crash recovery', () => {
     const child2 = startChild(port, second);
     const code = await new Promise<number | null>((r) => child2.once('exit', r));
     expect(code).toBe(0);
-    const resumed = second.find((l) => l.msg === 'resumed the open round from the update log');
+    const resumed = second.find((l) => l.event === 'coordinator.round-resumed');
     expect(resumed).toMatchObject({ roundId: 2, replayed: 2 });
 
     const store = CoordinatorStore.open(db);

@@ -35,18 +35,18 @@ describe.runIf(e2eSlowEnabled)('crash recovery with real agent processes', () =>
       port, id: d.id, shard: d.shard, db: path.join(dir, `${d.id}.sqlite`), out: path.join(dir, d.id), samplesPerRound: d.samples,
     })));
     // Mid-round 2: both quick updates accepted (durable, acked), the slow device still training.
-    await first.waitLog((l) => l.msg === 'update accepted' && l.roundId === 2 && l.accepted === 2, 90_000, 'round 2 half done');
-    expect(agents[2]!.logs('round trained').some((l) => l.roundId === 2)).toBe(false);
+    await first.waitLog((l) => l.event === 'coordinator.update-accepted' && l.roundId === 2 && l.accepted === 2, 90_000, 'round 2 half done');
+    expect(agents[2]!.logs('agent.round-trained').some((l) => l.roundId === 2)).toBe(false);
     expect((await first.kill('SIGKILL')).signal).toBe('SIGKILL');
 
     const second = group.start('coordinator-2', coordArgs, 'debug');
-    const resumed = await second.waitLog((l) => l.msg === 'resumed the open round from the update log', 30_000, 'resume');
+    const resumed = await second.waitLog((l) => l.event === 'coordinator.round-resumed', 30_000, 'resume');
     expect(resumed).toMatchObject({ roundId: 2, replayed: 2, modelVersion: 1 });
     expect((await second.exited).code).toBe(0);
     // Every agent came back on its own (same processes, never restarted) and finished every round.
     for (const a of agents) {
       expect(a.running).toBe(true);
-      expect(a.logs('connection closed; reconnecting').length).toBeGreaterThan(0);
+      expect(a.logs('agent.reconnecting').length).toBeGreaterThan(0);
     }
     const exits = await Promise.all(agents.map((a) => a.kill('SIGTERM')));
     for (const e of exits) expect(e.code).toBe(0);
@@ -64,7 +64,7 @@ describe.runIf(e2eSlowEnabled)('crash recovery with real agent processes', () =>
       for (let v = 1; v <= ROUNDS; v++) expect(store.model(v)!.applied).toBe(DEVICES.length);
       // Every acceptance an agent was told about is in the log, with the sample count that device trained on.
       DEVICES.forEach((d, i) => {
-        const acks = agents[i]!.logs('update acknowledged') as (LogLine & { accepted: boolean })[];
+        const acks = agents[i]!.logs('agent.update-acknowledged') as (LogLine & { accepted: boolean })[];
         for (const ack of acks) {
           expect(ack.accepted).toBe(true);
           expect(log.filter((u) => u.agentId === d.id && u.assignedRound === ack.roundId)).toMatchObject([{ numSamples: d.samples }]);
@@ -73,7 +73,7 @@ describe.runIf(e2eSlowEnabled)('crash recovery with real agent processes', () =>
       });
       // Each device trained each round once: the quick ones' round-2 updates were durable before the crash and not asked
       // for again; the slow one's, trained across the crash, was sent once the coordinator was back, not retrained.
-      for (const a of agents) expect(a.logs('round trained').map((l) => l.roundId)).toEqual([1, 2, 3, 4]);
+      for (const a of agents) expect(a.logs('agent.round-trained').map((l) => l.roundId)).toEqual([1, 2, 3, 4]);
       expect(store.model(ROUNDS)!.accuracy).toBeGreaterThan(0.3);
     } finally {
       store.close();

@@ -32,15 +32,15 @@ describe.runIf(e2eSlowEnabled)('dropout with real agent processes', () => {
       port, id: d.id, shard: d.shard, db: path.join(dir, `${d.id}.sqlite`), out: path.join(dir, d.id), samplesPerRound: d.samples,
     })));
     const victim = agents[2]!;
-    await victim.waitLog((l) => l.msg === 'assignment received' && l.roundId === 1, 60_000, 'victim assigned');
+    await victim.waitLog((l) => l.event === 'agent.assignment-received' && l.roundId === 1, 60_000, 'victim assigned');
     expect((await victim.kill('SIGKILL')).signal).toBe('SIGKILL');
-    expect(victim.logs('round trained')).toHaveLength(0);
+    expect(victim.logs('agent.round-trained')).toHaveLength(0);
 
     expect((await coordinator.exited).code).toBe(0);
-    const dropped = coordinator.lines.find((l) => l.msg === 'agent dropped out of its assignment');
+    const dropped = coordinator.lines.find((l) => l.event === 'coordinator.agent-dropped');
     expect(dropped).toMatchObject({ roundId: 1 });
     // Never extended: the two updates meet the minimum completion.
-    expect(coordinator.logs('round deadline passed below the minimum completion; extending')).toHaveLength(0);
+    expect(coordinator.logs('coordinator.deadline-extended')).toHaveLength(0);
     for (const a of agents.slice(0, 2)) expect((await a.kill('SIGTERM')).code).toBe(0);
 
     const store = CoordinatorStore.open(db);
@@ -70,14 +70,14 @@ describe.runIf(e2eSlowEnabled)('dropout with real agent processes', () => {
     }));
     const stays = start('r-stays', '0/3', 300);
     const victim = start('r-victim', '1/3', 6000);
-    await victim.waitLog((l) => l.msg === 'assignment received' && l.roundId === 1, 60_000, 'victim assigned');
+    await victim.waitLog((l) => l.event === 'agent.assignment-received' && l.roundId === 1, 60_000, 'victim assigned');
     const spare = start('r-spare', '2/3', 300);
-    await coordinator.waitLog((l) => l.msg === 'agent connected' && l.agentId === 'r-spare', 60_000, 'spare connected');
+    await coordinator.waitLog((l) => l.event === 'coordinator.agent-connected' && l.agentId === 'r-spare', 60_000, 'spare connected');
     expect((await victim.kill('SIGKILL')).signal).toBe('SIGKILL');
-    expect(victim.logs('round trained')).toHaveLength(0);
+    expect(victim.logs('agent.round-trained')).toHaveLength(0);
 
     expect((await coordinator.exited).code).toBe(0);
-    expect(coordinator.lines.find((l) => l.msg === 'replacement assigned')).toMatchObject({ roundId: 1, replacements: ['r-spare'] });
+    expect(coordinator.lines.find((l) => l.event === 'coordinator.replacement-assigned')).toMatchObject({ roundId: 1, replacements: ['r-spare'] });
     for (const a of [stays, spare]) expect((await a.kill('SIGTERM')).code).toBe(0);
     const store = CoordinatorStore.open(db);
     try {

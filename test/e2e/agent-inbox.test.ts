@@ -87,15 +87,15 @@ describe.skipIf(!e2eEnabled)('strata agent --inbox', () => {
       port, db: path.join(dir, 'coord.sqlite'), out: path.join(dir, 'out-coord'), rounds: 3, perRound: 1, deadlineSeconds: 60,
       extra: ['--min-clients', '1'],
     }));
-    await coordinator.waitLog((l) => l.msg === 'coordinator listening', 30_000, 'listening');
+    await coordinator.waitLog((l) => l.event === 'coordinator.listening', 30_000, 'listening');
     const inbox = path.join(dir, 'inbox-live');
     mkdirSync(inbox);
     dropCsv(inbox, 'a-task0.csv', rowsOfClasses([0, 1], 300));
     writeFileSync(path.join(inbox, 'broken.csv'), 'label,p0\n3,17\n');
     const agent = group.start('agent-live', [...agentArgs(port, 'live-0', path.join(dir, 'live.sqlite'), inbox, path.join(dir, 'out-live')), '--json']);
-    await agent.waitLog((l) => l.msg === 'round trained' && l.roundId === 1, 60_000, 'round 1');
+    await agent.waitLog((l) => l.event === 'agent.round-trained' && l.roundId === 1, 60_000, 'round 1');
     dropCsv(inbox, 'b-task1.csv', rowsOfClasses([2, 3], 300));
-    await agent.waitLog((l) => l.msg === 'round trained' && l.roundId === 2, 60_000, 'round 2');
+    await agent.waitLog((l) => l.event === 'agent.round-trained' && l.roundId === 2, 60_000, 'round 2');
     dropCsv(inbox, 'c-task1.csv', rowsOfClasses([2, 3], 200, 20_000));
     // Images in a class folder: decoded to the device's input and taken in one by one.
     mkdirSync(path.join(dir, 'png'), { recursive: true });
@@ -105,11 +105,11 @@ describe.skipIf(!e2eEnabled)('strata agent --inbox', () => {
       await sharp(Buffer.from(mnist.train.features.subarray(r * F, (r + 1) * F)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(tmp);
       renameSync(tmp, path.join(inbox, '3', `${r}.png`));
     }
-    await agent.waitLog((l) => l.msg === 'round trained' && l.roundId === 3, 60_000, 'round 3');
+    await agent.waitLog((l) => l.event === 'agent.round-trained' && l.roundId === 3, 60_000, 'round 3');
     const rejected = agent.lines.find((l) => l.code === 'STRATA_ERR_DATASET_FILE');
     expect(rejected).toMatchObject({ file: path.join(inbox, 'broken.csv'), row: 1 });
     expect(existsSync(path.join(inbox, 'rejected', 'broken.csv'))).toBe(true);
-    const trained = agent.lines.filter((l) => l.msg === 'round trained');
+    const trained = agent.lines.filter((l) => l.event === 'agent.round-trained');
     expect(trained.slice(0, 2).map((l) => [l.roundId, l['task'], l['numSamples']])).toEqual([[1, 0, 300], [2, 1, 300]]);
     // Round 3 learns what arrived by then: the CSV file, and the images that came before it started.
     expect(trained[2]).toMatchObject({ roundId: 3, task: 1 });

@@ -35,19 +35,19 @@ describe.runIf(e2eEnabled)('SIGTERM drains the coordinator', () => {
     const agents = DEVICES.map((d) => group.start(d.id, agentArgs({
       port, id: d.id, shard: d.shard, db: path.join(dir, `${d.id}.sqlite`), out: path.join(dir, d.id), samplesPerRound: d.samples,
     })));
-    await first.waitLog((l) => l.msg === 'update accepted' && l.roundId === 2 && l.accepted === 1, 90_000, 'round 2 half done');
+    await first.waitLog((l) => l.event === 'coordinator.update-accepted' && l.roundId === 2 && l.accepted === 1, 90_000, 'round 2 half done');
 
     // The slow device's update cannot arrive within the 0.5 s drain, and the round needs both (--min-completion 1): it stays
     // open, checkpointed in the database, and the daemon stops cleanly.
     const exit = await first.kill('SIGTERM');
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(first.logs('signal: draining')).toHaveLength(1);
-    expect(first.logs('stopped')).toHaveLength(1);
+    expect(first.logs('coordinator.draining')).toHaveLength(1);
+    expect(first.logs('coordinator.stopped')).toHaveLength(1);
     const report = JSON.parse(readFileSync(path.join(dir, 'first', 'report.json'), 'utf8')) as { status: { roundsCompleted: number; state: string } };
     expect(report.status).toMatchObject({ roundsCompleted: 1, state: 'stopped' });
     expect(first.stdout).toMatch(/coordinator stopped after 1 rounds/);
     // Agents were told (close code 1001, STRATA_ERR_SHUTTING_DOWN) and keep trying on their own.
-    await Promise.all(agents.map((a) => a.waitLog((l) => l.msg === 'connection closed; reconnecting', 10_000, 'reconnect')));
+    await Promise.all(agents.map((a) => a.waitLog((l) => l.event === 'agent.reconnecting', 10_000, 'reconnect')));
     for (const a of agents) expect(a.running).toBe(true);
 
     const store = CoordinatorStore.open(db);
@@ -60,7 +60,7 @@ describe.runIf(e2eEnabled)('SIGTERM drains the coordinator', () => {
 
     // Restarted on the same database: round 2 resumes from the update log, and every round finishes.
     const second = group.start('coordinator-2', args('second'), 'debug');
-    const resumed = await second.waitLog((l) => l.msg === 'resumed the open round from the update log', 30_000, 'resume');
+    const resumed = await second.waitLog((l) => l.event === 'coordinator.round-resumed', 30_000, 'resume');
     expect(resumed).toMatchObject({ roundId: 2, replayed: 1 });
     expect((await second.exited).code).toBe(0);
     const exits = await Promise.all(agents.map((a) => a.kill('SIGTERM')));
@@ -75,7 +75,7 @@ describe.runIf(e2eEnabled)('SIGTERM drains the coordinator', () => {
       expect(log).toHaveLength(ROUNDS * DEVICES.length);
       expect(new Set(log.map((u) => `${u.assignedRound}/${u.agentId}`)).size).toBe(ROUNDS * DEVICES.length);
       for (const u of log) expect(u.status).toBe('applied');
-      expect(agents[0]!.logs('round trained').map((l) => l.roundId)).toEqual([1, 2, 3]);
+      expect(agents[0]!.logs('agent.round-trained').map((l) => l.roundId)).toEqual([1, 2, 3]);
     } finally {
       after.close();
     }

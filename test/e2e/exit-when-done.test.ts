@@ -20,7 +20,7 @@ describe.runIf(e2eEnabled)('the end of a federation with real processes', () => 
       port, id: `bye-${i}`, shard: `${i}/2`, db: path.join(dir, `bye-${i}.sqlite`), out: path.join(dir, `bye-${i}`), samplesPerRound: 100, extra: ['--exit-when-done'],
     })));
     expect((await coordinator.exited).code).toBe(0);
-    expect(coordinator.logs('said bye to the agents')[0]).toMatchObject({ agents: 2 });
+    expect(coordinator.logs('coordinator.said-bye')[0]).toMatchObject({ agents: 2 });
     // No signal: they leave on their own once told.
     const exits = await Promise.race([
       Promise.all(agents.map((a) => a.exited)),
@@ -28,8 +28,8 @@ describe.runIf(e2eEnabled)('the end of a federation with real processes', () => 
     ]);
     for (const e of exits) expect(e).toEqual({ code: 0, signal: null });
     for (const [i, a] of agents.entries()) {
-      expect(a.logs('coordinator said bye')[0]).toMatchObject({ final: true, roundsCompleted: 2 });
-      expect(a.logs('round trained').map((l) => l.roundId)).toEqual([1, 2]);
+      expect(a.logs('agent.bye-received')[0]).toMatchObject({ final: true, roundsCompleted: 2 });
+      expect(a.logs('agent.round-trained').map((l) => l.roundId)).toEqual([1, 2]);
       expect(a.stdout).toContain(`agent bye-${i} stopped after 2 rounds`);
       expect(existsSync(path.join(dir, `bye-${i}`, 'report.json'))).toBe(true);
     }

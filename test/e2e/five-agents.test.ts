@@ -32,7 +32,7 @@ describe.runIf(e2eEnabled)('end to end: a coordinator and 5 agent processes on l
 
     // Every agent learned every round, with device time and joules from its profile.
     for (const a of agents) {
-      const trained = a.logs('round trained');
+      const trained = a.logs('agent.round-trained');
       expect(trained.map((l) => l.roundId)).toEqual([1, 2, 3, 4, 5]);
       for (const l of trained) {
         expect(l).toMatchObject({ numSamples: SAMPLES_PER_ROUND, method: 'er' });
@@ -40,7 +40,7 @@ describe.runIf(e2eEnabled)('end to end: a coordinator and 5 agent processes on l
         expect(l['accuracy'] as number).toBeGreaterThan(0.1);
       }
       // The shard is non-IID: its two owned classes hold most of its samples.
-      const ready = a.logs('local data ready')[0]!;
+      const ready = a.logs('agent.data-ready')[0]!;
       const counts = ready['classCounts'] as number[];
       const owned = (ready['dominantClasses'] as number[]).reduce((s, c) => s + counts[c]!, 0);
       expect(owned / counts.reduce((s, n) => s + n, 0)).toBeGreaterThan(0.7);

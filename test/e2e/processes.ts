@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import type { LogEvent } from '../../common/log-events.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 export const bin = path.join(root, 'dist/cli/strata.js');
@@ -19,6 +20,7 @@ export const e2eSlowEnabled = process.env['STRATA_E2E'] === '1';
 
 export interface LogLine {
   msg?: string;
+  event?: LogEvent;
   level?: number;
   roundId?: number;
   accepted?: number | boolean;
@@ -57,7 +59,8 @@ export class StrataProcess {
 
   get running(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
 
-  logs(msg: string): LogLine[] { return this.lines.filter((l) => l.msg === msg); }
+  /** The lines marked with `event` (common/log-events.ts), in order. */
+  logs(event: LogEvent): LogLine[] { return this.lines.filter((l) => l.event === event); }
 
   async waitLog(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
     const end = Date.now() + timeoutMs;

@@ -50,7 +50,7 @@ describe.runIf(e2eSlowEnabled && hasRedis)('simulate --redis under faults (real 
 
   it('kill -9 of a worker host mid-round, three times: every round completes, no update counted twice, the same model as local mode', { timeout: 300_000 }, async () => {
     const live = [startHost(), startHost()];
-    await Promise.all(live.map((p) => p.waitLog((l) => l.msg === 'worker host ready', 60_000, 'worker host ready')));
+    await Promise.all(live.map((p) => p.waitLog((l) => l.event === 'worker-host.ready', 60_000, 'worker host ready')));
     const connection = new Redis(redis!.url, { maxRetriesPerRequest: null });
     const queue = new Queue('clients', { connection, prefix: 'strata' });
     let round = 0;
@@ -109,7 +109,7 @@ describe.runIf(e2eSlowEnabled && hasRedis)('simulate --redis under faults (real 
     // The hosts the first test left running serve this run too.
     const hosts = procs.all.filter((p) => p.running && p.name.startsWith('host-'));
     while (hosts.length < 2) hosts.push(startHost());
-    await Promise.all(hosts.map((p) => p.waitLog((l) => l.msg === 'worker host ready', 60_000, 'worker host ready')));
+    await Promise.all(hosts.map((p) => p.waitLog((l) => l.event === 'worker-host.ready', 60_000, 'worker host ready')));
     const out = tmpDir();
     const args = [
       'simulate', '--redis', redis!.url, '--out', out, '--dataset', 'mnist', '--model', 'mlp', '--clients', String(CONFIG.clients), '--per-round', String(CONFIG.perRound),

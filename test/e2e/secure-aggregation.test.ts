@@ -34,7 +34,7 @@ describe.runIf(e2eEnabled)('end to end: secure aggregation with agent processes'
     const agents = ['a', 'b', 'c'].map((id, i) => group.start(`agent-${id}`, agent(port, id, `${i}/3`, ['--require-secagg', '--dp', 'central', '--dp-noise-multiplier', '0.5'])));
     expect((await c.exited).code).toBe(0);
     for (const a of agents) expect((await a.exited).code).toBe(0);
-    const completed = c.logs('round completed');
+    const completed = c.logs('coordinator.round-completed');
     expect(completed.map((l) => l.roundId)).toEqual([1, 2]);
     const report = JSON.parse(readFileSync(path.join(dir, 'secure', 'report.json'), 'utf8')) as { status: { privacy: { secureAggregation: boolean; dp: { distributed: boolean; rounds: number; epsilon: number } } } };
     expect(report.status.privacy.secureAggregation).toBe(true);

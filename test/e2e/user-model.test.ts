@@ -47,10 +47,10 @@ describe.runIf(e2eEnabled)('a user model.json in a coordinator and agent process
       port, id: `dev-${i}`, shard: `${i}/3`, db: path.join(dir, `dev-${i}.sqlite`), out: path.join(dir, `dev-${i}`), samplesPerRound: 150,
       extra: model,
     })));
-    const failed = await odd.waitLog((l) => l.msg === 'training failed', 90_000, 'the mismatched agent refusing a round');
+    const failed = await odd.waitLog((l) => l.event === 'agent.training-failed', 90_000, 'the mismatched agent refusing a round');
     expect(failed['code']).toBe('STRATA_ERR_LAYOUT_MISMATCH');
     // Round 1 closes on the two good updates; the odd agent leaves and a third good one takes its place for round 2.
-    await coordinator.waitLog((l) => l.msg === 'round completed' && l.roundId === 1, 90_000, 'round 1');
+    await coordinator.waitLog((l) => l.event === 'coordinator.round-completed' && l.roundId === 1, 90_000, 'round 1');
     await odd.kill('SIGTERM');
     agents.push(group.start('agent-2', agentArgs({
       port, id: 'dev-2', shard: '2/3', db: path.join(dir, 'dev-2.sqlite'), out: path.join(dir, 'dev-2'), samplesPerRound: 150, extra: model,
@@ -58,7 +58,7 @@ describe.runIf(e2eEnabled)('a user model.json in a coordinator and agent process
     const { code } = await coordinator.exited;
     expect(code).toBe(0);
     for (const a of agents.slice(0, 2)) {
-      const trained = a.logs('round trained');
+      const trained = a.logs('agent.round-trained');
       expect(trained[0]).toMatchObject({ roundId: 1, numSamples: 150 });
     }
     await Promise.all(agents.map((a) => a.kill('SIGTERM')));

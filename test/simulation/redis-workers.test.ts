@@ -17,7 +17,7 @@ describe.skipIf(!hasRedis)('simulate --redis: worker hosts over a real Redis (tw
   beforeAll(async () => {
     redis = await startRedis();
     for (const name of hosts) procs.start(name, ['worker', '--redis', redis.url, '--name', name, '--slots', '2', '--budget', 'off', '--stall-seconds', '2']);
-    await Promise.all(procs.all.map((p) => p.waitLog((l) => l.msg === 'worker host ready', 60_000, 'worker host ready')));
+    await Promise.all(procs.all.map((p) => p.waitLog((l) => l.event === 'worker-host.ready', 60_000, 'worker host ready')));
   });
   afterAll(async () => {
     await procs.killAll();
