@@ -25,22 +25,90 @@ export function subMod(a: number, b: number): number {
   return s < 0 ? s + FIELD_PRIME : s;
 }
 
-/** In-place `acc += v (mod p)`. */
+/*
+ * The vector operations below run on int32 views of the uint32 words: a
+ * uint32 above 2^31 read from a Uint32Array is a float64 in V8, which made
+ * the plain loops 3x slower. Unsigned order is signed order after flipping
+ * the top bit (x ^ MIN), and every add or subtract wraps mod 2^32, so the
+ * results are the same words, computed without branches.
+ */
+const MIN = -0x8000_0000;
+const P32 = FIELD_PRIME | 0;
+const P_FLIPPED = P32 ^ MIN;
+
+function int32(a: Uint32Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/** In-place `acc += v (mod p)` for field elements (each < p). */
 export function addVectorMod(acc: Uint32Array, v: Uint32Array): void {
-  const p = FIELD_PRIME;
-  for (let i = 0, n = acc.length; i < n; i++) {
-    const s = acc[i]! + v[i]!;
-    acc[i] = s >= p ? s - p : s;
+  const a32 = int32(acc);
+  const v32 = int32(v);
+  for (let i = 0, n = a32.length; i < n; i++) {
+    const a = a32[i]!;
+    const s = (a + v32[i]!) | 0;
+    const sx = s ^ MIN;
+    // a + v >= p: it carried past 2^32, or it lies in [p, 2^32).
+    const over = (sx < (a ^ MIN) ? 1 : 0) | (sx >= P_FLIPPED ? 1 : 0);
+    a32[i] = (s - (P32 & -over)) | 0;
   }
 }
 
-/** In-place `acc -= v (mod p)`. */
+/** In-place `acc -= v (mod p)` for field elements (each < p). */
 export function subVectorMod(acc: Uint32Array, v: Uint32Array): void {
-  const p = FIELD_PRIME;
-  for (let i = 0, n = acc.length; i < n; i++) {
-    const s = acc[i]! - v[i]!;
-    acc[i] = s < 0 ? s + p : s;
+  const a32 = int32(acc);
+  const v32 = int32(v);
+  for (let i = 0, n = a32.length; i < n; i++) {
+    const a = a32[i]!;
+    const b = v32[i]!;
+    const borrow = (a ^ MIN) < (b ^ MIN) ? 1 : 0;
+    a32[i] = (((a - b) | 0) + (P32 & -borrow)) | 0;
   }
+}
+
+/**
+ * In-place `acc += sign x (words mod p)` for raw uint32 words (a keystream):
+ * each word reduced into the field as it is added, in one pass.
+ */
+export function addReducedMod(acc: Uint32Array, words: Uint32Array, sign: 1 | -1): void {
+  const a32 = int32(acc);
+  const w32 = int32(words);
+  const n = a32.length;
+  if (sign === 1) {
+    for (let i = 0; i < n; i++) {
+      const raw = w32[i]!;
+      const w = (raw - (P32 & -((raw ^ MIN) >= P_FLIPPED ? 1 : 0))) | 0;
+      const a = a32[i]!;
+      const s = (a + w) | 0;
+      const sx = s ^ MIN;
+      const over = (sx < (a ^ MIN) ? 1 : 0) | (sx >= P_FLIPPED ? 1 : 0);
+      a32[i] = (s - (P32 & -over)) | 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const raw = w32[i]!;
+      const w = (raw - (P32 & -((raw ^ MIN) >= P_FLIPPED ? 1 : 0))) | 0;
+      const a = a32[i]!;
+      const borrow = (a ^ MIN) < (w ^ MIN) ? 1 : 0;
+      a32[i] = (((a - w) | 0) + (P32 & -borrow)) | 0;
+    }
+  }
+}
+
+/** In place: each uint32 word reduced into the field (the words >= p wrap to w - p). */
+export function reduceVector(words: Uint32Array): void {
+  const w32 = int32(words);
+  for (let i = 0, n = w32.length; i < n; i++) {
+    const w = w32[i]!;
+    w32[i] = (w - (P32 & -((w ^ MIN) >= P_FLIPPED ? 1 : 0))) | 0;
+  }
+}
+
+/** Index of the first word that is not a field element (>= p), or -1. */
+export function firstOutsideField(v: Uint32Array): number {
+  const v32 = int32(v);
+  for (let i = 0, n = v32.length; i < n; i++) if ((v32[i]! ^ MIN) >= P_FLIPPED) return i;
+  return -1;
 }
 
 /**

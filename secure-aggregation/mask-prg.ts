@@ -1,5 +1,5 @@
 import { createCipheriv } from 'node:crypto';
-import { FIELD_PRIME } from './field.js';
+import { addReducedMod, reduceVector } from './field.js';
 
 const ZERO_IV = Buffer.alloc(16);
 
@@ -13,10 +13,7 @@ const ZERO_IV = Buffer.alloc(16);
  */
 export function expandMask(seed: Uint8Array, length: number): Uint32Array {
   const out = keystream(seed, length).slice();
-  for (let i = 0; i < length; i++) {
-    const w = out[i]!;
-    if (w >= FIELD_PRIME) out[i] = w - FIELD_PRIME;
-  }
+  reduceVector(out);
   return out;
 }
 
@@ -35,23 +32,7 @@ function keystream(seed: Uint8Array, length: number): Uint32Array {
   return out;
 }
 
-/** `acc += sign x PRG(seed)` (mod p): the keystream reduced and added in one pass. */
+/** `acc += sign x PRG(seed)` (mod p). */
 export function applyMask(acc: Uint32Array, seed: Uint8Array, sign: 1 | -1): void {
-  const m = keystream(seed, acc.length);
-  const p = FIELD_PRIME;
-  if (sign === 1) {
-    for (let i = 0, n = acc.length; i < n; i++) {
-      let w = m[i]!;
-      if (w >= p) w -= p;
-      const s = acc[i]! + w;
-      acc[i] = s >= p ? s - p : s;
-    }
-  } else {
-    for (let i = 0, n = acc.length; i < n; i++) {
-      let w = m[i]!;
-      if (w >= p) w -= p;
-      const s = acc[i]! - w;
-      acc[i] = s < 0 ? s + p : s;
-    }
-  }
+  addReducedMod(acc, keystream(seed, acc.length), sign);
 }

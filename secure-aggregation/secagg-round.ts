@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import { ProtocolError, type SecAggAgentMessage, type SecAggCoordinatorMessage, type SecAggKeysMessage, type SecAggSharesMessage, type SecAggUnmaskSharesMessage } from '../protocol/index.js';
-import { FIELD_PRIME, decodeInteger, quantizationBound, quantizationScale } from './field.js';
+import { addVectorMod, decodeInteger, firstOutsideField, quantizationBound, quantizationScale } from './field.js';
 import { privateKeyFrom, shareCommitment } from './key-agreement.js';
 import { applyMask } from './mask-prg.js';
 import { NeighbourGraph, defaultNeighbours, shareThreshold } from './neighbour-graph.js';
@@ -170,21 +170,10 @@ export class SecAggRound {
     if (payload.length !== this.#sum.length) {
       throw new ProtocolError('STRATA_ERR_BAD_UPDATE_LENGTH', `masked update has ${payload.length} elements, expected ${this.#sum.length}`, { expected: this.#sum.length, received: payload.length });
     }
-    // One pass: each element checked as it is added; an element outside the field takes back what was added.
-    const sum = this.#sum;
-    const p = FIELD_PRIME;
-    for (let i = 0, n = payload.length; i < n; i++) {
-      const v = payload[i]!;
-      if (v >= p) {
-        for (let j = 0; j < i; j++) {
-          const s = sum[j]! - payload[j]!;
-          sum[j] = s < 0 ? s + p : s;
-        }
-        throw new ProtocolError('STRATA_ERR_BAD_FRAME', `masked element ${i} is not in the field`, { reason: 'field', index: i });
-      }
-      const s = sum[i]! + v;
-      sum[i] = s >= p ? s - p : s;
-    }
+    // Checked whole before anything is added: a refused upload leaves the sum as it was.
+    const bad = firstOutsideField(payload);
+    if (bad >= 0) throw new ProtocolError('STRATA_ERR_BAD_FRAME', `masked element ${bad} is not in the field`, { reason: 'field', index: bad });
+    addVectorMod(this.#sum, payload);
     this.#uploaded.add(clientId);
   }
 

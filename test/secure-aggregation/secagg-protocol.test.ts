@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SecAggCoordinatorMessage } from '../../protocol/index.js';
-import { quantizationBound, quantizationScale } from '../../secure-aggregation/field.js';
+import { FIELD_PRIME, quantizationBound, quantizationScale } from '../../secure-aggregation/field.js';
 import { expandMask } from '../../secure-aggregation/mask-prg.js';
 import { NeighbourGraph } from '../../secure-aggregation/neighbour-graph.js';
 import { SecAggClient } from '../../secure-aggregation/secagg-client.js';
@@ -36,7 +36,7 @@ describe('secure aggregation primitives', () => {
 });
 
 /** Runs a round in memory: `drop` leave after their masked upload, `silent` never upload. */
-function runRound(n: number, numParams: number, opts: { afterUpload?: Set<number>; beforeUpload?: Set<number>; neighbours?: number }) {
+function runRound(n: number, numParams: number, opts: { afterUpload?: Set<number>; beforeUpload?: Set<number>; neighbours?: number; outsideFieldFirst?: number }) {
   const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`);
   const clients = new Map(ids.map((id) => [id, new SecAggClient(id, 7)]));
   const outbox: Array<[string, SecAggCoordinatorMessage]> = [];
@@ -63,7 +63,15 @@ function runRound(n: number, numParams: number, opts: { afterUpload?: Set<number
   ids.forEach((id, i) => {
     if (opts.beforeUpload?.has(i)) { round.leave(id); return; }
     const w = updates[i]!.map((v) => v * weights[i]!);
-    round.addMasked(id, clients.get(id)!.mask(w, weights[i]!).payload);
+    const payload = clients.get(id)!.mask(w, weights[i]!).payload;
+    if (opts.outsideFieldFirst === i) {
+      // A word outside the field is refused, naming the first one, and adds nothing: the right upload still makes the sum.
+      const bad = payload.slice();
+      bad[3] = FIELD_PRIME;
+      bad[9] = 2 ** 32 - 1;
+      expect(() => round.addMasked(id, bad)).toThrow(expect.objectContaining({ code: 'STRATA_ERR_BAD_FRAME', details: expect.objectContaining({ reason: 'field', index: 3 }) }));
+    }
+    round.addMasked(id, payload);
   });
   ids.forEach((id, i) => { if (opts.afterUpload?.has(i)) round.leave(id); });
   round.startUnmask();
@@ -86,6 +94,11 @@ describe('SecAgg+ round in memory', () => {
     expect(r.totalWeight).toBe(r.W);
     expect(r.maxErr).toBeLessThanOrEqual(r.bound);
     expect(r.bound).toBe(quantizationBound(8, quantizationScale(8, 100)) / r.W);
+  });
+
+  it('refuses an upload with a word outside the field without touching the sum', () => {
+    const r = runRound(6, 200, { outsideFieldFirst: 2 });
+    expect(r.maxErr).toBeLessThanOrEqual(r.bound);
   });
 
   it('survives parties leaving before and after their masked upload (sparse graph)', () => {
