@@ -23,6 +23,7 @@
  * module's fixed memory; JavaScript runs the same loop where SIMD is missing
  * (`frameChecksumJs`, also the reference the tests hold the kernel to).
  */
+import { WASM_PAGE, compileWasm, instantiateWasm, type WasmMemory } from '../common/wasm-module.js';
 import { FRAME_CHECKSUM_WASM } from './wasm/frame-checksum-wasm.js';
 
 const P1 = 0x9e3779b1;
@@ -95,13 +96,6 @@ export function frameChecksumJs(header: Uint8Array, payload: Uint8Array): number
   return finish(header, payload.length, lanes);
 }
 
-/** The slice of the WebAssembly API used here (this project type-checks against Node's lib, which has no WebAssembly types). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
 interface Kernel {
   lanes: (p: number, n: number, state: number) => void;
   state: Uint32Array;
@@ -112,20 +106,13 @@ let kernel: Kernel | null | undefined;
 
 function simdKernel(): Kernel | null {
   if (kernel === undefined) {
-    kernel = null;
-    const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-    const bytes = Buffer.from(FRAME_CHECKSUM_WASM, 'base64');
-    if (process.env['STRATA_WASM_SIMD_KERNELS'] !== '0' && wasm !== undefined && wasm.validate(bytes)) {
-      try {
-        const e = new wasm.Instance(new wasm.Module(bytes), {}).exports as {
-          memory: { buffer: ArrayBuffer; grow(pages: number): number };
-          lanes: Kernel['lanes'];
-        };
-        e.memory.grow(Math.ceil((DATA + CHUNK) / 65536));
-        kernel = { lanes: e.lanes, state: new Uint32Array(e.memory.buffer, STATE, LANES), data: new Uint8Array(e.memory.buffer, DATA, CHUNK) };
-      } catch {
-        kernel = null;
-      }
+    const module = compileWasm(Buffer.from(FRAME_CHECKSUM_WASM, 'base64'));
+    if (module === null) {
+      kernel = null;
+    } else {
+      const e = instantiateWasm<{ memory: WasmMemory; lanes: Kernel['lanes'] }>(module);
+      e.memory.grow(Math.ceil((DATA + CHUNK) / WASM_PAGE));
+      kernel = { lanes: e.lanes, state: new Uint32Array(e.memory.buffer, STATE, LANES), data: new Uint8Array(e.memory.buffer, DATA, CHUNK) };
     }
   }
   return kernel;

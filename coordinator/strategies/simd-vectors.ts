@@ -14,6 +14,8 @@
  * and callers keep their JavaScript loops.
  */
 
+import { WASM_PAGE, compileWasm, instantiateWasm, strataKernelsEnabled, type WasmMemory, type WasmModule } from '../../common/wasm-module.js';
+
 const SIMD = 0xfd;
 const V128 = 0x7b;
 const I32 = 0x7f;
@@ -130,38 +132,17 @@ function moduleBytes(): Uint8Array {
   ]);
 }
 
-/** The slice of the WebAssembly API used here (this project type-checks against Node's lib, which has no WebAssembly types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+let compiled: WasmModule | null | undefined;
 
-let compiled: object | null | undefined;
-
-function simdModule(): object | null {
-  if (compiled === undefined) {
-    const bytes = moduleBytes();
-    try {
-      compiled = wasm !== undefined && wasm.validate(bytes) ? new wasm.Module(bytes) : null;
-    } catch {
-      compiled = null;
-    }
-  }
+function simdModule(): WasmModule | null {
+  if (compiled === undefined) compiled = compileWasm(moduleBytes());
   return compiled;
 }
 
 /** Whether this runtime runs the SIMD kernels (else callers keep their JavaScript loops). `STRATA_WASM_SIMD_KERNELS=0` turns them off. */
 export function simdAvailable(): boolean {
-  return process.env['STRATA_WASM_SIMD_KERNELS'] !== '0' && simdModule() !== null;
+  return strataKernelsEnabled() && simdModule() !== null;
 }
-
-const PAGE = 65536;
 
 /**
  * One instance of the kernels with its own memory: `capacity` float32
@@ -190,12 +171,11 @@ export class SimdVectors {
     this.#stageOffset = sumBytes;
     this.#outOffset = sumBytes + 4 * this.#padded;
     const bytes = this.#outOffset + 32;
-    const instance = new wasm!.Instance(module, {});
-    const e = instance.exports as {
+    const e = instantiateWasm<{
       memory: WasmMemory; squares: (ptr: number, n: number, out: number) => void; accumulate: (sum: number, delta: number, n: number, f: number) => void;
-    };
+    }>(module);
     this.#memory = e.memory;
-    this.#memory.grow(Math.ceil(bytes / PAGE));
+    this.#memory.grow(Math.ceil(bytes / WASM_PAGE));
     this.#squares = e.squares;
     this.#accumulate = e.accumulate;
     // Views made after the last grow (growing detaches them).

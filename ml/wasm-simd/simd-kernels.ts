@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { KERNELS_PLAIN, KERNELS_SHARED } from './kernels-wasm.js';
+import { compileWasm, instantiateWasm } from '../../common/wasm-module.js';
 
 /** A wasm memory, as far as this module needs one. */
 export interface HeapMemory {
@@ -39,11 +40,6 @@ export interface SimdKernels {
   padTranspose(x: number, out: number, geo: number): void;
 }
 
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-
 /** Strata's SIMD kernels on the active wasm backend's heap, if they run here. */
 export function backendSimdKernels(): SimdKernels | undefined {
   const wasm = (tf.backend() as unknown as { wasm?: { wasmMemory?: HeapMemory; asm?: { memory?: HeapMemory } } }).wasm;
@@ -68,13 +64,12 @@ export function simdKernelsFor(memory: HeapMemory): SimdKernels | undefined {
 }
 
 function instantiate(memory: HeapMemory): SimdKernels | null {
-  if (process.env['STRATA_WASM_SIMD_KERNELS'] === '0') return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = compileWasm(Buffer.from(shared ? KERNELS_SHARED : KERNELS_PLAIN, 'base64'));
+  if (module === null) return null;
   try {
-    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const module = new wasm.Module(Buffer.from(shared ? KERNELS_SHARED : KERNELS_PLAIN, 'base64'));
-    return new wasm.Instance(module, { env: { memory } }).exports as unknown as SimdKernels;
+    return instantiateWasm<SimdKernels>(module, { env: { memory } });
   } catch {
-    return null;
+    return null; // a memory whose limits the import does not accept
   }
 }
