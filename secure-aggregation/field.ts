@@ -40,30 +40,37 @@ function int32(a: Uint32Array): Int32Array {
   return new Int32Array(a.buffer, a.byteOffset, a.length);
 }
 
+/** (a + b) mod p for field elements as int32 bit patterns: subtract p when the sum carried past 2^32 or lies in [p, 2^32). */
+function add32(a: number, b: number): number {
+  const s = (a + b) | 0;
+  const sx = s ^ MIN;
+  const over = +(sx < (a ^ MIN)) | +(sx >= P_FLIPPED);
+  return (s - (P32 & -over)) | 0;
+}
+
+/** (a - b) mod p for field elements as int32 bit patterns: add p back when it borrowed. */
+function sub32(a: number, b: number): number {
+  const borrow = +((a ^ MIN) < (b ^ MIN));
+  return (((a - b) | 0) + (P32 & -borrow)) | 0;
+}
+
+/** A raw uint32 word (int32 bit pattern) reduced into the field: w - p when w >= p. */
+function reduce32(w: number): number {
+  return (w - (P32 & -((w ^ MIN) >= P_FLIPPED))) | 0;
+}
+
 /** In-place `acc += v (mod p)` for field elements (each < p). */
 export function addVectorMod(acc: Uint32Array, v: Uint32Array): void {
   const a32 = int32(acc);
   const v32 = int32(v);
-  for (let i = 0, n = a32.length; i < n; i++) {
-    const a = a32[i]!;
-    const s = (a + v32[i]!) | 0;
-    const sx = s ^ MIN;
-    // a + v >= p: it carried past 2^32, or it lies in [p, 2^32).
-    const over = (sx < (a ^ MIN) ? 1 : 0) | (sx >= P_FLIPPED ? 1 : 0);
-    a32[i] = (s - (P32 & -over)) | 0;
-  }
+  for (let i = 0, n = a32.length; i < n; i++) a32[i] = add32(a32[i]!, v32[i]!);
 }
 
 /** In-place `acc -= v (mod p)` for field elements (each < p). */
 export function subVectorMod(acc: Uint32Array, v: Uint32Array): void {
   const a32 = int32(acc);
   const v32 = int32(v);
-  for (let i = 0, n = a32.length; i < n; i++) {
-    const a = a32[i]!;
-    const b = v32[i]!;
-    const borrow = (a ^ MIN) < (b ^ MIN) ? 1 : 0;
-    a32[i] = (((a - b) | 0) + (P32 & -borrow)) | 0;
-  }
+  for (let i = 0, n = a32.length; i < n; i++) a32[i] = sub32(a32[i]!, v32[i]!);
 }
 
 /**
@@ -74,34 +81,14 @@ export function addReducedMod(acc: Uint32Array, words: Uint32Array, sign: 1 | -1
   const a32 = int32(acc);
   const w32 = int32(words);
   const n = a32.length;
-  if (sign === 1) {
-    for (let i = 0; i < n; i++) {
-      const raw = w32[i]!;
-      const w = (raw - (P32 & -((raw ^ MIN) >= P_FLIPPED ? 1 : 0))) | 0;
-      const a = a32[i]!;
-      const s = (a + w) | 0;
-      const sx = s ^ MIN;
-      const over = (sx < (a ^ MIN) ? 1 : 0) | (sx >= P_FLIPPED ? 1 : 0);
-      a32[i] = (s - (P32 & -over)) | 0;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const raw = w32[i]!;
-      const w = (raw - (P32 & -((raw ^ MIN) >= P_FLIPPED ? 1 : 0))) | 0;
-      const a = a32[i]!;
-      const borrow = (a ^ MIN) < (w ^ MIN) ? 1 : 0;
-      a32[i] = (((a - w) | 0) + (P32 & -borrow)) | 0;
-    }
-  }
+  if (sign === 1) for (let i = 0; i < n; i++) a32[i] = add32(a32[i]!, reduce32(w32[i]!));
+  else for (let i = 0; i < n; i++) a32[i] = sub32(a32[i]!, reduce32(w32[i]!));
 }
 
 /** In place: each uint32 word reduced into the field (the words >= p wrap to w - p). */
 export function reduceVector(words: Uint32Array): void {
   const w32 = int32(words);
-  for (let i = 0, n = w32.length; i < n; i++) {
-    const w = w32[i]!;
-    w32[i] = (w - (P32 & -((w ^ MIN) >= P_FLIPPED ? 1 : 0))) | 0;
-  }
+  for (let i = 0, n = w32.length; i < n; i++) w32[i] = reduce32(w32[i]!);
 }
 
 /** Index of the first word that is not a field element (>= p), or -1. */
