@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { StrataError } from '../common/strata-error.js';
 import { parseCsvHeader, parseCsvRow } from '../ml/datasets/csv-format.js';
-import { decodeImageFile } from '../ml/datasets/image-format.js';
+import { decodeImage } from '../ml/datasets/image-format.js';
 import type { ArrivingSample } from '../storage-tier/arrival-log.js';
 
 /** What an inbox's samples must look like (the device's data set's). */
@@ -141,7 +141,7 @@ export class Inbox {
     try {
       const bytes = readFileSync(file);
       key = `inbox:${path.relative(this.dir, file)}:${createHash('sha256').update(bytes).digest('hex')}`;
-      samples = entry.label === undefined ? parseSampleCsv(bytes.toString('utf8'), this.#o.shape, file) : [await this.#image(file, entry.label)];
+      samples = entry.label === undefined ? parseSampleCsv(bytes.toString('utf8'), this.#o.shape, file) : [await this.#image(file, bytes, entry.label)];
     } catch (err) {
       if (!(err instanceof StrataError) || !existsSync(file)) throw err;
       this.#stats.rejected++;
@@ -158,14 +158,14 @@ export class Inbox {
     this.#o.logger?.debug({ file, samples: samples.length }, 'inbox: taken in');
   }
 
-  async #image(file: string, label: number): Promise<ArrivingSample> {
+  async #image(file: string, bytes: Uint8Array, label: number): Promise<ArrivingSample> {
     const s = this.#o.shape;
     if (label >= s.numClasses) throw new StrataError('STRATA_ERR_DATASET_FILE', `${file}: class folder ${label} is not a class id in 0..${s.numClasses - 1}`, { file });
     const [h, w, c] = s.inputShape;
     if (s.featureType !== 'uint8' || (c !== 1 && c !== 3)) {
       throw new StrataError('STRATA_ERR_DATASET_FILE', `${file}: this device's samples are not grey or RGB bytes; send CSV`, { file });
     }
-    return { label, features: await decodeImageFile(file, [h, w, c]), source: path.relative(this.dir, file) };
+    return { label, features: await decodeImage(bytes, file, [h, w, c]), source: path.relative(this.dir, file) };
   }
 }
 

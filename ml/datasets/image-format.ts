@@ -93,12 +93,17 @@ export async function probeImageFile(file: string): Promise<ImageShape> {
  * @throws StrataError `STRATA_ERR_DATASET_FILE` naming the image.
  */
 export async function decodeImageFile(file: string, shape: ImageShape, out?: Uint8Array, offset = 0): Promise<Uint8Array> {
+  // The file is read on the event loop's own I/O (libuv's pool stays free for the decodes).
+  return decodeImage(await readFile(file), file, shape, out, offset);
+}
+
+/** `decodeImageFile` for an image already read: `bytes` of the image file `file` (named in errors). */
+export async function decodeImage(bytes: Uint8Array, file: string, shape: ImageShape, out?: Uint8Array, offset = 0): Promise<Uint8Array> {
   const [h, w, c] = shape;
   const sharp = await loadSharp();
   let data: Buffer;
   try {
-    // The file is read on the event loop's own I/O (libuv's pool stays free for the decodes).
-    const r = await sharp(await readFile(file), { failOn: 'error' })
+    const r = await sharp(bytes, { failOn: 'error' })
       .flatten({ background: { r: 0, g: 0, b: 0 } })
       .resize(w, h, { fit: 'fill' })
       .toColourspace(c === 1 ? 'b-w' : 'srgb')
