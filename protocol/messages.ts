@@ -1,6 +1,9 @@
 import { z } from 'zod';
-import { ProtocolError, isProtocolErrorCode, type ProtocolErrorCode } from './error-codes.js';
 import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
+import {
+  SecAggKeysSchema, SecAggRelaySchema, SecAggSetupSchema, SecAggSharesSchema, SecAggUnmaskSchema, SecAggUnmaskSharesSchema,
+} from './secagg-messages.js';
+import { agentId, positiveInt, uint32 } from './wire-fields.js';
 
 /**
  * JSON (text) messages between coordinator and agents: one discriminated
@@ -35,12 +38,7 @@ import { LAYOUT_HASH_PATTERN } from './layout-hash.js';
 /** 2: weight frames of version 2 (their faster checksum, frame-checksum.ts). */
 export const PROTOCOL_VERSION = 2;
 
-const uint32 = z.int().min(0).max(0xffff_ffff);
 const nonNegative = z.number().min(0);
-const positiveInt = z.int().min(1);
-/** Agent ids appear in token files (`<agent-id> <token>`) and logs: no spaces. */
-export const AGENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-const agentId = z.string().regex(AGENT_ID_PATTERN);
 const name = z.string().min(1).max(128);
 const layoutHash = z.string().regex(LAYOUT_HASH_PATTERN);
 const errorCode = z.string().regex(/^STRATA_ERR_[A-Z0-9_]+$/);
@@ -270,68 +268,6 @@ export const ByeSchema = z.object({
   roundsCompleted: uint32.optional(),
 });
 
-const publicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
-const box = z.string().regex(/^[A-Za-z0-9_-]{1,4096}$/);
-const digest = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
-/** A Shamir share value (base64url of 66 bytes). */
-const shareValue = z.string().regex(/^[A-Za-z0-9_-]{88}$/);
-
-/** Agent -> coordinator, at assignment (secure aggregation): its two X25519 public keys for the round. */
-export const SecAggKeysSchema = z.object({
-  type: z.literal('secagg-keys'),
-  roundId: uint32,
-  /** Encrypts the shares its neighbours deal it. */
-  encryptionKey: publicKey,
-  /** Agrees its pairwise mask seeds. */
-  maskKey: publicKey,
-});
-
-/** Coordinator -> agent: the round's graph as this agent needs it, and how to quantize. */
-export const SecAggSetupSchema = z.object({
-  type: z.literal('secagg-setup'),
-  roundId: uint32,
-  /** This agent's Shamir x. */
-  x: positiveInt,
-  neighbours: z.array(z.object({ agentId, x: positiveInt, encryptionKey: publicKey, maskKey: publicKey })).max(1024),
-  /** Shares that reconstruct a seed. */
-  threshold: positiveInt,
-  /** Weighted update coordinates are clipped to +-range and encoded as round(v x scale) mod p. */
-  range: z.number().positive(),
-  scale: positiveInt,
-});
-
-/** Agent -> coordinator: its seeds' shares, each sealed for one neighbour, and a commitment to each share. */
-export const SecAggSharesSchema = z.object({
-  type: z.literal('secagg-shares'),
-  roundId: uint32,
-  boxes: z.array(z.object({ to: agentId, box })).max(1024),
-  commitments: z.array(z.object({ holder: agentId, self: digest, key: digest })).max(1024),
-});
-
-/** Coordinator -> agent: the sealed shares its neighbours dealt it; it masks against exactly these neighbours. */
-export const SecAggRelaySchema = z.object({
-  type: z.literal('secagg-relay'),
-  roundId: uint32,
-  boxes: z.array(z.object({ from: agentId, box })).max(1024),
-});
-
-/** Coordinator -> agent, after the masked uploads: which neighbours' seeds to reveal shares of. */
-export const SecAggUnmaskSchema = z.object({
-  type: z.literal('secagg-unmask'),
-  roundId: uint32,
-  /** Neighbours whose masked update is in the sum: shares of their self-mask seed. */
-  survivors: z.array(agentId).max(1024),
-  /** Neighbours that dealt shares but sent no masked update: shares of their mask key. */
-  dropped: z.array(agentId).max(1024),
-});
-
-/** Agent -> coordinator: the shares asked for (never both kinds for one neighbour). */
-export const SecAggUnmaskSharesSchema = z.object({
-  type: z.literal('secagg-unmask-shares'),
-  roundId: uint32,
-  shares: z.array(z.object({ of: agentId, kind: z.enum(['self', 'key']), share: shareValue })).max(1024),
-});
-
 export const MessageSchema = z.discriminatedUnion('type', [
   HelloSchema,
   WelcomeSchema,
@@ -372,130 +308,3 @@ export type ErrorMessage = MessageOf<'error'>;
 export type ByeMessage = MessageOf<'bye'>;
 export type DeviceDp = z.infer<typeof DeviceDpSchema>;
 export type PrivacySettings = z.infer<typeof PrivacySettingsSchema>;
-export type SecAggKeysMessage = MessageOf<'secagg-keys'>;
-export type SecAggSetupMessage = MessageOf<'secagg-setup'>;
-export type SecAggSharesMessage = MessageOf<'secagg-shares'>;
-export type SecAggRelayMessage = MessageOf<'secagg-relay'>;
-export type SecAggUnmaskMessage = MessageOf<'secagg-unmask'>;
-export type SecAggUnmaskSharesMessage = MessageOf<'secagg-unmask-shares'>;
-/** Secure-aggregation messages an agent sends, and those a coordinator sends. */
-export type SecAggAgentMessage = SecAggKeysMessage | SecAggSharesMessage | SecAggUnmaskSharesMessage;
-export type SecAggCoordinatorMessage = SecAggSetupMessage | SecAggRelayMessage | SecAggUnmaskMessage;
-
-export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze(MessageSchema.options.map((o) => o.shape.type.value));
-const KNOWN_TYPES: ReadonlySet<string> = new Set(MESSAGE_TYPES);
-/** Messages whose protocolVersion is checked before the schema, so a peer of another version gets the version error. */
-const VERSIONED_TYPES: ReadonlySet<string> = new Set(['hello', 'welcome']);
-
-export type TextData = string | Uint8Array | ArrayBuffer | readonly Uint8Array[];
-
-export interface ParseMessageOptions {
-  /** Reject longer input with STRATA_ERR_FRAME_TOO_LARGE before parsing. */
-  maxBytes?: number;
-}
-
-function toText(data: TextData): string {
-  if (typeof data === 'string') return data;
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return Buffer.concat(data as Uint8Array[]).toString('utf8');
-}
-
-function byteLengthOf(data: TextData): number {
-  if (typeof data === 'string') return Buffer.byteLength(data, 'utf8');
-  if (data instanceof Uint8Array || data instanceof ArrayBuffer) return data.byteLength;
-  return (data as Uint8Array[]).reduce((n, b) => n + b.byteLength, 0);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Validate one text frame at the socket boundary. Throws ProtocolError:
- * too long -> FRAME_TOO_LARGE; not JSON -> MALFORMED_JSON; not an object with
- * a string `type` -> BAD_FRAME; unknown type -> UNKNOWN_TYPE; hello/welcome
- * of another version -> PROTOCOL_VERSION; schema violation -> BAD_FRAME.
- */
-export function parseMessage(data: TextData, options: ParseMessageOptions = {}): Message {
-  if (options.maxBytes !== undefined) {
-    const length = typeof data === 'string' && data.length * 3 <= options.maxBytes ? data.length : byteLengthOf(data);
-    if (length > options.maxBytes) {
-      throw new ProtocolError('STRATA_ERR_FRAME_TOO_LARGE', `message of ${length} bytes exceeds ${options.maxBytes}`, {
-        byteLength: length,
-        maxBytes: options.maxBytes,
-      });
-    }
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(toText(data));
-  } catch (err) {
-    throw new ProtocolError('STRATA_ERR_MALFORMED_JSON', 'message is not valid JSON', {}, { cause: err });
-  }
-  if (!isPlainObject(raw) || typeof raw.type !== 'string') {
-    throw new ProtocolError('STRATA_ERR_BAD_FRAME', 'message must be a JSON object with a string "type"', { reason: 'no-type' });
-  }
-  const type = raw.type;
-  if (!KNOWN_TYPES.has(type)) {
-    throw new ProtocolError('STRATA_ERR_UNKNOWN_TYPE', `unknown message type "${type.slice(0, 64)}"`, { type: type.slice(0, 64) });
-  }
-  if (VERSIONED_TYPES.has(type) && raw.protocolVersion !== PROTOCOL_VERSION) {
-    throw new ProtocolError('STRATA_ERR_PROTOCOL_VERSION', `protocol version ${String(raw.protocolVersion)} is not supported (expected ${PROTOCOL_VERSION})`, {
-      expected: PROTOCOL_VERSION,
-      received: typeof raw.protocolVersion === 'number' ? raw.protocolVersion : null,
-    });
-  }
-  const parsed = MessageSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 8).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-    const first = issues[0];
-    throw new ProtocolError('STRATA_ERR_BAD_FRAME', `invalid "${type}" message${first ? `: ${first.path || '(root)'}: ${first.message}` : ''}`, {
-      reason: 'schema',
-      type,
-      issues,
-    });
-  }
-  return parsed.data;
-}
-
-/**
- * Serialize an outgoing message, validating it first so a bug on our side
- * surfaces here (STRATA_ERR_BAD_FRAME) instead of at the peer.
- */
-export function encodeMessage(message: Message): string {
-  const parsed = MessageSchema.safeParse(message);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ProtocolError('STRATA_ERR_BAD_FRAME', `refusing to send an invalid "${String((message as { type?: unknown }).type)}" message`, {
-      reason: 'schema',
-      path: issue ? issue.path.map(String).join('.') : '',
-      issue: issue?.message,
-    });
-  }
-  return JSON.stringify(parsed.data);
-}
-
-/** The `error` message that reports a coded error to the peer. */
-export function errorMessageFor(err: { code: string; message: string; details?: Readonly<Record<string, unknown>> }, roundId?: number): ErrorMessage {
-  const message: ErrorMessage = { type: 'error', code: err.code, message: err.message.slice(0, 1024) };
-  if (err.details && Object.keys(err.details).length > 0) message.details = jsonSafe(err.details);
-  if (roundId !== undefined) message.roundId = roundId;
-  return message;
-}
-
-/** Drop what JSON cannot carry (functions, cycles, bigints) from details. */
-function jsonSafe(details: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  try {
-    const text = JSON.stringify(details);
-    return text.length <= 4096 ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
-/** Rebuild the ProtocolError an `error` message reports (unknown codes map to INTERNAL). */
-export function protocolErrorFromMessage(message: ErrorMessage): ProtocolError {
-  const code: ProtocolErrorCode = isProtocolErrorCode(message.code) ? message.code : 'STRATA_ERR_INTERNAL';
-  return new ProtocolError(code, message.message, { ...(message.details ?? {}), remoteCode: message.code, roundId: message.roundId });
-}
