@@ -8,7 +8,8 @@ import {
 } from '../protocol/index.js';
 import { privatizeUpdate } from '../privacy/device-privacy.js';
 import { checkPrivacyFloor, effectiveDeviceDp, type PrivacyFloor } from '../privacy/privacy-floor.js';
-import { SecAggClient } from '../secure-aggregation/secagg-client.js';
+import type { SecAggClient } from '../secure-aggregation/secagg-client.js';
+import { AgentSecAgg } from './agent-secagg.js';
 import { logEvent } from '../common/log-events.js';
 
 /** What the continual-learning runtime returns for one assignment: new weights or a delta, and metrics. */
@@ -93,8 +94,8 @@ export class AgentConnection extends EventEmitter {
   /** A result sent on `ws` whose update frame waits for an `upload-grant`. */
   #offer: { ws: WebSocket; assignment: RoundAssignmentMessage; outcome: TrainOutcome; global: Float32Array } | undefined;
   readonly acks: UpdateAckMessage[] = [];
-  /** This device's part in the secure-aggregation round it was last assigned, and who waits for its shares. */
-  #secagg: { client: SecAggClient; ready: Promise<boolean>; settle: (ok: boolean) => void } | undefined;
+  /** This device's part in the secure-aggregation round it was last assigned. */
+  readonly #secagg: AgentSecAgg;
   /** The assignment being trained. */
   #trainingFor: { roundId: number; modelVersion: number } | undefined;
 
@@ -102,6 +103,7 @@ export class AgentConnection extends EventEmitter {
     super();
     this.#o = options;
     this.#log = options.logger.child({ component: 'agent-connection', agentId: options.agentId });
+    this.#secagg = new AgentSecAgg(options.agentId, this.#log, options.secaggClient);
   }
 
   get state(): AgentConnectionState { return this.#state; }
@@ -188,9 +190,11 @@ export class AgentConnection extends EventEmitter {
         return;
       case 'secagg-setup':
       case 'secagg-relay':
-      case 'secagg-unmask':
-        this.#onSecAgg(m);
+      case 'secagg-unmask': {
+        const reply = this.#secagg.onMessage(m);
+        if (reply !== undefined) this.#ws?.send(encodeMessage(reply));
         return;
+      }
       case 'upload-grant':
         this.#onGrant(m.roundId);
         return;
@@ -253,32 +257,8 @@ export class AgentConnection extends EventEmitter {
   #startSecAgg(a: RoundAssignmentMessage): void {
     const t = this.#trainingFor;
     if (this.#training !== undefined && (t?.roundId !== a.roundId || t.modelVersion !== a.modelVersion)) return;
-    this.#secagg?.settle(false);
-    this.#secagg = undefined;
-    if (a.secureAggregation === undefined || this.#o.secureAggregation === false) return;
-    const client = this.#o.secaggClient?.(this.#o.agentId, a.roundId) ?? new SecAggClient(this.#o.agentId, a.roundId);
-    let settle!: (ok: boolean) => void;
-    const ready = new Promise<boolean>((resolve) => { settle = resolve; });
-    this.#secagg = { client, ready, settle };
-    this.#ws?.send(encodeMessage(client.keys()));
-  }
-
-  #onSecAgg(m: Extract<Message, { type: 'secagg-setup' | 'secagg-relay' | 'secagg-unmask' }>): void {
-    const s = this.#secagg;
-    if (s === undefined || s.client.roundId !== m.roundId) {
-      this.#log.debug({ roundId: m.roundId, type: m.type }, 'secure aggregation message for another round; ignored');
-      return;
-    }
-    try {
-      if (m.type === 'secagg-setup') this.#ws?.send(encodeMessage(s.client.setup(m)));
-      else if (m.type === 'secagg-unmask') this.#ws?.send(encodeMessage(s.client.unmask(m)));
-      else {
-        s.client.relay(m);
-        s.settle(true);
-      }
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message, code: (err as StrataError).code, roundId: m.roundId }, 'secure aggregation step failed');
-    }
+    const keys = this.#secagg.begin(a, this.#o.secureAggregation !== false);
+    if (keys !== undefined) this.#ws?.send(encodeMessage(keys));
   }
 
   async #run(a: RoundAssignmentMessage, global: Float32Array, ws: WebSocket | undefined): Promise<void> {
@@ -295,7 +275,7 @@ export class AgentConnection extends EventEmitter {
       outcome = this.#privatized(a, await this.#o.train(a, global, this.#abort.signal), global);
       this.#cached = { roundId: a.roundId, modelVersion: a.modelVersion, outcome, global };
     }
-    if (a.secureAggregation !== undefined && !(await this.#sessionReady(a))) {
+    if (a.secureAggregation !== undefined && !(await this.#secagg.ready(a, () => this.#state === 'stopped'))) {
       this.#log.warn({ roundId: a.roundId }, 'secure aggregation session ended before this device could upload');
       return;
     }
@@ -310,24 +290,6 @@ export class AgentConnection extends EventEmitter {
     }));
     if (this.#grants) this.#offer = { ws: current, assignment: a, outcome, global };
     else this.#sendUpdate(current, a, outcome, global);
-  }
-
-  /**
-   * Waits (until the round's deadline) for the shares of the round's
-   * secure-aggregation session; a session replaced meanwhile (the round
-   * re-assigned on a new connection) is waited for in its place.
-   */
-  async #sessionReady(a: RoundAssignmentMessage): Promise<boolean> {
-    const deadline = Date.now() + Math.max(0, a.deadlineAt - Date.now());
-    for (;;) {
-      const s = this.#secagg;
-      if (s === undefined || s.client.roundId !== a.roundId) return false;
-      const timer = setTimeout(() => s.settle(false), Math.max(0, deadline - Date.now()));
-      const ok = await s.ready;
-      clearTimeout(timer);
-      if (s === this.#secagg && ok) return true;
-      if (s === this.#secagg || Date.now() >= deadline || this.#state === 'stopped') return false;
-    }
   }
 
   #onGrant(roundId: number): void {
@@ -352,13 +314,12 @@ export class AgentConnection extends EventEmitter {
   #sendUpdate(ws: WebSocket, a: RoundAssignmentMessage, outcome: TrainOutcome, global: Float32Array): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     const sa = a.secureAggregation;
-    const secagg = this.#secagg;
     if (sa !== undefined) {
-      if (secagg === undefined || secagg.client.roundId !== a.roundId) return;
       const delta = toKind('delta', outcome, global);
       const weight = sa.weighting === 'samples' ? Math.max(1, outcome.metrics.numSamples) : 1;
-      const weighted = weight === 1 ? delta : delta.map((v) => v * weight);
-      const { payload, clipped } = secagg.client.mask(weighted, weight);
+      const masked = this.#secagg.mask(a.roundId, weight === 1 ? delta : delta.map((v) => v * weight), weight);
+      if (masked === undefined) return;
+      const { payload, clipped } = masked;
       if (clipped > 0) this.#log.warn({ roundId: a.roundId, clipped }, 'update coordinates clipped to the secure aggregation range');
       ws.send(encodeWeightFrame({
         kind: 'masked', roundId: a.roundId, modelVersion: a.modelVersion, layoutHash: a.layoutHash, numSamples: outcome.metrics.numSamples,
@@ -392,7 +353,7 @@ export class AgentConnection extends EventEmitter {
     // The outcome stays cached; a re-assignment after the reconnect offers it again.
     this.#offer = undefined;
     // A secure-aggregation session lives on one connection: a device waiting for its shares stops waiting.
-    this.#secagg?.settle(false);
+    this.#secagg.connectionClosed();
     this.#grants = false;
     if (this.#state === 'stopped') return;
     const err = protocolErrorFromClose(code, reason);
