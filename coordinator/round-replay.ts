@@ -10,7 +10,7 @@ import type { UpdateAggregator } from './strategies/strategy.js';
  * again, in log order. An update whose spooled bytes are gone is dropped
  * from the round (and from the log).
  */
-export function replayRound(d: RoundEngineDeps, roundId: number): { aggregator: UpdateAggregator; replayed: number } {
+export function replayRound(d: Pick<RoundEngineDeps, 'store' | 'strategy' | 'model' | 'log'>, roundId: number): { aggregator: UpdateAggregator; replayed: number } {
   const aggregator = d.strategy.createAggregator(d.model.numParams);
   let replayed = 0;
   for (const u of d.store.pendingUpdates(roundId)) {
@@ -27,12 +27,17 @@ export function replayRound(d: RoundEngineDeps, roundId: number): { aggregator: 
   return { aggregator, replayed };
 }
 
-/** A persisted update's delta: its spooled frame, checked again (CRC, layout, length), or a legacy row's payload. */
+/**
+ * A persisted update's delta: its spooled frame, checked again (CRC, layout, length, and the round and
+ * model version of its row: a spool file is written over round after round, so bytes a power cut kept
+ * from reaching the disk can leave an older round's frame where the row points), or a legacy row's payload.
+ */
 function replayable(model: GlobalModel, u: PendingUpdate): Float32Array | undefined {
   if (u.delta !== undefined) return u.delta;
   if (u.frame === undefined) return undefined;
   try {
-    return decodeWeightFrame(u.frame, { kind: 'delta', layoutHash: model.layoutHash, elementCount: model.numParams, copy: true }).weights;
+    const f = decodeWeightFrame(u.frame, { kind: 'delta', roundId: u.assignedRound, layoutHash: model.layoutHash, elementCount: model.numParams, copy: true });
+    return f.header.modelVersion === u.modelVersion ? f.weights : undefined;
   } catch {
     return undefined;
   }

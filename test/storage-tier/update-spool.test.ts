@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,39 @@ describe('FileSpool', () => {
     expect(readdirSync(restarted.dir).some((n) => n.startsWith('dropped-') && n.includes('-999-'))).toBe(false);
     expect(restarted.read(4, { offset: 0, length: 4 })?.toString()).toBe('four');
     restarted.retainOnly(new Set());
+    restarted.close();
+  });
+
+  it("keeps a finished round's file for the next round to write over; a second finished file is removed", async () => {
+    const spool = new FileSpool(tmp.file('r.db'));
+    spool.append(1, Buffer.from('round one, first frame'));
+    spool.append(1, Buffer.from('round one, second frame'));
+    spool.drop(1);
+    expect(readdirSync(spool.dir)).toEqual(['recycled.frames']);
+    // Round 2 takes the file and writes from its start; the older bytes past its end are never pointed at.
+    const a = spool.append(2, Buffer.from('two'));
+    expect(a).toEqual({ offset: 0, length: 3 });
+    const b = spool.append(2, Buffer.from('two again'));
+    expect(b).toEqual({ offset: 3, length: 9 });
+    expect(spool.read(2, a)?.toString()).toBe('two');
+    expect(spool.read(2, b)?.toString()).toBe('two again');
+    expect(readdirSync(spool.dir)).toEqual(['round-2.frames']);
+    expect(statSync(path.join(spool.dir, 'round-2.frames')).size).toBe(45);
+    // Two rounds open at once (a restart resumes one while none is kept): the second to finish is removed.
+    spool.append(3, Buffer.from('three'));
+    spool.drop(2);
+    spool.drop(3);
+    await until(() => readdirSync(spool.dir).length === 1);
+    expect(readdirSync(spool.dir)).toEqual(['recycled.frames']);
+    spool.close();
+    // After a restart, a round reopened appends after whatever its file holds.
+    const again = new FileSpool(tmp.file('r.db'));
+    again.append(4, Buffer.from('four'));
+    again.close();
+    const restarted = new FileSpool(tmp.file('r.db'));
+    restarted.retainOnly(new Set([4]));
+    expect(restarted.append(4, Buffer.from('more'))).toEqual({ offset: 45, length: 4 });
+    expect(restarted.read(4, { offset: 0, length: 4 })?.toString()).toBe('four');
     restarted.close();
   });
 
