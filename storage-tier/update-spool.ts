@@ -11,9 +11,11 @@
  * the next round to write over, since writing over pages already in the
  * page cache takes about half the kernel time of writing a new file
  * (measured: 52 vs 96 ms per 400 MB round), and a second one is removed.
- * So the spool keeps one round's bytes on disk between rounds. Bytes past
- * what a round has written are an older round's: rows never point there,
- * and a frame read back is checked against its row's round and version.
+ * So the spool keeps one round's bytes on disk between rounds (the applied
+ * round's updates, until the next round writes over them); the kept file
+ * is removed when the store closes and at start-up. Bytes past what a
+ * round has written are an older round's: rows never point there, and a
+ * frame read back is checked against its row's round and version.
  *
  * Why not a BLOB column: measured on the coordinator bench, SQLite moved
  * 100k-parameter update BLOBs at 300-700 MB/s (WAL append, then the
@@ -162,8 +164,8 @@ export class FileSpool implements UpdateSpool {
     }
     for (const name of names) {
       const m = /^round-(\d+)\.frames$/.exec(name);
-      if (m !== null && !keep.has(Number(m[1]))) this.drop(Number(m[1]));
-      if (name.startsWith('dropped-')) rmSync(path.join(this.dir, name), { force: true });
+      const leftover = m !== null ? !keep.has(Number(m[1])) : name.startsWith('dropped-') || name === RECYCLED;
+      if (leftover) rmSync(path.join(this.dir, name), { force: true });
     }
     if (keep.size === 0 && this.#open.size === 0) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -171,6 +173,8 @@ export class FileSpool implements UpdateSpool {
   close(): void {
     for (const h of this.#open.values()) closeSync(h.fd);
     this.#open.clear();
+    // Applied rounds' update bytes do not outlive the store.
+    rmSync(path.join(this.dir, RECYCLED), { force: true });
   }
 }
 

@@ -71,15 +71,25 @@ describe('FileSpool', () => {
     spool.drop(3);
     await until(() => readdirSync(spool.dir).length === 1);
     expect(readdirSync(spool.dir)).toEqual(['recycled.frames']);
+    // Applied rounds' bytes do not outlive the store: closing removes the kept file.
     spool.close();
-    // After a restart, a round reopened appends after whatever its file holds.
-    const again = new FileSpool(tmp.file('r.db'));
-    again.append(4, Buffer.from('four'));
-    again.close();
-    const restarted = new FileSpool(tmp.file('r.db'));
-    restarted.retainOnly(new Set([4]));
-    expect(restarted.append(4, Buffer.from('more'))).toEqual({ offset: 45, length: 4 });
-    expect(restarted.read(4, { offset: 0, length: 4 })?.toString()).toBe('four');
+    expect(readdirSync(spool.dir)).toEqual([]);
+  });
+
+  it('at start-up removes a kept file a killed process left, and a reopened round appends after what its file holds', () => {
+    const killed = new FileSpool(tmp.file('k.db'));
+    killed.append(1, Buffer.from('round one, applied'));
+    killed.drop(1);
+    killed.append(2, Buffer.from('two')); // Written over the start of round 1's bytes.
+    killed.append(3, Buffer.from('three'));
+    killed.drop(3); // Kept, and the process dies without closing.
+    expect(readdirSync(killed.dir).sort()).toEqual(['recycled.frames', 'round-2.frames']);
+    const restarted = new FileSpool(tmp.file('k.db'));
+    restarted.retainOnly(new Set([2]));
+    expect(readdirSync(restarted.dir)).toEqual(['round-2.frames']);
+    expect(restarted.read(2, { offset: 0, length: 3 })?.toString()).toBe('two');
+    expect(restarted.append(2, Buffer.from('more'))).toEqual({ offset: 18, length: 4 });
+    expect(restarted.read(2, { offset: 18, length: 4 })?.toString()).toBe('more');
     restarted.close();
   });
 
