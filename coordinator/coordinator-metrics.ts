@@ -17,7 +17,7 @@ export interface UpdateTimings {
   bytes: number;
   /** Validation + accumulation seconds. */
   aggregationSeconds: number;
-  /** Seconds making it durable (SQLite). */
+  /** Seconds writing its frame to the round's spool (its rows' group commit is counted by `updatesCommitted`). */
   persistSeconds: number;
   /** Seconds from its assignment to its arrival. */
   assignmentSeconds: number;
@@ -81,7 +81,10 @@ export class CoordinatorMetrics {
       round: new Histogram({ name: 'strata_round_duration_seconds', help: 'Time from a round opening to its close.', buckets: SECONDS_BUCKETS, registers }),
       bytes: new Histogram({ name: 'strata_update_bytes', help: 'Payload bytes of accepted updates.', buckets: BYTES_BUCKETS, registers }),
       assignment: new Histogram({ name: 'strata_assignment_to_update_seconds', help: 'Time from an assignment to its accepted update.', buckets: SECONDS_BUCKETS, registers }),
-      persist: new Histogram({ name: 'strata_update_persist_seconds', help: 'Time making one accepted update durable (SQLite).', buckets: PERSIST_BUCKETS, registers }),
+      persist: new Histogram({
+        name: 'strata_update_persist_seconds', help: 'Time making one accepted update durable: its spool write, the wait for its group commit, the commit.', buckets: PERSIST_BUCKETS,
+        registers,
+      }),
     };
     const gauge = (name: keyof CoordinatorGauges, help: string): void => {
       const read = (): number | undefined => this.#gauges?.()[name];
@@ -144,8 +147,17 @@ export class CoordinatorMetrics {
     this.#c.aggregationSeconds.inc(t.aggregationSeconds);
     this.#c.persistSeconds.inc(t.persistSeconds);
     this.#h.bytes.observe(t.bytes);
-    this.#h.persist.observe(t.persistSeconds);
     this.#h.assignment.observe(Math.max(0, t.assignmentSeconds));
+  }
+
+  /** An accepted update is durable, `seconds` after its spool write began. */
+  updateDurable(seconds: number): void {
+    this.#h.persist.observe(seconds);
+  }
+
+  /** A group commit of accepted updates' rows took `seconds`. */
+  updatesCommitted(seconds: number): void {
+    this.#c.persistSeconds.inc(seconds);
   }
 
   updateRejected(code: string): void {

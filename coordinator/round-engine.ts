@@ -6,6 +6,7 @@ import type { CompiledCoordinatorOptions } from './coordinator-options.js';
 import type { UpdateAggregator } from './strategies/strategy.js';
 import { takeMaskedUpdate } from './masked-intake.js';
 import { applyRound } from './apply-round.js';
+import { GroupCommit } from './group-commit.js';
 import { RoundEvaluations } from './round-evaluations.js';
 import { replayRound } from './round-replay.js';
 import { SecAggSessions, deliverSecAggMessage } from './secagg-sessions.js';
@@ -47,11 +48,13 @@ export class RoundEngine {
   /** Secure aggregation is on: the rounds' sessions. */
   readonly #secagg: SecAggSessions | undefined;
   readonly #assigner: ClientAssigner;
+  readonly #commits: GroupCommit;
 
   constructor(deps: RoundEngineDeps) {
     this.#d = deps;
     this.#o = deps.options;
     this.#scratch = new Float32Array(deps.model.numParams);
+    this.#commits = new GroupCommit(deps, (err) => this.#fatal(err, 'committing accepted updates failed; stopping'));
     this.#evaluations = new RoundEvaluations(deps, () => this.#finish());
     // Refused here, before any round: strategies that need individual updates cannot run on sums.
     this.#secagg = deps.options.secureAggregation === undefined ? undefined : new SecAggSessions(deps, {
@@ -210,14 +213,16 @@ export class RoundEngine {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
       u = round.secagg !== undefined
         ? takeMaskedUpdate(this.#d, round.secagg, this.#secagg!.weighting, link.clientId, data, a, now)
-        : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now);
+        : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now, () => link.ack(a.roundId, true));
     } catch (err) {
       this.#reject(link, err, a.roundId);
       return;
     }
     round.contributors.add(link.clientId);
     this.#work.answered(link.clientId);
-    link.ack(a.roundId, true);
+    // A plain update is acked once its group commit is done; a masked one has nothing to commit.
+    if (round.secagg !== undefined) link.ack(a.roundId, true);
+    else this.#commits.soon();
     this.#d.observer?.accepted?.({ roundId: round.id, assignedRound: a.roundId, clientId: link.clientId, profile: link.profile, ...u, assignedAt: a.assignedAt, at: now, result });
     this.#d.log.debug({ ...logEvent('coordinator.update-accepted'), agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss }, 'update accepted');
     this.#progress();
@@ -366,6 +371,8 @@ export class RoundEngine {
    */
   #close(round: OpenRound, closedBy: RoundSummary['closedBy']): void {
     if (this.#state !== 'open' && this.#state !== 'unmasking') return;
+    // Its last updates are committed (and acked) before it is applied.
+    if (!this.#commits.now()) return;
     this.#state = 'aggregating';
     round.timer?.cancel();
     const strategy = this.#d.strategy;
@@ -373,10 +380,7 @@ export class RoundEngine {
     try {
       applied = applyRound(this.#d, round, closedBy);
     } catch (err) {
-      this.#d.log.fatal({ err }, 'closing the round failed; stopping');
-      this.#state = 'stopped';
-      this.#drainWaiter?.();
-      this.#d.observer?.finished?.();
+      this.#fatal(err, 'closing the round failed; stopping');
       return;
     }
     const { next, summary } = applied;
@@ -392,6 +396,14 @@ export class RoundEngine {
     if (last) return;
     this.#state = this.#draining ? 'draining' : 'waiting';
     this.#progress();
+  }
+
+  /** The store failed under the engine: it stops (the process's owner decides what next). */
+  #fatal(err: unknown, message: string): void {
+    this.#d.log.fatal({ err }, message);
+    this.#state = 'stopped';
+    this.#drainWaiter?.();
+    this.#d.observer?.finished?.();
   }
 
   #finish(): void {
@@ -427,6 +439,7 @@ export class RoundEngine {
     const open = this.#round;
     // A secure aggregation round is not unmasked in a drain: it stays open and the next start runs it with a new session.
     if (this.#state === 'open' && open !== undefined && open.secagg === undefined && open.contributors.size >= this.#minNeeded()) this.#close(open, 'drain');
+    this.#commits.now();
     await this.#evaluations.settled();
     this.#round?.timer?.cancel();
     if (this.#state !== 'finished') this.#state = 'stopped';

@@ -19,14 +19,14 @@ export interface TakenUpdate {
  * Takes one update frame into the open round: validates it (structure,
  * checksum, layout, length, round and model version, finite values, the
  * norm bound), weighs and scales it by the strategy (refusing one too
- * stale; clipping), makes it durable (the frame in the round's spool, then
- * its log row and its client's row in one transaction, before any ack) and
- * folds it into the round's aggregator. Throws a coded
+ * stale; clipping), makes it durable (the frame in the round's spool now,
+ * its log row and its client's row in the store's next group commit, which
+ * calls `onDurable`: the ack) and folds it into the round's aggregator. Throws a coded
  * ProtocolError for an update that must be refused; times the work into the
  * metrics.
  */
 export function takeUpdate(
-  d: RoundEngineDeps, scratch: Float32Array, round: OpenRound, clientId: string, data: Buffer, a: Assignment, now: number,
+  d: RoundEngineDeps, scratch: Float32Array, round: OpenRound, clientId: string, data: Buffer, a: Assignment, now: number, onDurable: () => void,
 ): TakenUpdate {
   const model: GlobalModel = d.model;
   const o = d.options;
@@ -51,7 +51,10 @@ export function takeUpdate(
   d.store.acceptUpdate({
     roundId: round.id, assignedRound: a.roundId, agentId: clientId, modelVersion: v.header.modelVersion, numSamples: v.header.numSamples,
     weight, scale, norm: v.norm, bytes: v.payloadBytes, receivedAt: now,
-  }, frame, client);
+  }, frame, client, () => {
+    d.metrics.updateDurable((performance.now() - t1) / 1000);
+    onDurable();
+  });
   const t2 = performance.now();
   round.aggregator.add(v.delta, weight, scale);
   const t3 = performance.now();

@@ -4,7 +4,12 @@
  *
  * Crash consistency: an accepted update's payload is appended to its round's
  * spool file (update-spool.ts) and then its row, pointing at it, is committed
- * before the agent is acked; completing a round (new model version + round
+ * before the agent is acked. Rows are committed in groups (group commit):
+ * `acceptUpdate` queues the row, `commitAccepted` commits every queued row
+ * in one transaction and then calls each one's `onDurable` (where the
+ * engine acks), and any other call on the store commits the queue first, so
+ * the database never sees writes out of order. An update queued when the
+ * process dies was never acked, as if it had not arrived. Completing a round (new model version + round
  * status + every contributing row marked `applied`) is one more transaction,
  * after which the round's spool is removed. So after `kill -9` each accepted
  * update is either applied in exactly one model version, or still has its
@@ -71,6 +76,14 @@ export interface PendingUpdate extends AcceptedUpdateRecord {
   delta?: Float32Array;
   /** Neither is there (the spool lost it: a power cut under synchronous NORMAL). */
   lost: boolean;
+}
+
+/** An accepted update waiting for its group commit. */
+interface AcceptedRow {
+  update: AcceptedUpdateRecord;
+  ref: SpoolRef;
+  client: ClientRow | undefined;
+  onDurable: (() => void) | undefined;
 }
 
 export interface UpdateLogRow extends AcceptedUpdateRecord {
@@ -146,7 +159,9 @@ export class CoordinatorStore {
   /** Prepared statements by SQL text: the registry and round counters run per accepted update. */
   readonly #statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
   readonly #owns: boolean;
-  readonly #acceptTx: (u: AcceptedUpdateRecord, ref: SpoolRef, client: ClientRow | undefined) => void;
+  readonly #acceptTx: (batch: readonly AcceptedRow[]) => void;
+  /** Accepted updates whose rows are not committed yet (group commit). */
+  #accepted: AcceptedRow[] = [];
   readonly #completeTx: (input: CompleteRoundInput) => number;
   readonly #saveClientsTx: (clients: readonly ClientRow[]) => void;
   readonly #spool: UpdateSpool;
@@ -165,10 +180,12 @@ export class CoordinatorStore {
     const save = (c: ClientRow): void => {
       saveClient.run(c.agentId, c.profile, c.firstSeen, c.lastSeen, c.roundsDone, c.accepted, c.rejected, c.dropped, c.reliability, c.meanSeconds);
     };
-    this.#acceptTx = db.transaction((u: AcceptedUpdateRecord, ref: SpoolRef, client: ClientRow | undefined) => {
-      insertUpdate.run(u.roundId, u.assignedRound, u.agentId, u.modelVersion, u.numSamples, u.weight, u.scale, u.norm, u.bytes, u.receivedAt, ref.offset, ref.length);
-      bumpAccepted.run(u.roundId);
-      if (client !== undefined) save(client);
+    this.#acceptTx = db.transaction((batch: readonly AcceptedRow[]) => {
+      for (const { update: u, ref, client } of batch) {
+        insertUpdate.run(u.roundId, u.assignedRound, u.agentId, u.modelVersion, u.numSamples, u.weight, u.scale, u.norm, u.bytes, u.receivedAt, ref.offset, ref.length);
+        bumpAccepted.run(u.roundId);
+        if (client !== undefined) save(client);
+      }
     });
     this.#saveClientsTx = db.transaction((clients: readonly ClientRow[]) => {
       for (const c of clients) save(c);
@@ -217,24 +234,29 @@ export class CoordinatorStore {
   }
 
   getMeta(key: string): string | undefined {
+    this.commitAccepted();
     const v = this.#prepare('SELECT value FROM coordinator_meta WHERE key = ?').pluck().get(key);
     return v === undefined ? undefined : String(v);
   }
 
   setMeta(key: string, value: string): void {
+    this.commitAccepted();
     this.#prepare('INSERT INTO coordinator_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   saveInitialModel(weights: Float32Array, layoutHash: string, at: number): void {
+    this.commitAccepted();
     this.#prepare(`INSERT INTO models (version, round_id, layout_hash, weights, strategy_state, applied, created_at) VALUES (0, 0, ?, ?, NULL, 0, ?)`)
       .run(layoutHash, bytesOf(weights), at);
   }
 
   latestModel(): StoredModel | undefined {
+    this.commitAccepted();
     return this.#model(this.#prepare('SELECT * FROM models ORDER BY version DESC LIMIT 1').get());
   }
 
   model(version: number): StoredModel | undefined {
+    this.commitAccepted();
     return this.#model(this.#prepare('SELECT * FROM models WHERE version = ?').get(version));
   }
 
@@ -255,41 +277,68 @@ export class CoordinatorStore {
   }
 
   setModelEvaluation(version: number, accuracy: number, loss: number): void {
+    this.commitAccepted();
     this.#prepare('UPDATE models SET accuracy = ?, loss = ? WHERE version = ?').run(accuracy, loss, version);
   }
 
   openRound(roundId: number, baseVersion: number, startedAt: number): void {
+    this.commitAccepted();
     this.#prepare(`INSERT INTO rounds (round_id, base_version, status, started_at) VALUES (?, ?, 'open', ?)`).run(roundId, baseVersion, startedAt);
   }
 
   /** The round that was open when the process stopped, if any. */
   openRoundRow(): RoundRow | undefined {
+    this.commitAccepted();
     const row = this.#prepare(`SELECT * FROM rounds WHERE status = 'open'`).get();
     return row === undefined ? undefined : (camel(row as Record<string, unknown>) as unknown as RoundRow);
   }
 
   rounds(): RoundRow[] {
+    this.commitAccepted();
     return this.#prepare('SELECT * FROM rounds ORDER BY round_id').all().map((r) => camel(r as Record<string, unknown>) as unknown as RoundRow);
   }
 
   bumpRound(roundId: number, counter: RoundCounter | 'resumed', by = 1): void {
+    this.commitAccepted();
     if (!(ROUND_COUNTERS as readonly string[]).includes(counter) && counter !== 'resumed') throw new Error(`bad counter ${counter}`);
     this.#prepare(`UPDATE rounds SET ${counter} = ${counter} + ? WHERE round_id = ?`).run(by, roundId);
   }
 
   /**
    * Records an accepted update: its delta weight frame into the round's
-   * spool, then its row (and its client's, when given) in one transaction
-   * pointing at it. Durable when this returns (the ack is sent after).
+   * spool now, and its row (and its client's, when given), pointing at it,
+   * into the queue `commitAccepted` commits. Durable once that commit is
+   * done, when `onDurable` is called (the engine acks there).
    */
-  acceptUpdate(update: AcceptedUpdateRecord, frame: Uint8Array, client?: ClientRow): void {
+  acceptUpdate(update: AcceptedUpdateRecord, frame: Uint8Array, client?: ClientRow, onDurable?: () => void): void {
     const ref = this.#spool.append(update.roundId, frame);
-    if (this.#syncSpool) this.#spool.sync(update.roundId);
-    this.#acceptTx(update, ref, client);
+    this.#accepted.push({ update, ref, client, onDurable });
+  }
+
+  /** Accepted updates queued and not yet committed. */
+  get uncommitted(): number {
+    return this.#accepted.length;
+  }
+
+  /**
+   * Commits the queued rows of accepted updates in one transaction (their
+   * spooled frames synced first under synchronous FULL), then calls their
+   * `onDurable` in acceptance order. Returns how many. If the commit fails,
+   * the queued updates are dropped (none was acked) and the error is thrown.
+   */
+  commitAccepted(): number {
+    const batch = this.#accepted;
+    if (batch.length === 0) return 0;
+    this.#accepted = [];
+    if (this.#syncSpool) for (const roundId of new Set(batch.map((b) => b.update.roundId))) this.#spool.sync(roundId);
+    this.#acceptTx(batch);
+    for (const b of batch) b.onDurable?.();
+    return batch.length;
   }
 
   /** Removes a pending update whose spooled frame is lost or unreadable (its round goes on without it). */
   forgetUpdate(seq: number): void {
+    this.commitAccepted();
     this.#db.transaction(() => {
       const row = this.#prepare(`DELETE FROM updates WHERE seq = ? AND status = 'accepted' RETURNING round_id`).pluck().get(seq);
       if (row !== undefined) this.#prepare('UPDATE rounds SET accepted = accepted - 1 WHERE round_id = ?').run(row);
@@ -298,6 +347,7 @@ export class CoordinatorStore {
 
   /** Accepted, not yet applied updates of a round, in acceptance order (for replay after a restart). */
   *pendingUpdates(roundId: number): IterableIterator<PendingUpdate> {
+    this.commitAccepted();
     // Streamed row by row: replay memory stays O(model), not O(updates x model). A statement of
     // its own (not the cache): an iterating statement cannot run anything else until it is done.
     const stmt = this.#db.prepare(`SELECT * FROM updates WHERE round_id = ? AND status = 'accepted' ORDER BY seq`) as unknown as {
@@ -321,11 +371,13 @@ export class CoordinatorStore {
 
   /** Agents that already have an update logged for an assignment of `assignedRound`. */
   contributors(assignedRound: number): Set<string> {
+    this.commitAccepted();
     return new Set(this.#prepare('SELECT agent_id FROM updates WHERE assigned_round = ?').pluck().all(assignedRound).map(String));
   }
 
   /** New model version + round completed + its updates marked applied, in one transaction. Returns the applied count. */
   completeRound(input: CompleteRoundInput): number {
+    this.commitAccepted();
     const applied = this.#completeTx(input);
     this.#spool.drop(input.roundId);
     return applied;
@@ -333,6 +385,7 @@ export class CoordinatorStore {
 
   /** Every completed round with its model's evaluation, in round order. */
   history(): RoundHistoryRow[] {
+    this.commitAccepted();
     const rows = this.#prepare(`SELECT r.round_id, r.new_version, r.started_at, r.closed_at, r.accepted, r.rejected, r.dropped, m.applied, m.accuracy, m.loss
       FROM rounds r JOIN models m ON m.version = r.new_version WHERE r.status = 'completed' ORDER BY r.round_id`).raw().all() as Array<
       [number, number, number, number, number, number, number, number, number | null, number | null]>;
@@ -342,33 +395,40 @@ export class CoordinatorStore {
   }
 
   updateLog(): UpdateLogRow[] {
+    this.commitAccepted();
     return this.#prepare('SELECT seq, round_id, assigned_round, agent_id, model_version, num_samples, weight, scale, norm, bytes, status, applied_version, received_at FROM updates ORDER BY seq')
       .all().map((r) => camel(r as Record<string, unknown>) as unknown as UpdateLogRow);
   }
 
   recordRejection(roundId: number | null, agentId: string | null, code: string, at: number): void {
+    this.commitAccepted();
     this.#prepare('INSERT INTO rejections (round_id, agent_id, code, at) VALUES (?, ?, ?, ?)').run(roundId, agentId, code, at);
   }
 
   rejections(): Array<{ roundId: number | null; agentId: string | null; code: string; at: number }> {
+    this.commitAccepted();
     return this.#prepare('SELECT round_id, agent_id, code, at FROM rejections ORDER BY seq').all()
       .map((r) => camel(r as Record<string, unknown>) as unknown as { roundId: number | null; agentId: string | null; code: string; at: number });
   }
 
   saveClient(c: ClientRow): void {
+    this.commitAccepted();
     this.#prepare(SAVE_CLIENT).run(c.agentId, c.profile, c.firstSeen, c.lastSeen, c.roundsDone, c.accepted, c.rejected, c.dropped, c.reliability, c.meanSeconds);
   }
 
   /** Several clients' rows in one transaction. */
   saveClients(clients: readonly ClientRow[]): void {
+    this.commitAccepted();
     if (clients.length > 0) this.#saveClientsTx(clients);
   }
 
   loadClients(): ClientRow[] {
+    this.commitAccepted();
     return this.#prepare('SELECT * FROM clients').all().map((r) => camel(r as Record<string, unknown>) as unknown as ClientRow);
   }
 
   close(): void {
+    this.commitAccepted();
     this.#spool.close();
     if (this.#owns && this.#db.open) this.#db.close();
   }
