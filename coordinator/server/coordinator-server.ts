@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION, ProtocolError, toWireLimits, wsMaxPayload, type Messa
 import type { CoordinatorMetrics } from '../coordinator-metrics.js';
 import { AgentSession, type SessionHost } from './agent-session.js';
 import { DashboardFeed } from './dashboard-feed.js';
+import { PayloadLender, lendingWebSocket } from './lent-payloads.js';
 import { chartJsBundle, dashboardHtml } from './dashboard-page.js';
 import { TokenAuthenticator, tokenDigest } from './token-auth.js';
 import { UploadGate } from './upload-gate.js';
@@ -49,7 +50,8 @@ export interface ServerHandlers {
  * The daemon's transport: HTTP (`/healthz`, `/metrics`; the live dashboard
  * `/` with its event stream `/events`, and `/status`, behind the dashboard
  * token) and the agents' WebSocket on one port, optional TLS, token auth, the
- * upload gate (at most K update frames in flight) and the heartbeat sweep.
+ * upload gate (at most K update frames in flight), the heartbeat sweep, and
+ * the one buffer large update frames are read into (lent-payloads.ts).
  * Every ready session is the round engine's `ClientLink` to its agent.
  */
 export class CoordinatorServer {
@@ -64,6 +66,8 @@ export class CoordinatorServer {
   readonly #sessionHost: SessionHost;
   readonly #dashboardDigest: Buffer | undefined;
   readonly feed: DashboardFeed;
+  /** The buffer large update frames are read into, reused message after message. */
+  readonly payloads = new PayloadLender();
   #http: http.Server | https.Server | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -91,7 +95,11 @@ export class CoordinatorServer {
   async listen(): Promise<void> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.#route(req, res);
     this.#http = this.#o.tls ? https.createServer({ cert: this.#o.tls.cert, key: this.#o.tls.key }, handler) : http.createServer(handler);
-    this.#wss = new WebSocketServer({ server: this.#http, maxPayload: wsMaxPayload(this.#o.limits), perMessageDeflate: false });
+    this.#wss = new WebSocketServer({
+      server: this.#http, maxPayload: wsMaxPayload(this.#o.limits), perMessageDeflate: false,
+      // Update frames are read into one reused buffer (lent-payloads.ts); a message is handled before the next is read.
+      WebSocket: lendingWebSocket(this.payloads), allowSynchronousEvents: true,
+    });
     this.#wss.on('connection', (ws, req) => {
       this.#metrics.connectionAccepted();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;

@@ -127,7 +127,11 @@ export interface UpdateAggregator {
   readonly buffersUpdates: boolean;
   readonly count: number;
   readonly totalWeight: number;
-  /** Add one validated delta with its weight; `scale` is the clipping factor (<= 1). */
+  /**
+   * Add one validated delta with its weight; `scale` is the clipping factor (<= 1).
+   * `delta` is valid only during the call (it may be a view of memory the next update reuses: the
+   * server's buffer for update frames, or the engine's scratch): an aggregator that keeps it copies it.
+   */
   add(delta: Float32Array, weight: number, scale?: number): void;
   /**
    * Optional: a copy of a delta in the aggregator's working memory, which
