@@ -12,6 +12,9 @@
  * n / (2 scale) of their true sum (`quantizationBound`); values beyond
  * +-range are clipped to it first (counted by the encoder).
  */
+import { WASM_PAGE, compileWasm, instantiateWasm, type WasmMemory } from '../common/wasm-module.js';
+import { FIELD_OPS_WASM } from './wasm/field-ops-wasm.js';
+
 export const FIELD_PRIME = 4_294_967_291;
 const HALF = (FIELD_PRIME - 1) / 2;
 
@@ -59,11 +62,81 @@ function reduce32(w: number): number {
   return (w - (P32 & -((w ^ MIN) >= P_FLIPPED))) | 0;
 }
 
+/*
+ * The same loops run four words at a time in WebAssembly SIMD
+ * (wasm/field-ops.wat) on long vectors: chunks of the vectors are copied into
+ * the module's memory, worked on there, and the accumulator's chunk copied
+ * back; the words past the last multiple of four, and vectors too short for
+ * the copies to pay, take the JavaScript loops. Where the module cannot run
+ * (see common/wasm-module.ts) everything takes them.
+ */
+/** Bytes of each of the module's two working areas (the accumulator's chunk, the other vector's). */
+const CHUNK_BYTES = 65536;
+const CHUNK_WORDS = CHUNK_BYTES / 4;
+/** Below this many words the JavaScript loop is as fast as the copies. */
+const SIMD_MIN_WORDS = 1024;
+
+interface FieldKernel {
+  add(acc: number, v: number, n: number): void;
+  addReduced(acc: number, w: number, n: number, negate: number): void;
+  outside(v: number, n: number): number;
+  acc: Uint32Array;
+  other: Uint32Array;
+}
+
+let kernel: FieldKernel | null | undefined;
+
+function fieldKernel(): FieldKernel | null {
+  if (kernel === undefined) {
+    const module = compileWasm(Buffer.from(FIELD_OPS_WASM, 'base64'));
+    if (module === null) {
+      kernel = null;
+    } else {
+      const e = instantiateWasm<{ memory: WasmMemory } & Pick<FieldKernel, 'add' | 'addReduced' | 'outside'>>(module);
+      e.memory.grow((2 * CHUNK_BYTES) / WASM_PAGE);
+      kernel = {
+        add: e.add, addReduced: e.addReduced, outside: e.outside,
+        acc: new Uint32Array(e.memory.buffer, 0, CHUNK_WORDS), other: new Uint32Array(e.memory.buffer, CHUNK_BYTES, CHUNK_WORDS),
+      };
+    }
+  }
+  return kernel;
+}
+
+/** The kernel for a vector of `n` words, or null for the JavaScript loops. */
+function kernelFor(n: number): FieldKernel | null {
+  return n >= SIMD_MIN_WORDS ? fieldKernel() : null;
+}
+
+/** Which implementation the field's vector loops use for long vectors here. */
+export function fieldKernelKind(): 'wasm-simd' | 'js' {
+  return fieldKernel() === null ? 'js' : 'wasm-simd';
+}
+
+/**
+ * Runs `op` over the first multiple of four words of `acc` (and `v`, the same
+ * length) chunk by chunk in the kernel's memory; returns where the
+ * JavaScript loop takes over.
+ */
+function inKernel(k: FieldKernel, acc: Uint32Array, v: Uint32Array, op: (bytes: number) => void): number {
+  const bulk = acc.length - (acc.length % 4);
+  for (let at = 0; at < bulk; at += CHUNK_WORDS) {
+    const m = Math.min(CHUNK_WORDS, bulk - at);
+    k.acc.set(acc.subarray(at, at + m));
+    k.other.set(v.subarray(at, at + m));
+    op(4 * m);
+    acc.set(k.acc.subarray(0, m), at);
+  }
+  return bulk;
+}
+
 /** In-place `acc += v (mod p)` for field elements (each < p). */
 export function addVectorMod(acc: Uint32Array, v: Uint32Array): void {
+  const k = kernelFor(acc.length);
+  const from = k === null ? 0 : inKernel(k, acc, v, (n) => k.add(0, CHUNK_BYTES, n));
   const a32 = int32(acc);
   const v32 = int32(v);
-  for (let i = 0, n = a32.length; i < n; i++) a32[i] = add32(a32[i]!, v32[i]!);
+  for (let i = from, n = a32.length; i < n; i++) a32[i] = add32(a32[i]!, v32[i]!);
 }
 
 /** In-place `acc -= v (mod p)` for field elements (each < p). */
@@ -78,11 +151,13 @@ export function subVectorMod(acc: Uint32Array, v: Uint32Array): void {
  * each word reduced into the field as it is added, in one pass.
  */
 export function addReducedMod(acc: Uint32Array, words: Uint32Array, sign: 1 | -1): void {
+  const k = kernelFor(acc.length);
+  const from = k === null ? 0 : inKernel(k, acc, words, (n) => k.addReduced(0, CHUNK_BYTES, n, sign === 1 ? 0 : 1));
   const a32 = int32(acc);
   const w32 = int32(words);
   const n = a32.length;
-  if (sign === 1) for (let i = 0; i < n; i++) a32[i] = add32(a32[i]!, reduce32(w32[i]!));
-  else for (let i = 0; i < n; i++) a32[i] = sub32(a32[i]!, reduce32(w32[i]!));
+  if (sign === 1) for (let i = from; i < n; i++) a32[i] = add32(a32[i]!, reduce32(w32[i]!));
+  else for (let i = from; i < n; i++) a32[i] = sub32(a32[i]!, reduce32(w32[i]!));
 }
 
 /** In place: each uint32 word reduced into the field (the words >= p wrap to w - p). */
@@ -93,8 +168,21 @@ export function reduceVector(words: Uint32Array): void {
 
 /** Index of the first word that is not a field element (>= p), or -1. */
 export function firstOutsideField(v: Uint32Array): number {
+  const k = kernelFor(v.length);
+  let from = 0;
+  if (k !== null) {
+    // The kernel says whether a chunk holds one; the JavaScript loop finds it.
+    const bulk = v.length - (v.length % 4);
+    let at = 0;
+    for (; at < bulk; at += CHUNK_WORDS) {
+      const m = Math.min(CHUNK_WORDS, bulk - at);
+      k.other.set(v.subarray(at, at + m));
+      if (k.outside(CHUNK_BYTES, 4 * m) !== 0) break;
+    }
+    from = Math.min(at, bulk);
+  }
   const v32 = int32(v);
-  for (let i = 0, n = v32.length; i < n; i++) if ((v32[i]! ^ MIN) >= P_FLIPPED) return i;
+  for (let i = from, n = v32.length; i < n; i++) if ((v32[i]! ^ MIN) >= P_FLIPPED) return i;
   return -1;
 }
 
