@@ -23,7 +23,7 @@
  * module's fixed memory; JavaScript runs the same loop where SIMD is missing
  * (`frameChecksumJs`, also the reference the tests hold the kernel to).
  */
-import { WASM_PAGE, compileWasm, instantiateWasm, type WasmMemory } from '../common/wasm-module.js';
+import { ownMemoryKernel } from '../common/wasm-module.js';
 import { FRAME_CHECKSUM_WASM } from './wasm/frame-checksum-wasm.js';
 
 const P1 = 0x9e3779b1;
@@ -106,14 +106,8 @@ let kernel: Kernel | null | undefined;
 
 function simdKernel(): Kernel | null {
   if (kernel === undefined) {
-    const module = compileWasm(Buffer.from(FRAME_CHECKSUM_WASM, 'base64'));
-    if (module === null) {
-      kernel = null;
-    } else {
-      const e = instantiateWasm<{ memory: WasmMemory; lanes: Kernel['lanes'] }>(module);
-      e.memory.grow(Math.ceil((DATA + CHUNK) / WASM_PAGE));
-      kernel = { lanes: e.lanes, state: new Uint32Array(e.memory.buffer, STATE, LANES), data: new Uint8Array(e.memory.buffer, DATA, CHUNK) };
-    }
+    const e = ownMemoryKernel<Pick<Kernel, 'lanes'>>(FRAME_CHECKSUM_WASM, DATA + CHUNK);
+    kernel = e === null ? null : { lanes: e.lanes, state: new Uint32Array(e.memory.buffer, STATE, LANES), data: new Uint8Array(e.memory.buffer, DATA, CHUNK) };
   }
   return kernel;
 }

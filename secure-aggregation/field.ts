@@ -12,7 +12,7 @@
  * n / (2 scale) of their true sum (`quantizationBound`); values beyond
  * +-range are clipped to it first (counted by the encoder).
  */
-import { WASM_PAGE, compileWasm, instantiateWasm, type WasmMemory } from '../common/wasm-module.js';
+import { ownMemoryKernel } from '../common/wasm-module.js';
 import { FIELD_OPS_WASM } from './wasm/field-ops-wasm.js';
 
 export const FIELD_PRIME = 4_294_967_291;
@@ -88,17 +88,11 @@ let kernel: FieldKernel | null | undefined;
 
 function fieldKernel(): FieldKernel | null {
   if (kernel === undefined) {
-    const module = compileWasm(Buffer.from(FIELD_OPS_WASM, 'base64'));
-    if (module === null) {
-      kernel = null;
-    } else {
-      const e = instantiateWasm<{ memory: WasmMemory } & Pick<FieldKernel, 'add' | 'addReduced' | 'outside'>>(module);
-      e.memory.grow((2 * CHUNK_BYTES) / WASM_PAGE);
-      kernel = {
-        add: e.add, addReduced: e.addReduced, outside: e.outside,
-        acc: new Uint32Array(e.memory.buffer, 0, CHUNK_WORDS), other: new Uint32Array(e.memory.buffer, CHUNK_BYTES, CHUNK_WORDS),
-      };
-    }
+    const e = ownMemoryKernel<Pick<FieldKernel, 'add' | 'addReduced' | 'outside'>>(FIELD_OPS_WASM, 2 * CHUNK_BYTES);
+    kernel = e === null ? null : {
+      add: e.add, addReduced: e.addReduced, outside: e.outside,
+      acc: new Uint32Array(e.memory.buffer, 0, CHUNK_WORDS), other: new Uint32Array(e.memory.buffer, CHUNK_BYTES, CHUNK_WORDS),
+    };
   }
   return kernel;
 }

@@ -2,7 +2,8 @@
 ;; has the same loop in JavaScript). 16 lanes of 32 bits in four v128
 ;; accumulators, each lane the xxHash32 round over every 16th little-endian
 ;; word of the payload: lane = rotl(lane + word * P2, 13) * P1. Four
-;; independent accumulators hide the multiply's latency. `build.sh`
+;; independent accumulators hide the multiply's latency.
+;; `common/embed-wat.sh protocol/wasm/frame-checksum.wat FRAME_CHECKSUM_WASM`
 ;; assembles it (wat2wasm, from Debian's wabt) into frame-checksum-wasm.ts.
 
 (module

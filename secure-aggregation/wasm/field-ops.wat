@@ -1,6 +1,7 @@
 ;; The secure-aggregation field's vector loops over GF(p), p = 2^32 - 5, on
 ;; uint32 words, four at a time (field.ts defines them and has the same loops
-;; in JavaScript). `build.sh` assembles it (wat2wasm, from Debian's wabt) into
+;; in JavaScript). `common/embed-wat.sh secure-aggregation/wasm/field-ops.wat
+;; FIELD_OPS_WASM` assembles it (wat2wasm, from Debian's wabt) into
 ;; field-ops-wasm.ts. Every function takes byte offsets into this memory and
 ;; a count of bytes, a multiple of 16.
 ;;
