@@ -234,29 +234,24 @@ export class CoordinatorStore {
   }
 
   getMeta(key: string): string | undefined {
-    this.commitAccepted();
     const v = this.#prepare('SELECT value FROM coordinator_meta WHERE key = ?').pluck().get(key);
     return v === undefined ? undefined : String(v);
   }
 
   setMeta(key: string, value: string): void {
-    this.commitAccepted();
     this.#prepare('INSERT INTO coordinator_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   saveInitialModel(weights: Float32Array, layoutHash: string, at: number): void {
-    this.commitAccepted();
     this.#prepare(`INSERT INTO models (version, round_id, layout_hash, weights, strategy_state, applied, created_at) VALUES (0, 0, ?, ?, NULL, 0, ?)`)
       .run(layoutHash, bytesOf(weights), at);
   }
 
   latestModel(): StoredModel | undefined {
-    this.commitAccepted();
     return this.#model(this.#prepare('SELECT * FROM models ORDER BY version DESC LIMIT 1').get());
   }
 
   model(version: number): StoredModel | undefined {
-    this.commitAccepted();
     return this.#model(this.#prepare('SELECT * FROM models WHERE version = ?').get(version));
   }
 
@@ -277,29 +272,24 @@ export class CoordinatorStore {
   }
 
   setModelEvaluation(version: number, accuracy: number, loss: number): void {
-    this.commitAccepted();
     this.#prepare('UPDATE models SET accuracy = ?, loss = ? WHERE version = ?').run(accuracy, loss, version);
   }
 
   openRound(roundId: number, baseVersion: number, startedAt: number): void {
-    this.commitAccepted();
     this.#prepare(`INSERT INTO rounds (round_id, base_version, status, started_at) VALUES (?, ?, 'open', ?)`).run(roundId, baseVersion, startedAt);
   }
 
   /** The round that was open when the process stopped, if any. */
   openRoundRow(): RoundRow | undefined {
-    this.commitAccepted();
     const row = this.#prepare(`SELECT * FROM rounds WHERE status = 'open'`).get();
     return row === undefined ? undefined : (camel(row as Record<string, unknown>) as unknown as RoundRow);
   }
 
   rounds(): RoundRow[] {
-    this.commitAccepted();
     return this.#prepare('SELECT * FROM rounds ORDER BY round_id').all().map((r) => camel(r as Record<string, unknown>) as unknown as RoundRow);
   }
 
   bumpRound(roundId: number, counter: RoundCounter | 'resumed', by = 1): void {
-    this.commitAccepted();
     if (!(ROUND_COUNTERS as readonly string[]).includes(counter) && counter !== 'resumed') throw new Error(`bad counter ${counter}`);
     this.#prepare(`UPDATE rounds SET ${counter} = ${counter} + ? WHERE round_id = ?`).run(by, roundId);
   }
@@ -371,7 +361,6 @@ export class CoordinatorStore {
 
   /** Agents that already have an update logged for an assignment of `assignedRound`. */
   contributors(assignedRound: number): Set<string> {
-    this.commitAccepted();
     return new Set(this.#prepare('SELECT agent_id FROM updates WHERE assigned_round = ?').pluck().all(assignedRound).map(String));
   }
 
@@ -385,7 +374,6 @@ export class CoordinatorStore {
 
   /** Every completed round with its model's evaluation, in round order. */
   history(): RoundHistoryRow[] {
-    this.commitAccepted();
     const rows = this.#prepare(`SELECT r.round_id, r.new_version, r.started_at, r.closed_at, r.accepted, r.rejected, r.dropped, m.applied, m.accuracy, m.loss
       FROM rounds r JOIN models m ON m.version = r.new_version WHERE r.status = 'completed' ORDER BY r.round_id`).raw().all() as Array<
       [number, number, number, number, number, number, number, number, number | null, number | null]>;
@@ -395,24 +383,20 @@ export class CoordinatorStore {
   }
 
   updateLog(): UpdateLogRow[] {
-    this.commitAccepted();
     return this.#prepare('SELECT seq, round_id, assigned_round, agent_id, model_version, num_samples, weight, scale, norm, bytes, status, applied_version, received_at FROM updates ORDER BY seq')
       .all().map((r) => camel(r as Record<string, unknown>) as unknown as UpdateLogRow);
   }
 
   recordRejection(roundId: number | null, agentId: string | null, code: string, at: number): void {
-    this.commitAccepted();
     this.#prepare('INSERT INTO rejections (round_id, agent_id, code, at) VALUES (?, ?, ?, ?)').run(roundId, agentId, code, at);
   }
 
   rejections(): Array<{ roundId: number | null; agentId: string | null; code: string; at: number }> {
-    this.commitAccepted();
     return this.#prepare('SELECT round_id, agent_id, code, at FROM rejections ORDER BY seq').all()
       .map((r) => camel(r as Record<string, unknown>) as unknown as { roundId: number | null; agentId: string | null; code: string; at: number });
   }
 
   saveClient(c: ClientRow): void {
-    this.commitAccepted();
     this.#prepare(SAVE_CLIENT).run(c.agentId, c.profile, c.firstSeen, c.lastSeen, c.roundsDone, c.accepted, c.rejected, c.dropped, c.reliability, c.meanSeconds);
   }
 
@@ -423,7 +407,6 @@ export class CoordinatorStore {
   }
 
   loadClients(): ClientRow[] {
-    this.commitAccepted();
     return this.#prepare('SELECT * FROM clients').all().map((r) => camel(r as Record<string, unknown>) as unknown as ClientRow);
   }
 
@@ -433,7 +416,13 @@ export class CoordinatorStore {
     if (this.#owns && this.#db.open) this.#db.close();
   }
 
+  /**
+   * A cached statement. Every method runs its statements through here (or,
+   * for a transaction or a statement of its own, calls `commitAccepted`
+   * first), so whatever it does comes after the queued accepted updates.
+   */
   #prepare(sql: string): ReturnType<SqliteDatabase['prepare']> {
+    this.commitAccepted();
     let stmt = this.#statements.get(sql);
     if (stmt === undefined) {
       stmt = this.#db.prepare(sql);
