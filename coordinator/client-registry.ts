@@ -1,4 +1,5 @@
-import type { ClientRow, CoordinatorStore } from '../storage-tier/coordinator-store.js';
+import type { CoordinatorStore } from '../storage-tier/coordinator-store.js';
+import type { ClientRow } from '../storage-tier/coordinator-rows.js';
 
 export interface ClientRecord extends ClientRow {
   connected: boolean;

@@ -1,5 +1,5 @@
 import { decodeWeightFrame } from '../protocol/index.js';
-import type { PendingUpdate } from '../storage-tier/coordinator-store.js';
+import type { PendingUpdate } from '../storage-tier/coordinator-rows.js';
 import type { GlobalModel } from './global-model.js';
 import type { RoundEngineDeps } from './round-engine-types.js';
 import type { UpdateAggregator } from './strategies/strategy.js';

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { UPLOAD_GRANT_FEATURE, encodeWeightFrame, type RoundAssignmentMessage } from '../../protocol/index.js';
-import { CoordinatorStore, type AcceptedUpdateRecord } from '../../storage-tier/coordinator-store.js';
+import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
+import type { AcceptedUpdateRecord } from '../../storage-tier/coordinator-rows.js';
 import { tempDir } from '../storage-tier/helpers.js';
 import { RawClient, startCoordinator, type Harness } from './helpers.js';
 

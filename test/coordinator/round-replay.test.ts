@@ -5,7 +5,8 @@ import { GlobalModel } from '../../coordinator/global-model.js';
 import { replayRound } from '../../coordinator/round-replay.js';
 import { FedAvg } from '../../coordinator/strategies/fedavg.js';
 import { encodeWeightFrame } from '../../protocol/index.js';
-import { CoordinatorStore, type AcceptedUpdateRecord } from '../../storage-tier/coordinator-store.js';
+import { CoordinatorStore } from '../../storage-tier/coordinator-store.js';
+import type { AcceptedUpdateRecord } from '../../storage-tier/coordinator-rows.js';
 import { tempDir } from '../storage-tier/helpers.js';
 import { silentLogger } from './helpers.js';
 
