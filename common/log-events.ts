@@ -11,7 +11,7 @@ export const LOG_EVENTS = [
   'coordinator.agent-connected',
   /** A round closed and its model was applied (roundId, modelVersion, seconds, ...). */
   'coordinator.round-completed',
-  /** An update was taken into the open round (roundId, agentId, accepted). */
+  /** An update was taken into the open round, is durable and its agent acked (roundId, agentId, accepted). */
   'coordinator.update-accepted',
   /** At start-up the open round was resumed from the update log (roundId, ...). */
   'coordinator.round-resumed',

@@ -209,22 +209,28 @@ export class RoundEngine {
     const round = this.#round;
     const now = this.#now();
     let u: TakenUpdate;
+    // The ack, and the log line other programs key on, once the update is durable: at its group commit for a plain
+    // update, at once for a masked one (nothing to commit).
+    let line: object = {};
+    const durable = (): void => {
+      link.ack(a.roundId, true);
+      this.#d.log.debug({ ...logEvent('coordinator.update-accepted'), ...line }, 'update accepted');
+    };
     try {
       if (round === undefined || this.#state !== 'open') throw new ProtocolError('STRATA_ERR_STALE_ROUND', 'no round is open', { roundId: a.roundId });
       u = round.secagg !== undefined
         ? takeMaskedUpdate(this.#d, round.secagg, this.#secagg!.weighting, link.clientId, data, a, now)
-        : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now, () => link.ack(a.roundId, true));
+        : takeUpdate(this.#d, this.#scratch, round, link.clientId, data, a, now, durable);
     } catch (err) {
       this.#reject(link, err, a.roundId);
       return;
     }
     round.contributors.add(link.clientId);
+    line = { agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss };
     this.#work.answered(link.clientId);
-    // A plain update is acked once its group commit is done; a masked one has nothing to commit.
-    if (round.secagg !== undefined) link.ack(a.roundId, true);
+    if (round.secagg !== undefined) durable();
     else this.#commits.soon();
     this.#d.observer?.accepted?.({ roundId: round.id, assignedRound: a.roundId, clientId: link.clientId, profile: link.profile, ...u, assignedAt: a.assignedAt, at: now, result });
-    this.#d.log.debug({ ...logEvent('coordinator.update-accepted'), agentId: link.clientId, roundId: round.id, accepted: round.contributors.size, samples: u.numSamples, loss: result.metrics.loss }, 'update accepted');
     this.#progress();
   }
 
